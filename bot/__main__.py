@@ -1,0 +1,49 @@
+"""``python -m bot``: the Telegram bot when TELEGRAM_BOT_TOKEN is set, local console mode otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from tipline.bootstrap import bootstrap
+from tipline.config import ConfigError, Settings, load_settings
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+        settings.secret()
+    except ConfigError as exc:
+        print(f"tipline: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if settings.telegram_bot_token:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # httpx logs every request URL, and those URLs contain the bot token.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        return run_telegram(settings)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return asyncio.run(run_local(settings))
+
+
+def run_telegram(settings: Settings) -> int:
+    from .telegram_app import build_application
+
+    application = build_application(settings)
+    application.run_polling(allowed_updates=["message", "edited_message", "callback_query"])
+    return 0
+
+
+async def run_local(settings: Settings) -> int:
+    from .console import run_console
+
+    service = await bootstrap(settings)
+    try:
+        await run_console(service)
+    finally:
+        await service.db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Local console mode: the citizen flows in a terminal, choices as numbered options, no network.
+
+Started by ``python -m bot`` when no TELEGRAM_BOT_TOKEN is set, so anyone can try the bot at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from tipline.messages import Choice, Command, Inbound, Pick, Reply, Text
+from tipline.service import Tipline
+
+CHANNEL = "console"
+CHAT = "local"
+
+
+def render(replies: list[Reply]) -> tuple[str, list[Choice]]:
+    """The replies as terminal text, and the numbered options of the last question."""
+    lines: list[str] = []
+    options: list[Choice] = []
+    for reply in replies:
+        lines.append(reply.text)
+        if reply.choices:
+            options = reply.flat_choices
+            lines.extend(f"  {number}) {choice.label}" for number, choice in enumerate(options, start=1))
+        lines.append("")
+    return "\n".join(lines), options
+
+
+def parse(line: str, options: list[Choice]) -> Inbound:
+    text = line.strip()
+    if text.isdigit() and options and 1 <= int(text) <= len(options):
+        return Pick(options[int(text) - 1].data)
+    if text.startswith("/") and len(text) > 1:
+        head, _sep, args = text.partition(" ")
+        return Command(head[1:], args.strip())
+    return Text(line.rstrip("\n"))
+
+
+async def run_console(service: Tipline, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+    stdout.write(
+        "Tipline, local console mode (no TELEGRAM_BOT_TOKEN set). Type a number to pick an option, "
+        "text to answer, /help for commands, /quit or Ctrl-D to leave.\n\n"
+    )
+    output, options = render(await service.handle(CHANNEL, CHAT, Command("start")))
+    stdout.write(output)
+    stdout.flush()
+    while True:
+        stdout.write("> ")
+        stdout.flush()
+        line = await asyncio.to_thread(stdin.readline)
+        if not line or line.strip() in ("/quit", "/exit"):
+            stdout.write("\n")
+            return
+        if not line.strip():
+            continue
+        replies = await service.handle(CHANNEL, CHAT, parse(line, options))
+        await service.receipt_delivered(CHANNEL, CHAT)
+        output, new_options = render(replies)
+        if new_options or replies:
+            options = new_options
+        stdout.write(output)
+        stdout.flush()

@@ -1,0 +1,92 @@
+"""Configuration from the environment, validated once at start-up.
+
+Invalid configuration stops start-up with one clear line (see ``load_settings``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+
+
+class ConfigError(Exception):
+    """Raised with a one-line, human-readable reason when configuration is invalid."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    telegram_bot_token: str | None = Field(default=None)
+    telegram_api_base_url: str = Field(default=DEFAULT_API_BASE_URL)
+    telegram_api_file_url: str | None = Field(default=None)
+    tipline_db: Path = Field(default=Path("data/tipline.sqlite3"))
+    tipline_secret_key: str | None = Field(default=None)
+    tipline_locales_dir: Path = Field(default=Path(__file__).resolve().parents[2] / "locales")
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        head, sep, tail = value.partition(":")
+        if not sep or not head.isdigit() or len(tail) < 20:
+            raise ValueError("TELEGRAM_BOT_TOKEN does not look like a bot token (expected '123456:ABC...')")
+        return value
+
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("TELEGRAM_API_BASE_URL must start with http:// or https://")
+        return value
+
+    @field_validator("tipline_secret_key")
+    @classmethod
+    def _secret_length(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if len(value.strip()) < 32:
+            raise ValueError("TIPLINE_SECRET_KEY must be at least 32 characters")
+        return value.strip()
+
+    @property
+    def file_base_url(self) -> str:
+        if self.telegram_api_file_url:
+            return self.telegram_api_file_url
+        # The Bot API serves files under /file/bot<token>/ beside /bot<token>/.
+        return self.telegram_api_base_url.replace("/bot", "/file/bot", 1)
+
+    def secret(self) -> bytes:
+        """The server secret for keyed hashes and sealing.
+
+        In local mode (no token) a secret is generated once and kept beside the database, so that
+        pseudonyms and sealed references stay readable across restarts. A deployed bot must set
+        TIPLINE_SECRET_KEY explicitly.
+        """
+        if self.tipline_secret_key:
+            return self.tipline_secret_key.encode()
+        if self.telegram_bot_token:
+            raise ConfigError("TIPLINE_SECRET_KEY is required when TELEGRAM_BOT_TOKEN is set")
+        key_file = self.tipline_db.with_name(self.tipline_db.name + ".secret")
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip().encode()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Reads settings from the environment; raises ConfigError with one line on bad input."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]).upper()
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{field}: {message}" if field else message) from None

@@ -1,0 +1,77 @@
+"""Plain inbound events and outbound replies: the only language the core speaks with channels.
+
+A channel adapter (Telegram, Zalo, console) turns what a person did into one of the inbound events and
+renders each ``Reply``: Telegram as a message with inline buttons, Zalo and the console as numbered options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+MediaKind = Literal["photo", "video", "document", "voice", "audio", "animation", "video_note"]
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """A slash command, e.g. ``/status TL-7K3Q-9XMP`` → name 'status', args 'TL-7K3Q-9XMP'."""
+
+    name: str
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A choice the person picked: a button press or a numbered option typed back."""
+
+    data: str
+
+
+@dataclass(frozen=True)
+class Media:
+    """An attachment kept by reference (the channel's file id), never downloaded by the core."""
+
+    kind: MediaKind
+    ref: str
+    size: int | None = None
+    mime: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """Anything the bot cannot take: a sticker, a poll, a contact card, a dice roll ..."""
+
+    kind: str
+
+
+Inbound = Union[Text, Command, Pick, Media, Location, Unsupported]
+
+
+@dataclass(frozen=True)
+class Choice:
+    label: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message to the person: plain text (adapters escape it) and optional rows of choices."""
+
+    text: str
+    choices: tuple[tuple[Choice, ...], ...] = field(default_factory=tuple)
+
+    @property
+    def flat_choices(self) -> list[Choice]:
+        return [choice for row in self.choices for choice in row]

@@ -1,0 +1,156 @@
+"""Tips: categories, urgency, statuses and the status state machine.
+
+Nothing here can hold a tipster's identity: a tip is what was reported, where, and when, never by whom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from .i18n import N_
+
+
+class Category(StrEnum):
+    TRADING = "trading"
+    USE = "use"
+    VENUE = "venue"
+    TRANSPORT = "transport"
+    PRODUCTION = "production"
+    PLANTS = "plants"
+    ONLINE = "online"
+    DISGUISED = "disguised"
+    OTHER = "other"
+
+
+CATEGORY_LABELS: dict[Category, str] = {
+    Category.TRADING: N_("Buying or selling drugs"),
+    Category.USE: N_("Drug use or possession"),
+    Category.VENUE: N_("A place where people gather to use drugs"),
+    Category.TRANSPORT: N_("Transporting drugs"),
+    Category.PRODUCTION: N_("Making drugs or precursors"),
+    Category.PLANTS: N_("Growing cannabis, poppy or coca"),
+    Category.ONLINE: N_("Selling drugs online (links, accounts, groups)"),
+    Category.DISGUISED: N_("Disguised drugs (laughing gas, vapes, 'happy water', sweets)"),
+    Category.OTHER: N_("Something else"),
+}
+
+
+class Urgency(StrEnum):
+    NOW = "now"
+    TODAY = "today"
+    ONGOING = "ongoing"
+    PAST = "past"
+
+
+URGENCY_LABELS: dict[Urgency, str] = {
+    Urgency.NOW: N_("Happening right now"),
+    Urgency.TODAY: N_("Happened today"),
+    Urgency.ONGOING: N_("Goes on regularly"),
+    Urgency.PAST: N_("In the past"),
+}
+
+
+class Status(StrEnum):
+    NEW = "new"
+    IN_REVIEW = "in_review"
+    NEEDS_INFO = "needs_info"
+    FORWARDED = "forwarded"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    UNFOUNDED = "unfounded"
+    SPAM = "spam"
+    DUPLICATE = "duplicate"
+
+
+# Every allowed move. The moderator queue drives these; intake only ever creates NEW tips.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.NEW: frozenset({Status.IN_REVIEW, Status.SPAM, Status.DUPLICATE}),
+    Status.IN_REVIEW: frozenset(
+        {Status.NEEDS_INFO, Status.FORWARDED, Status.SPAM, Status.DUPLICATE, Status.UNFOUNDED, Status.NEW}
+    ),
+    Status.NEEDS_INFO: frozenset({Status.IN_REVIEW, Status.SPAM, Status.DUPLICATE, Status.UNFOUNDED}),
+    Status.FORWARDED: frozenset({Status.ACKNOWLEDGED, Status.IN_REVIEW}),
+    Status.ACKNOWLEDGED: frozenset({Status.RESOLVED, Status.UNFOUNDED, Status.IN_REVIEW}),
+    # Closed tips can only be reopened (with a reason, recorded by the caller).
+    Status.RESOLVED: frozenset({Status.IN_REVIEW}),
+    Status.UNFOUNDED: frozenset({Status.IN_REVIEW}),
+    Status.SPAM: frozenset({Status.IN_REVIEW}),
+    Status.DUPLICATE: frozenset({Status.IN_REVIEW}),
+}
+
+CLOSED = frozenset({Status.RESOLVED, Status.UNFOUNDED, Status.SPAM, Status.DUPLICATE})
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+def check_transition(current: Status, target: Status) -> None:
+    """Raises InvalidTransition unless ``current → target`` is an allowed move."""
+    if target not in TRANSITIONS[current]:
+        raise InvalidTransition(f"{current} → {target} is not allowed")
+
+
+# What the tipster sees: generic wording that reveals nothing operational.
+PUBLIC_STATUS: dict[Status, str] = {
+    Status.NEW: N_("Received, waiting to be reviewed"),
+    Status.IN_REVIEW: N_("Being reviewed"),
+    Status.NEEDS_INFO: N_("Being reviewed: we have a question for you"),
+    Status.FORWARDED: N_("Passed to the police for verification"),
+    Status.ACKNOWLEDGED: N_("Passed to the police for verification"),
+    Status.RESOLVED: N_("Handled. Thank you"),
+    Status.UNFOUNDED: N_("Closed after checking. Thank you"),
+    Status.SPAM: N_("Closed"),
+    Status.DUPLICATE: N_("Closed: the same matter was already reported"),
+}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    kind: str  # photo, video, document, voice, audio, animation, video_note, link
+    ref: str  # the channel's file id, or the URL for a link
+    size: int | None = None
+    mime: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class NewTip:
+    """A confirmed report, as it is written to storage (no identity field exists to fill)."""
+
+    category: Category
+    urgency: Urgency
+    province_code: int
+    commune_code: int | None
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+    description: str
+    evidence: tuple[Evidence, ...]
+    language: str
+    channel: str
+    # How many tips the same (unstored) sender confirmed recently: a spam signal, not a link.
+    sender_recent_tips: int = 0
+
+
+@dataclass(frozen=True)
+class Tip:
+    id: int
+    code: str
+    status: Status
+    category: Category
+    urgency: Urgency
+    province_code: int
+    commune_code: int | None
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+    description: str
+    language: str
+    channel: str
+    sender_recent_tips: int
+    created_at: datetime
+    updated_at: datetime
+    evidence: tuple[Evidence, ...] = field(default_factory=tuple)
