@@ -40,6 +40,7 @@ T = TypeVar("T")
 
 PURGE_EVERY_SECONDS = 3600
 SEND_ATTEMPTS = 6
+RETRY_BASE_DELAY = 0.5  # seconds; doubles per attempt, capped at 10
 
 
 class TiplineContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
@@ -88,7 +89,7 @@ def to_event(message: Message) -> Inbound:
 
 async def with_retry(call: Callable[[], Awaitable[T]]) -> T:
     """Retries through flood limits and network trouble; a refusal (400/403) is not retried."""
-    delay = 0.5
+    delay = RETRY_BASE_DELAY
     for attempt in range(1, SEND_ATTEMPTS + 1):
         try:
             return await call()
@@ -173,7 +174,10 @@ async def on_error(update: object, context: TiplineContext) -> None:
     if isinstance(error, Forbidden):
         log.info("a chat is unreachable (blocked the bot or left)")
         return
-    log.error("unexpected error while handling an update", exc_info=error)
+    if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
+        log.warning("Telegram could not be reached while answering an update: %s", error)
+    else:
+        log.error("unexpected error while handling an update", exc_info=error)
     if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
         chat_id = update.effective_chat.id
         from tipline.conversation import error_reply

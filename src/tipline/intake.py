@@ -256,12 +256,16 @@ def _evidence_prompt(session: Session) -> Reply:
     _ = t.gettext
     draft = _draft(session)
     count = len(draft.evidence)
-    text = _(
-        "Step 6 of 6. If you have photos, videos, documents, voice notes or links, send them now (up to {items} "
-        "items, each up to {mb} MB). This is optional. Photos can show where you are: only send what is safe."
-    ).format(items=EVIDENCE_MAX_ITEMS, mb=EVIDENCE_MAX_BYTES // (1024 * 1024))
     if count:
-        text += "\n" + _("Received so far: {count} of {items}.").format(count=count, items=EVIDENCE_MAX_ITEMS)
+        text = _("Evidence so far: {count} of {items} items. Send more photos, files or links, or press Done.").format(
+            count=count, items=EVIDENCE_MAX_ITEMS
+        )
+    else:
+        text = _(
+            "Step 6 of 6. If you have photos, videos, documents, voice notes or links, send them now (up to "
+            "{items} items, each up to {mb} MB). This is optional. Photos can show where you are: only send "
+            "what is safe."
+        ).format(items=EVIDENCE_MAX_ITEMS, mb=EVIDENCE_MAX_BYTES // (1024 * 1024))
     label = _("✅ Done") if count else _("Skip ➡️")
     return Reply(text, ((option(session, label, "next"),), _nav(session)))
 

@@ -1,0 +1,172 @@
+"""The real bot (python-telegram-bot Application, real HTTP) running against the local Bot API server.
+
+``RunningBot`` starts and stops the application the way ``run_polling`` does, records handler errors,
+and knows when every update the server delivered has been fully handled (``settle``), so tests
+never sleep. ``Citizen`` wraps a simulated person: do something, get the bot's answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from botapi import FakeBotApi, SimUser
+from telegram import Update
+from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
+
+from bot.telegram_app import build_application
+from tipline.bootstrap import bootstrap
+from tipline.config import Settings
+from tipline.service import Tipline
+
+SECRET = "test-secret-" + "k" * 40
+
+
+class FakeClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+def settings_for(api: FakeBotApi, db_path: Path) -> Settings:
+    return Settings(
+        telegram_bot_token=api.token,
+        telegram_api_base_url=api.base_url,
+        telegram_api_file_url=api.base_file_url,
+        tipline_db=db_path,
+        tipline_secret_key=SECRET,
+    )
+
+
+class RunningBot:
+    def __init__(self, api: FakeBotApi, db_path: Path, clock: FakeClock | None = None) -> None:
+        self.api = api
+        self.db_path = db_path
+        self.clock = clock or FakeClock()
+        self.errors: list[BaseException] = []
+        self.app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self.service: Tipline | None = None
+        self._finished: set[int] = set()
+        # Updates issued from now on are this bot's to handle (a restarted bot inherits the backlog).
+        self._first_id: int = api._next_update_id
+
+    async def start(self) -> None:
+        settings = settings_for(self.api, self.db_path)
+        self.service = await bootstrap(settings, clock=self.clock)
+        app = build_application(settings, self.service)
+
+        async def record_error(update: object, context: Any) -> None:
+            self.errors.append(context.error)
+
+        async def finished(update: Update, context: Any) -> None:
+            self._finished.add(update.update_id)
+            raise ApplicationHandlerStop
+
+        app.add_error_handler(record_error)
+        app.add_handler(TypeHandler(Update, finished), group=99)
+        await app.initialize()
+        if app.post_init:
+            await app.post_init(app)
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=Update.ALL_TYPES)
+        await app.start()
+        self.app = app
+
+    async def stop(self) -> None:
+        app = self.app
+        if app is None:
+            return
+        self.app = None
+        assert app.updater is not None
+        await app.updater.stop()
+        await app.stop()
+        if app.post_stop:
+            await app.post_stop(app)
+        await app.shutdown()
+        assert self.service is not None
+        await self.service.db.close()
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Waits until every update the server has issued so far was handled to the end."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            issued = set(range(self._first_id, self.api._next_update_id))
+            if issued <= self._finished:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                missing = sorted(issued - self._finished)
+                raise AssertionError(f"updates not handled within {timeout}s: {missing}; errors: {self.errors!r}")
+            await asyncio.sleep(0.005)
+
+    def db(self) -> sqlite3.Connection:
+        """A plain read connection to the bot's database, for assertions."""
+        conn = sqlite3.connect(self.db_path)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+
+class Citizen:
+    """A simulated person talking to the bot in a private chat."""
+
+    def __init__(self, user: SimUser, bot: RunningBot, pace: float = 2.0) -> None:
+        self.user = user
+        self.bot = bot
+        # Seconds of the bot's clock that pass before each action: people take a moment to answer.
+        self.pace = pace
+        self.last_with_buttons: dict[str, Any] | None = None
+
+    async def _after(self, action: Awaitable[Any]) -> list[dict[str, Any]]:
+        self.bot.clock.advance(seconds=self.pace)
+        await action
+        await self.bot.settle()
+        new = len(self.user.chat.sent_log) - self.user._sent_cursor
+        messages = await self.user.wait_for(new) if new else []
+        for message in messages:
+            if message.get("reply_markup"):
+                self.last_with_buttons = message
+        return messages
+
+    async def say(self, text: str) -> list[dict[str, Any]]:
+        return await self._after(self.user.send(text))
+
+    async def press(self, label: str, message: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Presses a button on the latest message with buttons: by its action ('cat:trading', matched
+        against the callback data, whatever the language) or else by a part of its label."""
+        target = message or self.last_with_buttons
+        assert target is not None, "no message with buttons yet"
+        keyboard = target["reply_markup"]["inline_keyboard"]
+        for matches in (
+            lambda b: b.get("callback_data", "").endswith("|" + label),
+            lambda b: label in b["text"],
+        ):
+            for row in keyboard:
+                for button in row:
+                    if matches(button):
+                        return await self._after(self.user.press(target, button["callback_data"]))
+        labels = [b["text"] for row in target["reply_markup"]["inline_keyboard"] for b in row]
+        raise AssertionError(f"no button containing {label!r}; buttons: {labels}")
+
+    async def press_raw(self, message_id: int, data: str) -> list[dict[str, Any]]:
+        return await self._after(self.user.press_raw(message_id, data))
+
+    async def send(self, action: Awaitable[Any]) -> list[dict[str, Any]]:
+        """Any other action (a sticker, a photo, a location ...): ``citizen.send(user.send_sticker())``."""
+        return await self._after(action)
+
+
+def texts(messages: list[dict[str, Any]]) -> str:
+    return "\n---\n".join(m.get("text") or m.get("caption") or "" for m in messages)
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]

@@ -1,0 +1,243 @@
+"""End to end: every step answers unexpected input politely and repeats its question; nothing crashes,
+nothing is lost (restarts, Telegram outages, a full disk), floods are contained."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from botapi import FakeBotApi
+from harness import Citizen, FakeClock, RunningBot, texts
+from test_e2e_citizen import CODE, DESCRIPTION, fill_report, person
+
+import bot.telegram_app as telegram_app
+from tipline.content import DESCRIPTION_MAX_CHARS
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as server:
+        yield server
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def bot(api: FakeBotApi, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningBot]:
+    monkeypatch.setattr(telegram_app, "RETRY_BASE_DELAY", 0.01)
+    running = RunningBot(api, tmp_path / "tipline.sqlite3", clock)
+    await running.start()
+    yield running
+    await running.stop()
+    api.assert_no_refusals()
+    assert running.errors == []
+
+
+def last_has_buttons(messages: list[dict]) -> bool:
+    return bool(messages and messages[-1].get("reply_markup"))
+
+
+async def start_report(c: Citizen) -> None:
+    await c.say("/start")
+    await c.press("menu:report")
+
+
+async def test_every_step_answers_unexpected_input_and_repeats_the_question(api: FakeBotApi, bot: RunningBot) -> None:
+    lan = person(api, bot)
+    await start_report(lan)
+
+    # Category: a sticker, text instead of a button, an unknown command.
+    for action in (lan.user.send_sticker(), lan.user.send("ma túy"), lan.user.send("/xyz")):
+        answer = await lan.send(action)
+        assert len(answer) == 2 and last_has_buttons(answer), texts(answer)
+        assert any("cat:trading" in b["callback_data"] for row in answer[-1]["reply_markup"]["inline_keyboard"] for b in row)
+    await lan.press("cat:transport")
+
+    # Urgency: a voice note, a contact card (never stored).
+    answer = await lan.send(lan.user.send_voice())
+    assert len(answer) == 2 and last_has_buttons(answer)
+    answer = await lan.send(lan.user.send_contact(phone_number="+84901234567"))
+    assert len(answer) == 2 and last_has_buttons(answer)
+    await lan.press("urg:now")
+
+    # Province: garbage that matches nothing, a photo.
+    answer = await lan.say("zzqqxx")
+    assert len(answer) == 2 and last_has_buttons(answer)
+    answer = await lan.send(lan.user.send_photo())
+    assert len(answer) == 2 and last_has_buttons(answer)
+    await lan.say("tuyen quang")
+
+    # Commune: a name that is not in the province, a sticker.
+    answer = await lan.say("hoan kiem")
+    assert "Tuyên Quang" in texts(answer) and last_has_buttons(answer)
+    answer = await lan.send(lan.user.send_sticker())
+    assert len(answer) == 2
+    await lan.press("com:unknown")
+
+    # Address: too long, then a shared location is kept as extra detail.
+    answer = await lan.say("x" * 301)
+    assert "300" in texts(answer)
+    answer = await lan.send(lan.user.send_location(21.82, 105.21))
+    assert last_has_buttons(answer)
+    await lan.press("next")
+
+    # Description: oversized in total, a sticker, Done before enough text.
+    await lan.say("a" * 2000)
+    answer = await lan.say("b" * 1500)
+    assert f"{DESCRIPTION_MAX_CHARS:,}".replace(",", ".") in texts(answer) or str(DESCRIPTION_MAX_CHARS) in texts(answer)
+    answer = await lan.send(lan.user.send_sticker())
+    assert len(answer) == 2
+    await lan.press("clear")
+    await lan.say("ngắn")
+    answer = await lan.press("next")
+    assert last_has_buttons(answer)  # still on the description step
+    await lan.say(DESCRIPTION)
+    await lan.press("next")
+
+    # Evidence: a file over 20 MB, plain text without a link, then a link.
+    answer = await lan.send(lan.user.send_document(file_name="big.mp4", size=25 * 1024 * 1024))
+    assert "20" in texts(answer)
+    answer = await lan.say("không có")
+    assert last_has_buttons(answer)
+    await lan.say("https://facebook.com/someone.selling")
+    review = await lan.press("next")
+    text = texts(review)
+    assert "21.82" in text and "link" in text.lower() or "liên kết" in text.lower()
+
+    # Review: text where a button is expected, then confirm.
+    answer = await lan.say("ok")
+    assert last_has_buttons(answer), texts(answer)
+    receipt = await lan.press("confirm")
+    assert CODE.search(texts(receipt))
+    with bot.db() as db:
+        row = db.execute("SELECT commune_code, latitude, description FROM tips").fetchone()
+        assert row["commune_code"] is None and row["latitude"] == 21.82 and row["description"] == "ngắn\n" + DESCRIPTION
+        assert db.execute("SELECT ref FROM evidence").fetchone()["ref"] == "https://facebook.com/someone.selling"
+        blob = "".join(str(tuple(r)) for r in db.execute("SELECT * FROM sessions"))
+        assert "84901234567" not in blob
+
+
+async def test_stale_and_forged_buttons_are_refused_politely(api: FakeBotApi, bot: RunningBot) -> None:
+    lan = person(api, bot)
+    await start_report(lan)
+    category_message = lan.last_with_buttons
+    assert category_message is not None
+    await lan.press("cat:trading")
+    urgency_message = lan.last_with_buttons
+
+    # The pressed message lost its buttons; pressing an old button's data again is stale.
+    old_data = next(b["callback_data"] for row in category_message["reply_markup"]["inline_keyboard"] for b in row)
+    for forged in (old_data, "v1:999|cat:trading", "v9:1|x", "garbage", "v1:" + "9" * 20 + "|urg:now"):
+        answer = await lan.press_raw(category_message["message_id"], forged)
+        assert len(answer) == 2 and last_has_buttons(answer), (forged, texts(answer))
+    assert urgency_message is not None
+    # The current question still works.
+    answer = await lan.press("urg:past")
+    assert last_has_buttons(answer)
+    with bot.db() as db:
+        assert db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 0
+
+
+async def test_flooding_gets_one_notice_then_silence(api: FakeBotApi, bot: RunningBot) -> None:
+    lan = person(api, bot)
+    lan.pace = 0
+    await lan.say("/start")
+    answers = []
+    for i in range(40):
+        answers += await lan.say(f"tin {i}")
+    assert len(answers) == 29 + 1, texts(answers)  # 29 normal answers, then one notice, then nothing
+
+
+async def test_idle_draft_expires_and_the_citizen_is_told(api: FakeBotApi, bot: RunningBot, clock: FakeClock) -> None:
+    lan = person(api, bot)
+    await start_report(lan)
+    await lan.press("cat:trading")
+    clock.advance(hours=25)
+    answer = await lan.press("urg:now")  # a button of the expired draft
+    assert "24" in texts(answer)
+    with bot.db() as db:
+        assert '"draft"' not in db.execute("SELECT state FROM sessions").fetchone()[0]
+
+
+async def test_purge_removes_idle_drafts_and_tells_the_citizen_later(api: FakeBotApi, bot: RunningBot, clock: FakeClock) -> None:
+    lan = person(api, bot)
+    await start_report(lan)
+    await lan.press("cat:trading")
+    clock.advance(hours=25)
+    assert bot.service is not None
+    await bot.service.purge()
+    with bot.db() as db:
+        state = db.execute("SELECT state FROM sessions").fetchone()[0]
+    assert '"draft"' not in state and "Ma túy" not in state
+    answer = await lan.say("/report")
+    assert "24" in texts(answer)
+
+
+async def test_telegram_outage_during_the_receipt_loses_nothing(api: FakeBotApi, bot: RunningBot) -> None:
+    lan = person(api, bot)
+    await fill_report(lan)
+    api.fail_next(method="sendMessage", count=2, status=502)
+    receipt = await lan.press("confirm")  # retried through two failures
+    code = CODE.search(texts(receipt))
+    assert code
+
+    # A longer outage: every retry fails, so the receipt is shown again at the next message.
+    kim = person(api, bot, "Kim")
+    await fill_report(kim)
+    api.fail_next(method="sendMessage", count=telegram_app.SEND_ATTEMPTS, status=502)
+    lost = await kim.press("confirm")
+    assert not CODE.search(texts(lost))  # at most an apology got through
+    assert bot.errors and "Bad Gateway" in str(bot.errors[-1])
+    bot.errors.clear()
+    again = await kim.say("/start")
+    resent = CODE.search(texts(again))
+    assert resent
+    with bot.db() as db:
+        assert db.execute("SELECT COUNT(*) FROM tips WHERE code = ?", (resent.group(0),)).fetchone()[0] == 1
+    then = await kim.say("/help")
+    assert not CODE.search(texts(then))  # delivered once, then the sealed copy is gone
+
+
+async def test_full_disk_gives_an_error_and_no_half_written_tip(api: FakeBotApi, bot: RunningBot) -> None:
+    lan = person(api, bot)
+    await fill_report(lan, "Mô tả dài: " + "ồ" * 2900)  # a tip that needs new pages (UTF-8: 3 bytes a letter)
+    assert bot.service is not None
+    conn = bot.service.db.conn
+    pages = (await (await conn.execute("PRAGMA page_count")).fetchone())[0]
+    await conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    # Fill every free page, as a full disk would leave no room at all.
+    await conn.execute("CREATE TABLE filler (x BLOB)")
+    for size in (4096, 1024, 256, 64, 16):
+        while True:
+            try:
+                await conn.execute("INSERT INTO filler VALUES (randomblob(?))", (size,))
+            except sqlite3.OperationalError as exc:
+                assert "full" in str(exc)
+                break
+    answer = await lan.press("confirm")
+    assert not CODE.search(texts(answer)) and last_has_buttons(answer)
+    with bot.db() as db:
+        assert db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM evidence").fetchone()[0] == 0
+    await conn.execute("PRAGMA max_page_count = 1073741823")
+    receipt = await lan.press("confirm")
+    assert CODE.search(texts(receipt))
+
+
+async def test_unknown_command_and_edited_message_get_an_answer(api: FakeBotApi, bot: RunningBot) -> None:
+    lan = person(api, bot)
+    first = await lan.say("/start")
+    answer = await lan.say("/baocao")
+    assert "/baocao" in texts(answer) and "/help" in texts(answer)
+    sent = await lan.user.send("hello")
+    await bot.settle()
+    await lan.user.wait_for(1)
+    answer = await lan.send(lan.user.edit(sent, "hello again"))
+    assert answer and first
+    assert re.search(r"edit|sửa", texts(answer), re.IGNORECASE)

@@ -1,0 +1,206 @@
+"""End to end: citizens talk to the real bot through python-telegram-bot's HTTP stack and the local
+Bot API server, which refuses whatever Telegram would refuse."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from botapi import FakeBotApi
+from harness import Citizen, RunningBot, texts
+
+import bot.telegram_app as telegram_app
+
+CODE = re.compile(r"TL-[2-9A-Z]{4}-[2-9A-Z]{4}")
+PASSPHRASE = re.compile(r"(?<![A-Z0-9-])[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}(?![A-Z0-9-])")
+DESCRIPTION = "Có người bán ma túy đá ở quán nước đầu ngõ 12 mỗi tối từ 21 giờ, đi xe máy màu đỏ."
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(api: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningBot]:
+    monkeypatch.setattr(telegram_app, "RETRY_BASE_DELAY", 0.01)
+    running = RunningBot(api, tmp_path / "tipline.sqlite3")
+    await running.start()
+    yield running
+    await running.stop()
+    api.assert_no_refusals()
+    assert running.errors == []
+
+
+def person(api: FakeBotApi, bot: RunningBot, name: str = "Lan") -> Citizen:
+    return Citizen(api.user(first_name=name, last_name="Nguyễn", username=f"{name.lower()}_vn_88"), bot)
+
+
+async def fill_report(c: Citizen, description: str = DESCRIPTION) -> list[dict]:
+    """Walks a report up to the review; returns the review message(s)."""
+    await c.say("/start")
+    await c.press("menu:report")
+    await c.press("cat:trading")
+    await c.press("urg:ongoing")
+    await c.say("can tho")
+    await c.say("ninh kieu")
+    await c.say("Gần chợ đêm, hẻm 51")
+    await c.say(description)
+    await c.press("next")
+    await c.send(c.user.send_photo(size=150_000))
+    return await c.press("next")
+
+
+async def submit(c: Citizen, description: str = DESCRIPTION) -> tuple[str, str]:
+    review = await fill_report(c, description)
+    assert "Ninh Kiều" in texts(review) and "Cần Thơ" in texts(review)
+    receipt = await c.press("confirm")
+    text = texts(receipt)
+    code = CODE.search(text)
+    passphrase = PASSPHRASE.search(text)
+    assert code and passphrase, text
+    return code.group(0), passphrase.group(0)
+
+
+async def test_full_report_gives_a_receipt_and_stores_no_identity(api: FakeBotApi, bot: RunningBot) -> None:
+    lan = person(api, bot)
+    welcome = await lan.say("/start")
+    assert "113" in texts(welcome)
+    code, passphrase = await submit(lan)
+    await lan.press("optin:no")
+
+    with bot.db() as db:
+        row = db.execute("SELECT * FROM tips WHERE code = ?", (code,)).fetchone()
+        assert row["category"] == "trading" and row["urgency"] == "ongoing"
+        assert row["province_code"] == 92 and row["description"] == DESCRIPTION
+        assert passphrase not in row["passphrase_hash"] and row["passphrase_hash"].startswith("scrypt$")
+        assert db.execute("SELECT kind FROM evidence WHERE tip_id = ?", (row["id"],)).fetchall()[0]["kind"] == "photo"
+        assert db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0] == 0
+    assert_no_identity_in_database(bot, lan)
+
+
+def assert_no_identity_in_database(bot: RunningBot, *people: Citizen) -> None:
+    """No table holds a chat id, user id, name or username, in any column, in any form."""
+    needles = []
+    for c in people:
+        user = c.user.json
+        needles += [str(user["id"]), user["first_name"], user.get("last_name") or "", user.get("username") or ""]
+    needles = [n for n in needles if n]
+    with bot.db() as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for row in db.execute(f"SELECT * FROM {table}"):
+                for value in tuple(row):
+                    blob = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                    for needle in needles:
+                        assert needle not in blob, f"{needle!r} found in table {table}"
+
+
+async def test_two_citizens_report_at_the_same_time(api: FakeBotApi, bot: RunningBot) -> None:
+    lan, minh = person(api, bot, "Lan"), person(api, bot, "Minh")
+    (code_a, _), (code_b, _) = await asyncio.gather(submit(lan, DESCRIPTION), submit(minh, "Nhóm thanh niên tụ tập sử dụng bóng cười tại quán karaoke"))
+    assert code_a != code_b
+    with bot.db() as db:
+        rows = {r["code"]: r["description"] for r in db.execute("SELECT code, description FROM tips")}
+    assert rows == {code_a: DESCRIPTION, code_b: "Nhóm thanh niên tụ tập sử dụng bóng cười tại quán karaoke"}
+
+
+async def test_status_and_followup_from_another_chat(api: FakeBotApi, bot: RunningBot) -> None:
+    lan = person(api, bot)
+    code, passphrase = await submit(lan)
+    await lan.press("optin:no")
+
+    other = person(api, bot, "Hoa")  # another phone, another account
+    await other.say("/start")
+    await other.say(f"/status {code.lower().replace('-', ' ')}")
+    status = await other.say(passphrase)
+    assert code in texts(status)
+    assert "Received" in texts(status) or "Đã nhận" in texts(status) or "tiếp nhận" in texts(status).lower()
+
+    await other.say("/followup")
+    await other.say(code)
+    await other.say(passphrase)
+    added = await other.say("Tối nay có thêm 2 người lạ đến giao hàng.")
+    assert code in texts(added)
+    await other.send(other.user.send_document(file_name="anh.pdf", mime_type="application/pdf"))
+    await other.press("followup:done")
+    with bot.db() as db:
+        followups = db.execute("SELECT text FROM followups").fetchall()
+        assert [r["text"] for r in followups] == ["Tối nay có thêm 2 người lạ đến giao hàng.", ""]
+        assert db.execute("SELECT COUNT(*) FROM evidence WHERE followup_id IS NOT NULL").fetchone()[0] == 1
+    assert_no_identity_in_database(bot, lan, other)
+
+
+async def test_wrong_passphrases_are_rate_limited(api: FakeBotApi, bot: RunningBot) -> None:
+    lan = person(api, bot)
+    code, passphrase = await submit(lan)
+    await lan.press("optin:no")
+    thief = person(api, bot, "Tuan")
+    for attempt in range(4):
+        await thief.say(f"/status {code}")
+        answer = await thief.say("AAAA-BBBB-CCCC")
+        assert str(4 - attempt) in texts(answer)
+    await thief.say(f"/status {code}")
+    locked = await thief.say("AAAA-BBBB-CCCC")
+    assert "15" in texts(locked)
+    # Even the right passphrase is refused while locked: the lock is what stops guessing.
+    await thief.say(f"/status {code}")
+    still = await thief.say(passphrase)
+    assert "15" in texts(still) and "TL-" not in texts(still)
+
+
+async def test_opt_in_keeps_a_sealed_link_and_forget_removes_it(api: FakeBotApi, bot: RunningBot) -> None:
+    lan = person(api, bot)
+    code, _ = await submit(lan)
+    done = await lan.press("optin:yes")
+    assert "/forget" in texts(done)
+    with bot.db() as db:
+        sealed = db.execute("SELECT sealed_ref, chat_key FROM subscriptions").fetchall()
+    assert len(sealed) == 1
+    assert str(lan.user.id).encode() not in bytes(sealed[0]["sealed_ref"])
+    assert bot.service is not None
+    assert bot.service.keyring.unseal(bytes(sealed[0]["sealed_ref"])) == ("telegram", lan.user.id)
+    assert_no_identity_in_database(bot, lan)
+
+    forgotten = await lan.say("/forget")
+    assert "1" in texts(forgotten)
+    with bot.db() as db:
+        assert db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM tips WHERE code = ?", (code,)).fetchone()[0] == 1
+
+
+async def test_restart_mid_report_continues_where_the_citizen_was(api: FakeBotApi, bot: RunningBot, tmp_path: Path) -> None:
+    lan = person(api, bot)
+    await lan.say("/start")
+    await lan.press("menu:report")
+    await lan.press("cat:online")
+    await lan.press("urg:today")
+    await bot.stop()
+
+    await lan.user.send("ha noi")  # written while the bot is down: Telegram keeps it
+    restarted = RunningBot(api, tmp_path / "tipline.sqlite3")
+    restarted._first_id = bot._first_id
+    restarted._finished = bot._finished
+    await restarted.start()
+    lan.bot = restarted
+    try:
+        await restarted.settle()
+        answer = await lan.say("hoan kiem")
+        review = await lan.press("next")  # address skipped
+        assert review
+        await lan.say("Tài khoản Facebook bán cần sa qua tin nhắn, giao hàng tận nơi")
+        await lan.press("next")
+        final = await lan.press("next")
+        text = texts(final)
+        assert "Hoàn Kiếm" in text and "Hà Nội" in text
+        receipt = await lan.press("confirm")
+        assert CODE.search(texts(receipt))
+        assert answer
+    finally:
+        await restarted.stop()
+    assert restarted.errors == []
