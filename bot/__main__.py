@@ -23,7 +23,11 @@ def main() -> int:
         logging.getLogger("httpx").setLevel(logging.WARNING)
         return run_telegram(settings)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return asyncio.run(run_local(settings))
+    try:
+        return asyncio.run(run_local(settings))
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
 
 
 def run_telegram(settings: Settings) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from typing import TextIO
 
 from tipline.messages import Choice, Command, Inbound, Pick, Reply, Text
@@ -30,6 +31,8 @@ def render(replies: list[Reply]) -> tuple[str, list[Choice]]:
 
 
 def parse(line: str, options: list[Choice]) -> Inbound:
+    """The event for a typed line. A number that is not an option goes to the core as text, which
+    answers it as it answers any unexpected text on that step."""
     text = line.strip()
     if text.isdigit() and options and 1 <= int(text) <= len(options):
         return Pick(options[int(text) - 1].data)
@@ -37,6 +40,22 @@ def parse(line: str, options: list[Choice]) -> Inbound:
         head, _sep, args = text.partition(" ")
         return Command(head[1:], args.strip())
     return Text(line.rstrip("\n"))
+
+
+async def _read_line(stdin: TextIO) -> str:
+    """Reads a line in a daemon thread, so Ctrl-C is not kept waiting for the Enter key."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def read() -> None:
+        try:
+            line = stdin.readline()
+        except (OSError, ValueError):
+            line = ""
+        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(line))
+
+    threading.Thread(target=read, daemon=True).start()
+    return await future
 
 
 async def run_console(service: Tipline, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
@@ -50,7 +69,7 @@ async def run_console(service: Tipline, stdin: TextIO = sys.stdin, stdout: TextI
     while True:
         stdout.write("> ")
         stdout.flush()
-        line = await asyncio.to_thread(stdin.readline)
+        line = await _read_line(stdin)
         if not line or line.strip() in ("/quit", "/exit"):
             stdout.write("\n")
             return

@@ -5,6 +5,7 @@ Invalid configuration stops start-up with one clear line (see ``load_settings``)
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -36,14 +37,14 @@ class Settings(BaseSettings):
         value = value.strip()
         head, sep, tail = value.partition(":")
         if not sep or not head.isdigit() or len(tail) < 20:
-            raise ValueError("TELEGRAM_BOT_TOKEN does not look like a bot token (expected '123456:ABC...')")
+            raise ValueError("does not look like a bot token (expected '123456:ABC...')")
         return value
 
     @field_validator("telegram_api_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError("TELEGRAM_API_BASE_URL must start with http:// or https://")
+            raise ValueError("must start with http:// or https://")
         return value
 
     @field_validator("tipline_secret_key")
@@ -52,7 +53,7 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         if len(value.strip()) < 32:
-            raise ValueError("TIPLINE_SECRET_KEY must be at least 32 characters")
+            raise ValueError("must be at least 32 characters")
         return value.strip()
 
     @property
@@ -76,8 +77,10 @@ class Settings(BaseSettings):
         key_file = self.tipline_db.with_name(self.tipline_db.name + ".secret")
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
+            # Created with mode 0600 from the start: never readable by others, not even for a moment.
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
         return key_file.read_text().strip().encode()
 
 

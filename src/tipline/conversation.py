@@ -40,8 +40,8 @@ def welcome(session: Session) -> Reply:
         "Here you can report drug crime anonymously, follow up on your report with a code, and find "
         "information about drugs and where to get help.\n\n"
         "Your report is anonymous: we do not store your name, phone number or account with it, and "
-        "moderators and police only ever see a tip code. Telegram itself knows who writes to this bot, so "
-        "for extra safety delete this chat when you have finished.\n\n"
+        "moderators and police only ever see a tip code. The messaging app itself knows who writes to this bot, "
+        "so for extra safety delete this chat when you have finished.\n\n"
         "In an emergency call {emergency}."
     ).format(emergency=EMERGENCY_NUMBER)
     return Reply(text, menu_choices(session))
@@ -200,7 +200,7 @@ def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) 
         if code in LANGUAGES:
             session.lang = code
             session.screen = Screen.MENU
-            return Result(session, [menu_reply(session, tr(session).gettext("Language changed to English."))])
+            return Result(session, [menu_reply(session, tr(session).gettext("Language changed."))])
     if screen == Screen.LOOKUP_CODE:
         return _on_code(session, event, ctx)
     if screen == Screen.LOOKUP_PASSPHRASE:
