@@ -1,21 +1,25 @@
-"""``tipline``: operator tasks (database migration, purging expired data, checking configuration).
-
-Later issues add units import, export and audit here.
-"""
+"""``tipline``: operator tasks. Core tasks live here; each module in ``tipline.commands`` adds its own
+sub-commands through ``register(subcommands)`` (units import, export, audit ...)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from . import commands
 from .bootstrap import bootstrap
 from .config import ConfigError, load_settings
 from .storage.db import Database
 
+Handler = Callable[[argparse.Namespace], int]
 
-async def _migrate() -> int:
+
+async def _migrate(args: argparse.Namespace) -> int:
     settings = load_settings()
     db = await Database.open(settings.tipline_db)
     try:
@@ -26,7 +30,7 @@ async def _migrate() -> int:
     return 0
 
 
-async def _purge() -> int:
+async def _purge(args: argparse.Namespace) -> int:
     service = await bootstrap(load_settings())
     try:
         await service.purge()
@@ -36,7 +40,7 @@ async def _purge() -> int:
     return 0
 
 
-def _check() -> int:
+def _check(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.secret()
     mode = "Telegram bot" if settings.telegram_bot_token else "local console mode"
@@ -44,19 +48,33 @@ def _check() -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run_async(handler: Callable[[argparse.Namespace], Any]) -> Handler:
+    """Wraps an ``async def`` command so the parser can call it."""
+    return lambda args: int(asyncio.run(handler(args)))
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tipline", description="Tipline operator tasks.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="create the database or bring its schema up to date")
-    commands.add_parser("purge", help="delete idle drafts, idle chat settings and expired counters")
-    commands.add_parser("check-config", help="validate the configuration from the environment")
-    args = parser.parse_args(argv)
+    subcommands = parser.add_subparsers(dest="command", required=True)
+    subcommands.add_parser("migrate", help="create the database or bring its schema up to date").set_defaults(
+        handler=run_async(_migrate)
+    )
+    subcommands.add_parser("purge", help="delete idle drafts, idle chat settings and expired counters").set_defaults(
+        handler=run_async(_purge)
+    )
+    subcommands.add_parser("check-config", help="validate the configuration from the environment").set_defaults(
+        handler=_check
+    )
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
+        module.register(subcommands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "migrate":
-            return asyncio.run(_migrate())
-        if args.command == "purge":
-            return asyncio.run(_purge())
-        return _check()
+        return int(args.handler(args))
     except ConfigError as exc:
         print(f"tipline: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,53 @@
+-- The moderator queue: triage results, claims, forwarding, deadlines, staff and the messages (cards)
+-- that show a tip to moderators and police. Staff are identified people; tipsters still are not.
+
+ALTER TABLE tips ADD COLUMN claimed_by INTEGER REFERENCES staff (id);
+ALTER TABLE tips ADD COLUMN triage TEXT NOT NULL DEFAULT '{}';       -- JSON: priority reasons, spam signals
+ALTER TABLE tips ADD COLUMN duplicate_of INTEGER REFERENCES tips (id);
+ALTER TABLE tips ADD COLUMN unit_id INTEGER;                          -- the police unit it was forwarded to
+ALTER TABLE tips ADD COLUMN outcome TEXT;                             -- verified / not_verified / transferred
+ALTER TABLE tips ADD COLUMN forwarded_at TEXT;
+ALTER TABLE tips ADD COLUMN acknowledged_at TEXT;
+ALTER TABLE tips ADD COLUMN closed_at TEXT;
+ALTER TABLE tips ADD COLUMN search_text TEXT NOT NULL DEFAULT '';     -- folded description, for /find
+
+CREATE TABLE staff (
+    id         INTEGER PRIMARY KEY,
+    channel    TEXT    NOT NULL,
+    user_ref   TEXT    NOT NULL,              -- the staff member's Telegram user id
+    name       TEXT    NOT NULL DEFAULT '',
+    role       TEXT    NOT NULL CHECK (role IN ('admin', 'moderator', 'broadcaster')),
+    active     INTEGER NOT NULL DEFAULT 1,    -- 0: removed by an admin (also overrides group membership)
+    added_at   TEXT    NOT NULL,
+    UNIQUE (channel, user_ref, role)
+);
+
+CREATE TABLE duplicate_candidates (
+    tip_id   INTEGER NOT NULL REFERENCES tips (id) ON DELETE CASCADE,
+    other_id INTEGER NOT NULL REFERENCES tips (id) ON DELETE CASCADE,
+    score    REAL    NOT NULL,
+    PRIMARY KEY (tip_id, other_id)
+);
+
+-- Where a tip is shown: the moderators' card (or forum topic) and the police unit's card.
+CREATE TABLE cards (
+    tip_id     INTEGER NOT NULL REFERENCES tips (id) ON DELETE CASCADE,
+    audience   TEXT    NOT NULL CHECK (audience IN ('moderators', 'unit')),
+    chat_id    INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
+    thread_id  INTEGER,
+    PRIMARY KEY (tip_id, audience)
+);
+
+-- Deadlines, kept in the database so that reminders and escalations survive restarts.
+CREATE TABLE deadlines (
+    id      INTEGER PRIMARY KEY,
+    tip_id  INTEGER NOT NULL REFERENCES tips (id) ON DELETE CASCADE,
+    kind    TEXT    NOT NULL CHECK (kind IN ('acknowledge', 'outcome')),
+    due_at  TEXT    NOT NULL,
+    reminded_at  TEXT,
+    escalated_at TEXT,
+    met_at  TEXT,
+    UNIQUE (tip_id, kind)
+);
+CREATE INDEX deadlines_due ON deadlines (met_at, due_at);

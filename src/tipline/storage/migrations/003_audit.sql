@@ -1,0 +1,1 @@
+-- Reserved for the audit log (filled in by its change).

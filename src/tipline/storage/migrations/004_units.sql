@@ -1,0 +1,1 @@
+-- Reserved for the police unit directory (filled in by its change).
