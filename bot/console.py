@@ -75,10 +75,15 @@ async def run_console(service: Tipline, stdin: TextIO = sys.stdin, stdout: TextI
             return
         if not line.strip():
             continue
-        replies = await service.handle(CHANNEL, CHAT, parse(line, options))
-        await service.receipt_delivered(CHANNEL, CHAT)
-        output, new_options = render(replies)
-        if new_options or replies:
+        shown: list[Reply] = []
+
+        async def show(replies: list[Reply]) -> None:
+            output, _options = render(replies)
+            stdout.write(output)
+            stdout.flush()
+            shown.extend(replies)
+
+        await service.handle(CHANNEL, CHAT, parse(line, options), show)
+        new_options = render(shown)[1]
+        if shown:
             options = new_options
-        stdout.write(output)
-        stdout.flush()

@@ -121,12 +121,10 @@ async def send_replies(bot: ExtBot[None], chat_id: int, replies: list[Reply]) ->
 
 
 async def _answer(context: TiplineContext, chat_id: int, event: Inbound) -> None:
-    service = context.service
-    replies = await service.handle(CHANNEL, chat_id, event)
-    if not replies:
-        return
-    await send_replies(context.bot, chat_id, replies)
-    await service.receipt_delivered(CHANNEL, chat_id)
+    async def deliver(replies: list[Reply]) -> None:
+        await send_replies(context.bot, chat_id, replies)
+
+    await context.service.handle(CHANNEL, chat_id, event, deliver)
 
 
 # --- handlers --------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +30,7 @@ from .tips import Category, Evidence, NewTip, Urgency
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+Deliver = Callable[[list[Reply]], Awaitable[None]]
 
 
 def utcnow() -> datetime:
@@ -61,22 +62,29 @@ class Tipline:
 
     # --- the entry point ------------------------------------------------------------------------
 
-    async def handle(self, channel: str, chat_id: int | str, event: Inbound) -> list[Reply]:
-        """Answers one event from one chat. Never raises for bad input; storage errors are worded."""
-        pseudonym = self.keyring.pseudonym(channel, chat_id)
-        with self._chat_lock(pseudonym) as lock:
-            async with lock:
-                return await self._handle(channel, chat_id, pseudonym, event)
+    async def handle(
+        self, channel: str, chat_id: int | str, event: Inbound, deliver: Deliver | None = None
+    ) -> list[Reply]:
+        """Answers one event from one chat. Never raises for bad input; storage errors are worded.
 
-    async def receipt_delivered(self, channel: str, chat_id: int | str) -> None:
-        """The channel confirms the replies reached the chat: the sealed receipt copy is dropped."""
+        With ``deliver``, the replies are handed to it while this chat's lock is still held, and a
+        sealed receipt copy is dropped only once ``deliver`` returned: the chat's next event cannot
+        overtake the delivery of this one.
+        """
         pseudonym = self.keyring.pseudonym(channel, chat_id)
         with self._chat_lock(pseudonym) as lock:
             async with lock:
-                session, _updated = await self._load(pseudonym)
-                if session.pending_receipt is not None:
-                    session.pending_receipt = None
-                    await self._save(pseudonym, session)
+                replies = await self._handle(channel, chat_id, pseudonym, event)
+                if deliver is not None and replies:
+                    await deliver(replies)
+                    await self._receipt_delivered(pseudonym)
+                return replies
+
+    async def _receipt_delivered(self, pseudonym: str) -> None:
+        session, _updated = await self._load(pseudonym)
+        if session.pending_receipt is not None:
+            session.pending_receipt = None
+            await self._save(pseudonym, session)
 
     async def purge(self) -> None:
         """Deletes what is no longer needed: idle drafts, idle sessions, expired counters."""

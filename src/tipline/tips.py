@@ -154,3 +154,17 @@ class Tip:
     created_at: datetime
     updated_at: datetime
     evidence: tuple[Evidence, ...] = field(default_factory=tuple)
+    # Moderation (the queue): who works on it, how urgent, where it went.
+    priority: int = 0
+    triage: str = "{}"
+    claimed_by: int | None = None
+    duplicate_of: int | None = None
+    unit_id: int | None = None
+    outcome: str | None = None
+    forwarded_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in CLOSED

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import aiosqlite
 
+from ..textnorm import fold
 from ..tips import Category, Evidence, NewTip, Status, Tip, Urgency, check_transition
 from .db import Database
 
@@ -100,8 +101,13 @@ class SqliteCounters:
 
 _TIP_COLUMNS = (
     "id, code, status, category, urgency, province_code, commune_code, address, latitude, longitude, "
-    "description, language, channel, sender_recent_tips, created_at, updated_at"
+    "description, language, channel, sender_recent_tips, created_at, updated_at, priority, triage, claimed_by, "
+    "duplicate_of, unit_id, outcome, forwarded_at, acknowledged_at, closed_at"
 )
+
+
+def _opt_dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def _tip(row: aiosqlite.Row, evidence: tuple[Evidence, ...]) -> Tip:
@@ -123,6 +129,15 @@ def _tip(row: aiosqlite.Row, evidence: tuple[Evidence, ...]) -> Tip:
         created_at=_dt(row["created_at"]),
         updated_at=_dt(row["updated_at"]),
         evidence=evidence,
+        priority=row["priority"],
+        triage=row["triage"],
+        claimed_by=row["claimed_by"],
+        duplicate_of=row["duplicate_of"],
+        unit_id=row["unit_id"],
+        outcome=row["outcome"],
+        forwarded_at=_opt_dt(row["forwarded_at"]),
+        acknowledged_at=_opt_dt(row["acknowledged_at"]),
+        closed_at=_opt_dt(row["closed_at"]),
     )
 
 
@@ -146,11 +161,12 @@ class SqliteTips:
                 cursor = await conn.execute(
                     "INSERT INTO tips (code, status, category, urgency, province_code, commune_code, address, "
                     "latitude, longitude, description, language, channel, passphrase_hash, sender_recent_tips, "
-                    "created_at, updated_at) VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "created_at, updated_at, search_text) VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         code, tip.category.value, tip.urgency.value, tip.province_code, tip.commune_code,
                         tip.address, tip.latitude, tip.longitude, tip.description, tip.language, tip.channel,
                         passphrase_hash, tip.sender_recent_tips, _ts(now), _ts(now),
+                        fold(f"{tip.description} {tip.address or ''}"),
                     ),
                 )
             except aiosqlite.IntegrityError as exc:

@@ -51,3 +51,19 @@ CREATE TABLE deadlines (
     UNIQUE (tip_id, kind)
 );
 CREATE INDEX deadlines_due ON deadlines (met_at, due_at);
+
+-- Everything the bot must still tell someone, written in the same transaction as the change that
+-- caused it, and delivered (then marked) by the channel adapter: nothing is lost to a crash or an
+-- outage. kind 'card' asks for the tip's card to be posted or refreshed; 'text' carries a message.
+CREATE TABLE outbox (
+    id           INTEGER PRIMARY KEY,
+    audience     TEXT    NOT NULL CHECK (audience IN ('moderators', 'unit', 'tipster')),
+    tip_id       INTEGER REFERENCES tips (id) ON DELETE CASCADE,
+    unit_id      INTEGER,
+    kind         TEXT    NOT NULL,
+    payload      TEXT    NOT NULL DEFAULT '{}',
+    created_at   TEXT    NOT NULL,
+    delivered_at TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_pending ON outbox (delivered_at, id);

@@ -1,0 +1,377 @@
+"""Throughput and per-step latency of complete reports, through Telegram and through the core alone.
+
+Usage: .venv/bin/python bench/intake.py [--citizens N] [--db PATH]     (default N=200)
+
+N simulated citizens file one complete report each, all at once (``asyncio.gather``): /start, Report,
+a category, an urgency, the province typed ("can tho", "Cần Thơ"), the commune typed ("ninh kieu",
+"Ninh Kiều", "phuong ninh kieu"), an address, a description, Done, Skip or one photo and Done, Confirm,
+and No to updates. Places are a seeded pick over ``directory()``, kept when what is typed has exactly
+one exact match, so every walk has the same steps. Two modes, each on a fresh SQLite file:
+
+* telegram: the real bot (PTB over HTTP, started as ``tests/harness.py``'s RunningBot) against the
+  local Bot API server (``tests/botapi``), all in this process and event loop, as in the e2e tests;
+* core: the same walks through ``Tipline.handle("bench", chat_id, event)`` (presses are ``Pick``
+  events with the reply's choice data), with an instant ``deliver`` callback as adapters pass one.
+
+Latency of a step: ``time.perf_counter`` from the citizen's action to the arrival of its last answer.
+Waiting is per citizen (the harness's ``settle()`` waits for every chat's updates, which would
+serialise the citizens). Every step of this walk ends with exactly one message with buttons, the
+next question; what comes before it (intro, receipt, "happening now" notice) has none. So a citizen
+notes its chat's ``sent_log`` length, acts, and waits until a message with an inline keyboard appears
+past that mark; then it checks the number of messages and that the keyboard offers the expected
+action (``com:unknown`` after the province: the commune is asked, not a list of guesses) and presses
+its next button on that message. One watcher task (``Arrivals``) sleeps on the server's change
+notifier and stamps the arrival time; N citizens each calling ``api.changes.until`` would all wake on
+every change of every chat (O(N^2) wake-ups, which at N=200 cost about as much CPU as the bot).
+In core mode the answer is ``handle()``'s return value. Checked at the end: no flood notice, no
+refusal (``api.refusals``), no handler error, no stray message, and exactly N tips in the database,
+each with its citizen's description and commune.
+
+Pacing: the service's clock is a FakeClock that each action advances by PACE seconds, as the
+harness's ``Citizen`` does, so a citizen's ~13 events span minutes of the bot's time and the flood
+limit (30 a minute per chat) cannot trip; in wall-clock time citizens act as soon as they are
+answered (a worst case for the server).
+
+"confirm" includes a deliberate scrypt hash of the passphrase (~30-50 ms of CPU, in a worker thread)
+and is its own row. The core has one aiosqlite connection behind an asyncio lock: every statement of
+every chat (about 15 thread round trips per event, ``PRAGMA synchronous=FULL``) takes its turn, so
+under load a step's latency is roughly N times one event's database time. Citizens leave "confirm"
+spread out by the scrypt queue, so "optin" meets an idle bot and looks fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import random
+import re
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # botapi, harness (pytest puts rootdir there for the tests)
+os.environ.setdefault("PTB_TIMEDELTA", "1")  # as tests/conftest.py, before telegram is imported
+
+from botapi import FakeBotApi  # noqa: E402
+from harness import SECRET, FakeClock, RunningBot  # noqa: E402
+
+from tipline import conversation  # noqa: E402
+from tipline.bootstrap import bootstrap  # noqa: E402
+from tipline.communes import directory  # noqa: E402
+from tipline.config import Settings  # noqa: E402
+from tipline.messages import Command, Media, Pick, Text  # noqa: E402
+from tipline.session import Session  # noqa: E402
+from tipline.textnorm import fold  # noqa: E402
+from tipline.tips import Category, Urgency  # noqa: E402
+
+STEPS = ["start", "report", "category", "urgency", "province", "commune", "address",
+         "description", "done", "photo", "evidence", "confirm", "optin"]  # fmt: skip
+PACE = 2.0  # seconds of the bot's clock per citizen action
+TIMEOUT = 60.0  # seconds a citizen waits for one answer before the run fails
+FLOOD_TEXT = conversation.flood_notice(Session()).text
+CODE = re.compile(r"TL-[2-9A-Z]{4}-[2-9A-Z]{4}")
+DESCRIPTIONS = [
+    "Có người bán ma túy đá ở quán nước đầu ngõ mỗi tối từ 21 giờ, đi xe máy màu đỏ.",
+    "Nhóm thanh niên tụ tập sử dụng bóng cười tại quán karaoke vào cuối tuần.",
+    "A house at the end of the alley receives packages every night; people come and go for minutes only.",
+    "Tài khoản Facebook bán cần sa qua tin nhắn, giao hàng tận nơi, nhận chuyển khoản.",
+]
+
+
+@dataclass
+class Plan:
+    """What one citizen reports."""
+
+    index: int
+    category: str
+    urgency: str
+    province: str  # as typed
+    commune: str  # as typed
+    commune_code: int
+    address: str
+    description: str
+    photo: bool
+
+
+def exact(matches: list[Any], code: int, key: str) -> bool:
+    """The intended place is the one exact match, so the bot picks it without asking."""
+    scores = [m.score for m in matches] + [0.0]
+    return bool(matches) and getattr(matches[0], key).code == code and scores[0] >= 0.999 > scores[1]
+
+
+def make_plans(n: int, seed: int = 2025) -> list[Plan]:
+    d, rng, plans = directory(), random.Random(seed), []
+    while len(plans) < n:
+        p = rng.choice(d.provinces())
+        c = rng.choice(d.communes_in(p.code))
+        style = len(plans) % 3
+        province = p.short_name if style == 1 else fold(p.short_name)
+        commune = [fold(c.short_name), c.short_name, f"{fold(c.kind)} {fold(c.short_name)}"][style]
+        if not (exact(d.search_provinces(province), p.code, "province")
+                and exact(d.search(commune, province_code=p.code, limit=6), c.code, "commune")):  # fmt: skip
+            continue  # ~1% of communes share their name with a neighbour: the bot would ask which
+        k = len(plans)
+        plans.append(Plan(k, rng.choice(list(Category)).value, rng.choice(list(Urgency)).value, province, commune,
+                          c.code, f"Hẻm {rng.randint(1, 300)}, gần chợ {c.short_name}",
+                          f"{DESCRIPTIONS[k % len(DESCRIPTIONS)]} (bench #{k})", k % 2 == 0))  # fmt: skip
+    return plans
+
+
+def action_of(data: str) -> str:
+    """'v1:7|cat:use' (Telegram) or '7|cat:use' (core) -> 'cat:use'."""
+    return data.partition("|")[2]
+
+
+@dataclass
+class Citizen:
+    """One walk; subclasses perform an action and return its answers as (text, [actions]) pairs."""
+
+    plan: Plan
+    clock: FakeClock
+    latencies: dict[str, list[float]]
+    seen: int = 0  # answers accounted for
+    texts: list[str] = field(default_factory=list)  # every answer's text
+    extra: list[str] = field(default_factory=list)  # answers beyond what the steps produce
+
+    async def perform(self, kind: str, arg: str) -> tuple[list[tuple[str, list[str]]], float]:
+        """Does one action; returns its answers and the perf_counter time the last one arrived."""
+        raise NotImplementedError
+
+    async def step(self, name: str, kind: str, arg: str, want: str, n: int = 1) -> None:
+        """One action that must produce ``n`` answers, the last one offering the action ``want``."""
+        self.clock.advance(seconds=PACE)
+        t0 = time.perf_counter()
+        answers, answered = await self.perform(kind, arg)
+        self.latencies[name].append(answered - t0)
+        self.seen += len(answers)
+        self.texts += [text for text, _ in answers]
+        leading = [text for text, _ in answers[: len(answers) - n]]  # answers the step does not produce
+        # The one tolerated extra: the service re-sends a receipt it was not told was delivered.
+        if want not in answers[-1][1] or len(answers) < n or not all(CODE.search(t) for t in leading):
+            raise AssertionError(f"citizen {self.plan.index}, step {name}: expected {n} answer(s), the last "
+                                 f"with a {want!r} button; got {[(t[:50], a) for t, a in answers]}")  # fmt: skip
+        self.extra += leading
+
+    async def walk(self) -> None:
+        p = self.plan
+        await self.step("start", "command", "start", "menu:report")
+        await self.step("report", "press", "menu:report", "cat:trading", n=2)  # intro + first question
+        await self.step("category", "press", f"cat:{p.category}", "urg:ongoing")
+        await self.step("urgency", "press", f"urg:{p.urgency}", "page:1", n=2 if p.urgency == "now" else 1)
+        await self.step("province", "say", p.province, "com:unknown")
+        await self.step("commune", "say", p.commune, "next")
+        await self.step("address", "say", p.address, "back")
+        await self.step("description", "say", p.description, "clear")
+        await self.step("done", "press", "next", "next")
+        if p.photo:
+            await self.step("photo", "photo", "", "next")
+        await self.step("evidence", "press", "next", "confirm")
+        await self.step("confirm", "press", "confirm", "optin:no", n=2)  # receipt + opt-in question
+        await self.step("optin", "press", "optin:no", "menu:report")
+
+
+class Arrivals:
+    """Resolves each waiting citizen's future when a message with buttons reaches its chat."""
+
+    def __init__(self, api: FakeBotApi) -> None:
+        self.api = api
+        self.waiting: dict[int, tuple[list[dict[str, Any]], int, asyncio.Future[tuple[int, float]]]] = {}
+
+    def expect(self, chat_id: int, log: list[dict[str, Any]], mark: int) -> asyncio.Future[tuple[int, float]]:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[chat_id] = (log, mark, future)
+        return future
+
+    def check(self) -> None:
+        """Looks at the new messages of the chats waited for; a result is (index in log, time)."""
+        now = time.perf_counter()
+        for chat_id, (log, scanned, future) in list(self.waiting.items()):
+            if len(log) == scanned and not future.done():
+                continue  # nothing new in this chat
+            found = next((i for i in range(scanned, len(log)) if log[i].get("reply_markup")), None)
+            if future.done() or found is not None:
+                del self.waiting[chat_id]
+                if not future.done():
+                    future.set_result((found, now))
+            else:
+                self.waiting[chat_id] = (log, len(log), future)
+
+    async def run(self) -> None:
+        while True:  # no await between check() and registering the next wait: no change is missed
+            self.check()
+            await self.api.changes.wait(3600)
+
+
+class TelegramCitizen(Citizen):
+    def __init__(self, plan: Plan, clock: FakeClock, latencies: dict[str, list[float]], api: FakeBotApi,
+                 arrivals: Arrivals) -> None:  # fmt: skip
+        super().__init__(plan, clock, latencies)
+        self.arrivals = arrivals
+        self.user = api.user(first_name=f"Dân{plan.index}", last_name="Nguyễn")
+        self.last: dict[str, Any] | None = None  # the latest message with buttons
+
+    async def perform(self, kind: str, arg: str) -> tuple[list[tuple[str, list[str]]], float]:
+        log = self.user.chat.sent_log
+        arrival = self.arrivals.expect(self.user.chat_id, log, len(log))
+        mark = len(log)
+        if kind == "press":
+            assert self.last is not None
+            buttons = [b["callback_data"] for row in self.last["reply_markup"]["inline_keyboard"] for b in row]
+            await self.user.press(self.last, next(b for b in buttons if action_of(b) == arg))
+        elif kind == "photo":
+            await self.user.send_photo(size=150_000)
+        else:
+            await self.user.send(f"/{arg}" if kind == "command" else arg)
+        try:
+            last, answered = await asyncio.wait_for(arrival, TIMEOUT)
+        except TimeoutError:
+            raise AssertionError(f"citizen {self.plan.index}: no answer in {TIMEOUT}s to {kind} {arg!r}") from None
+        messages = log[mark : last + 1]
+        self.last = messages[-1]
+        return [(m.get("text") or "", [action_of(b.get("callback_data", "")) for row in
+                 (m.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]) for m in messages], answered
+
+
+class CoreCitizen(Citizen):
+    def __init__(self, plan: Plan, clock: FakeClock, latencies: dict[str, list[float]], service: Any) -> None:
+        super().__init__(plan, clock, latencies)
+        self.service = service
+        self.chat_id = 500_000_000 + plan.index
+        self.last: list[Any] = []  # choices of the latest reply with choices
+
+    async def perform(self, kind: str, arg: str) -> tuple[list[tuple[str, list[str]]], float]:
+        if kind == "press":
+            event: Any = Pick(next(c.data for c in self.last if action_of(c.data) == arg))
+        elif kind == "photo":
+            event = Media("photo", f"bench-photo-{self.plan.index}", 150_000, "image/jpeg")
+        else:
+            event = Command(arg) if kind == "command" else Text(arg)
+        answered = 0.0
+
+        async def deliver(replies: list[Any]) -> None:  # the adapter's delivery, here instant
+            nonlocal answered
+            answered = time.perf_counter()
+
+        replies = await self.service.handle("bench", self.chat_id, event, deliver)
+        answered = answered or time.perf_counter()
+        self.last = next((r.flat_choices for r in reversed(replies) if r.choices), self.last)
+        return [(r.text, [action_of(c.data) for c in r.flat_choices]) for r in replies] or [("", [])], answered
+
+
+@dataclass
+class Run:
+    seconds: float
+    latencies: dict[str, list[float]]
+
+
+def check_database(db_path: Path, plans: list[Plan]) -> None:
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT description, commune_code FROM tips").fetchall()
+        photos = db.execute("SELECT COUNT(*) FROM evidence WHERE kind = 'photo'").fetchone()[0]
+    assert len(rows) == len(plans), f"{db_path.name}: {len(rows)} tips for {len(plans)} citizens"
+    assert sorted(rows) == sorted((p.description, p.commune_code) for p in plans), "tips differ from what was typed"
+    assert photos == sum(p.photo for p in plans), f"{photos} photos stored"
+
+
+async def timed_walks(citizens: list[Citizen]) -> float:
+    t0 = time.perf_counter()
+    await asyncio.gather(*(c.walk() for c in citizens))
+    seconds = time.perf_counter() - t0
+    assert not any(t == FLOOD_TEXT for c in citizens for t in c.texts), "a flood notice was sent"
+    extra = [t for c in citizens for t in c.extra]
+    if extra:  # only re-sent receipts get here (see Citizen.step)
+        print(f"  note: {len(extra)} unexpected answer(s) (re-sent receipts): {extra[0][:70]!r}...")
+    return seconds
+
+
+async def run_telegram(plans: list[Plan], db_path: Path) -> Run:
+    latencies: dict[str, list[float]] = {s: [] for s in STEPS}
+    async with FakeBotApi() as api:
+        bot = RunningBot(api, db_path)
+        await bot.start()
+        try:
+            arrivals = Arrivals(api)
+            watcher = asyncio.create_task(arrivals.run())
+            citizens = [TelegramCitizen(p, bot.clock, latencies, api, arrivals) for p in plans]
+            try:
+                seconds = await timed_walks(citizens)
+            finally:
+                watcher.cancel()
+            await bot.settle(timeout=TIMEOUT)  # every update handled to the end, before counting
+            for c in citizens:
+                assert len(c.user.chat.sent_log) == c.seen, f"citizen {c.plan.index}: stray messages"
+        finally:
+            await bot.stop()
+        assert not api.refusals, f"Telegram would have refused: {[str(r) for r in api.refusals[:3]]}"
+        assert not bot.errors, f"handler errors: {bot.errors[:3]!r}"
+    check_database(db_path, plans)
+    return Run(seconds, latencies)
+
+
+async def run_core(plans: list[Plan], db_path: Path) -> Run:
+    latencies: dict[str, list[float]] = {s: [] for s in STEPS}
+    clock = FakeClock()
+    service = await bootstrap(Settings(tipline_db=db_path, tipline_secret_key=SECRET), clock=clock)
+    try:
+        seconds = await timed_walks([CoreCitizen(p, clock, latencies, service) for p in plans])
+    finally:
+        await service.db.close()
+    check_database(db_path, plans)
+    return Run(seconds, latencies)
+
+
+def pct(values: list[float]) -> tuple[float, float]:
+    """p50 and p99 in milliseconds (inclusive method: never outside the observed range)."""
+    if len(values) < 2:
+        return (values[0] * 1000,) * 2 if values else (float("nan"),) * 2
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return q[49] * 1000, q[98] * 1000
+
+
+def report(runs: list[Run], n: int) -> None:
+    tg, core = runs
+    print(f"\n{'':12}{'telegram':>20}{'core':>20}{'telegram/core':>16}")
+    print(f"{'reports/s':12}{n / tg.seconds:>20.1f}{n / core.seconds:>20.1f}{core.seconds / tg.seconds:>16.2f}")
+    print(f"{'total s':12}{tg.seconds:>20.2f}{core.seconds:>20.2f}{tg.seconds / core.seconds:>16.2f}")
+    print(f"\n{'step (ms)':12}{'n':>5}{'p50':>9}{'p99':>9}{'n':>5}{'p50':>9}{'p99':>9}{'p50 ratio':>16}")
+    for step in STEPS:
+        (a50, a99), (c50, c99) = pct(tg.latencies[step]), pct(core.latencies[step])
+        print(f"{step:12}{len(tg.latencies[step]):>5}{a50:>9.1f}{a99:>9.1f}"
+              f"{len(core.latencies[step]):>5}{c50:>9.2f}{c99:>9.2f}{a50 / c50:>16.1f}")  # fmt: skip
+    print("(ratio columns: telegram / core; n: steps timed)")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--citizens", type=int, default=200, help="concurrent citizens per mode (default 200)")
+    parser.add_argument("--db", type=Path, help="database file; each mode uses a fresh sibling file "
+                        "(PATH with -telegram / -core added); default: a temporary directory")  # fmt: skip
+    args = parser.parse_args()
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"CPUs: {cpus} (of {os.cpu_count()})  Python {platform.python_version()} ({platform.machine()})  "
+          f"SQLite {sqlite3.sqlite_version}  citizens: {args.citizens}")  # fmt: skip
+    plans = make_plans(args.citizens)  # also builds the commune directory before any timing
+    with tempfile.TemporaryDirectory(prefix="tipline-bench-") as tmp:
+        base = args.db or Path(tmp) / "tipline.sqlite3"
+        paths = [base.with_name(f"{base.stem}-{mode}{base.suffix}") for mode in ("telegram", "core")]
+        for path in paths:
+            if path.exists():
+                sys.exit(f"{path} exists; the benchmark needs a fresh database")
+        print(f"databases: {paths[0].parent} ({paths[0].name}, {paths[1].name})")
+        runs = [await run_telegram(plans, paths[0])]
+        gc.collect()  # the first run's garbage (every request the server logged) is not the second's cost
+        runs.append(await run_core(plans, paths[1]))
+    report(runs, args.citizens)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
