@@ -9,6 +9,8 @@ import sys
 from tipline.bootstrap import bootstrap
 from tipline.config import ConfigError, Settings, load_settings
 
+from . import logs
+
 
 def main() -> int:
     try:
@@ -18,11 +20,9 @@ def main() -> int:
         print(f"tipline: configuration error: {exc}", file=sys.stderr)
         return 2
     if settings.telegram_bot_token:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        # httpx logs every request URL, and those URLs contain the bot token.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logs.configure(logging.INFO)
         return run_telegram(settings)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(logging.WARNING)
     try:
         return asyncio.run(run_local(settings))
     except KeyboardInterrupt:

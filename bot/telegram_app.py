@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -28,14 +29,16 @@ from telegram.ext import (
 from tipline.bootstrap import bootstrap
 from tipline.config import Settings
 from tipline.i18n import translator
-from tipline.messages import Command, Inbound, Location, Media, Pick, Reply, Text, Unsupported
+from tipline.messages import Answer, Command, Inbound, Location, Media, Pick, Reply, Text, Unsupported
 from tipline.service import Tipline
 
 from .callbacks import unpack
 from .render import chunks, keyboard
+from .staff import Staff
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
+_TIP_CODE = re.compile(r"TL-[0-9A-Z]{4}-[0-9A-Z]{4}")
 T = TypeVar("T")
 
 PURGE_EVERY_SECONDS = 3600
@@ -44,12 +47,17 @@ RETRY_BASE_DELAY = 0.5  # seconds; doubles per attempt, capped at 10
 
 
 class TiplineContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
-    """The handler context, with the core service as a typed attribute."""
+    """The handler context, with the core service and the staff side as typed attributes."""
 
     @property
     def service(self) -> Tipline:
         service: Tipline = self.application.bot_data["service"]
         return service
+
+    @property
+    def staff(self) -> Staff:
+        staff: Staff = self.application.bot_data["staff"]
+        return staff
 
 
 # --- updates → core events -------------------------------------------------------------------------
@@ -57,6 +65,11 @@ class TiplineContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any
 
 def to_event(message: Message) -> Inbound:
     """What the person did, in the core's terms."""
+    replied = message.reply_to_message
+    if message.text is not None and replied is not None and replied.from_user is not None and replied.from_user.is_bot:
+        code = _TIP_CODE.search(replied.text or "")
+        if code and not message.text.startswith("/"):
+            return Answer(code.group(0), message.text)
     if message.text is not None:
         entity = message.entities[0] if message.entities else None
         if entity is not None and entity.type == "bot_command" and entity.offset == 0:
@@ -135,7 +148,17 @@ async def on_message(update: Update, context: TiplineContext) -> None:
     message = update.effective_message
     if message is None or update.effective_chat is None:
         return
+    if await context.staff.on_message(update, context.bot):
+        context.staff.wake.set()
+        return
     await _answer(context, update.effective_chat.id, to_event(message))
+    context.staff.wake.set()
+
+
+async def on_group_message(update: Update, context: TiplineContext) -> None:
+    """Staff commands and prompt answers in the moderators' group and police unit chats."""
+    if await context.staff.on_message(update, context.bot):
+        context.staff.wake.set()
 
 
 async def on_edited(update: Update, context: TiplineContext) -> None:
@@ -148,6 +171,8 @@ async def on_button(update: Update, context: TiplineContext) -> None:
     """Answers a button press: stops the spinner, removes the old buttons, runs the choice."""
     query = update.callback_query
     if query is None:
+        return
+    if await context.staff.on_button(update, context.bot):
         return
     message = query.message
     chat = message.chat if message is not None else None
@@ -200,7 +225,7 @@ def bot_commands(language: str) -> list[BotCommand]:
         BotCommand("info", _("About drugs and getting help")),
         BotCommand("language", _("Change the language")),
         BotCommand("cancel", _("Stop what you are doing")),
-        BotCommand("forget", _("Delete what this chat is linked to")),
+        BotCommand("forget", _("Remove this chat's link to your tips and its saved data")),
         BotCommand("help", _("Show the commands")),
     ]
 
@@ -221,12 +246,18 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
         application.bot_data["owns_service"] = True
     await application.bot.set_my_commands(bot_commands("vi"))
     await application.bot.set_my_commands(bot_commands("en"), language_code="en")
-    application.bot_data["purge_task"] = asyncio.create_task(_purge_loop(application.bot_data["service"]))
+    service = application.bot_data["service"]
+    staff = Staff(application.bot_data["settings"], service)
+    application.bot_data["staff"] = staff
+    application.bot_data["tasks"] = [
+        asyncio.create_task(_purge_loop(service)),
+        asyncio.create_task(staff.run_delivery(application.bot)),
+        asyncio.create_task(staff.run_deadlines()),
+    ]
 
 
 async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    task = application.bot_data.pop("purge_task", None)
-    if task is not None:
+    for task in application.bot_data.pop("tasks", []):
         task.cancel()
         try:
             await task
@@ -265,5 +296,6 @@ def build_application(
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, on_message))
     application.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, on_edited))
+    application.add_handler(MessageHandler(~private & filters.UpdateType.MESSAGE & filters.TEXT, on_group_message))
     application.add_error_handler(on_error)  # type: ignore[arg-type]
     return application

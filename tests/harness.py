@@ -37,19 +37,21 @@ class FakeClock:
         self.now += timedelta(**kwargs)
 
 
-def settings_for(api: FakeBotApi, db_path: Path) -> Settings:
+def settings_for(api: FakeBotApi, db_path: Path, **extra: Any) -> Settings:
     return Settings(
         telegram_bot_token=api.token,
         telegram_api_base_url=api.base_url,
         telegram_api_file_url=api.base_file_url,
         tipline_db=db_path,
         tipline_secret_key=SECRET,
+        **extra,
     )
 
 
 class RunningBot:
-    def __init__(self, api: FakeBotApi, db_path: Path, clock: FakeClock | None = None) -> None:
+    def __init__(self, api: FakeBotApi, db_path: Path, clock: FakeClock | None = None, **settings: Any) -> None:
         self.api = api
+        self.extra_settings = settings
         self.db_path = db_path
         self.clock = clock or FakeClock()
         self.errors: list[BaseException] = []
@@ -60,7 +62,7 @@ class RunningBot:
         self._first_id: int = api._next_update_id
 
     async def start(self) -> None:
-        settings = settings_for(self.api, self.db_path)
+        settings = settings_for(self.api, self.db_path, **self.extra_settings)
         self.service = await bootstrap(settings, clock=self.clock)
         app = build_application(settings, self.service)
 
@@ -106,6 +108,13 @@ class RunningBot:
                 missing = sorted(issued - self._finished)
                 raise AssertionError(f"updates not handled within {timeout}s: {missing}; errors: {self.errors!r}")
             await asyncio.sleep(0.005)
+
+    async def deliver(self) -> None:
+        """Delivers everything the outbox holds now (the background loop would, a moment later)."""
+        assert self.app is not None
+        staff = self.app.bot_data["staff"]
+        while await staff.deliver(self.app.bot):
+            pass
 
     def db(self) -> sqlite3.Connection:
         """A plain read connection to the bot's database, for assertions."""

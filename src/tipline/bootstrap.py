@@ -1,15 +1,36 @@
-"""The composition root: settings in, a ready service out."""
+"""The composition root: settings in, a ready service out (with the moderator queue wired to it)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from .config import Settings
 from .i18n import set_locales_dir
+from .moderation import Deadlines, Moderation
 from .privacy import Keyring
+from .queue import Queue
 from .service import Clock, Tipline, utcnow
 from .storage.db import Database
+from .tips import Tip
 
 
 async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Tipline:
     set_locales_dir(settings.tipline_locales_dir)
     db = await Database.open(settings.tipline_db)
-    return Tipline(db, Keyring(settings.secret()), clock=clock)
+    service = Tipline(db, Keyring(settings.secret()), clock=clock)
+    deadlines = Deadlines(
+        acknowledge=timedelta(hours=settings.tipline_ack_hours), outcome=timedelta(hours=settings.tipline_outcome_hours)
+    )
+    service.moderation = Moderation(db, clock, deadlines)
+    service.queue = Queue(db)
+    queue, moderation = service.queue, service.moderation
+
+    async def assess(tip: Tip) -> None:
+        await queue.assess_tip(tip, clock())
+
+    async def followup(tip: Tip, text: str, has_file: bool) -> None:
+        await moderation.tipster_wrote(tip.id, text, has_file)
+
+    service.on_tip = assess
+    service.on_followup = followup
+    return service

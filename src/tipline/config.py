@@ -28,6 +28,22 @@ class Settings(BaseSettings):
     tipline_db: Path = Field(default=Path("data/tipline.sqlite3"))
     tipline_secret_key: str | None = Field(default=None)
     tipline_locales_dir: Path = Field(default=Path(__file__).resolve().parents[2] / "locales")
+    tipline_admin_ids: str = Field(default="")
+    tipline_moderator_chat_id: int | None = Field(default=None)
+    tipline_ack_hours: float = Field(default=24.0, gt=0)
+    tipline_outcome_hours: float = Field(default=168.0, gt=0)
+
+    @field_validator("tipline_admin_ids")
+    @classmethod
+    def _admin_ids(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip() and not part.strip().lstrip("-").isdigit():
+                raise ValueError("must be Telegram user ids separated by commas")
+        return value
+
+    @property
+    def admin_ids(self) -> frozenset[int]:
+        return frozenset(int(part) for part in self.tipline_admin_ids.split(",") if part.strip())
 
     @field_validator("telegram_bot_token")
     @classmethod

@@ -15,6 +15,7 @@ from .content import C04_HOTLINE, CHILD_PROTECTION_NUMBER, EMERGENCY_NUMBER, FOL
 from .dialog import (
     GLOBAL_TURN,
     AddFollowup,
+    AnswerTip,
     CheckReceipt,
     Context,
     Forget,
@@ -28,7 +29,7 @@ from .dialog import (
     with_notice,
 )
 from .i18n import LANGUAGES
-from .messages import Command, Inbound, Location, Media, Pick, Reply, Text, Unsupported
+from .messages import Answer, Command, Inbound, Location, Media, Pick, Reply, Text, Unsupported
 from .receipts import normalize_code
 from .session import Screen, Session
 from .tips import PUBLIC_STATUS, Tip
@@ -57,7 +58,7 @@ def help_reply(session: Session) -> Reply:
         "/info: about drugs and getting help\n"
         "/language: change the language\n"
         "/cancel: stop what you are doing\n"
-        "/forget: delete what this chat is linked to\n\n"
+        "/forget: remove this chat's link to your tips and its saved data\n\n"
         "In an emergency call {emergency}."
     ).format(emergency=EMERGENCY_NUMBER)
     return Reply(text, menu_choices(session))
@@ -88,6 +89,11 @@ def handle(session: Session, event: Inbound, ctx: Context) -> Result:
     session = session.model_copy(deep=True)
     if isinstance(event, Command):
         return _command(session, event, ctx)
+    if isinstance(event, Answer):
+        text = event.text.strip()
+        if not text or len(text) > FOLLOWUP_MAX_CHARS:
+            return _screen(session, Text(event.text), ctx, None)
+        return Result(session, [], AnswerTip(event.code, text))
     if isinstance(event, Pick):
         turn, _sep, action = event.data.partition("|")
         if turn == GLOBAL_TURN:
@@ -459,9 +465,21 @@ def after_followup(session: Session, ctx: Context, added: str) -> Result:
     return Result(session, [Reply(note, ((option(session, _("✅ Done"), "followup:done"),),))])
 
 
+def after_answer(session: Session, ctx: Context, code: str, accepted: bool) -> Result:
+    _ = tr(session).gettext
+    if accepted:
+        text = _("Thank you: your answer about {code} was passed on to the team.").format(code=code)
+    else:
+        text = _("To add information to {code}, please use /followup with your code and passphrase.").format(code=code)
+    return with_notice(Reply(text), reprompt(session, ctx))
+
+
 def after_forget(session: Session, removed: int) -> Result:
     t = tr(session)
     fresh = Session(lang=session.lang, turn=session.turn)
+    if removed == 0:
+        text = t.gettext("Done. Your unfinished report and settings in this chat were deleted. No tip was linked to it.")
+        return Result(fresh, [menu_reply(fresh, text)])
     text = t.ngettext(
         "Done. This chat is no longer linked to {n} tip, and your unfinished report and settings here were deleted.",
         "Done. This chat is no longer linked to {n} tips, and your unfinished report and settings here were deleted.",

@@ -35,6 +35,12 @@ class AddFollowup:
 
 
 @dataclass(frozen=True)
+class AnswerTip:
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Subscribe:
     code: str
 
@@ -44,7 +50,7 @@ class Forget:
     pass
 
 
-Effect = SubmitTip | CheckReceipt | AddFollowup | Subscribe | Forget
+Effect = SubmitTip | CheckReceipt | AddFollowup | AnswerTip | Subscribe | Forget
 
 
 @dataclass

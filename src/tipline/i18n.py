@@ -54,8 +54,9 @@ class Translator:
         """A date and time in Vietnam's time zone, e.g. '26/11/2026 14:05' in Vietnamese."""
         return format_datetime(moment.astimezone(TIMEZONE), "short", tzinfo=TIMEZONE, locale=self.language)
 
-    def number(self, value: int) -> str:
-        return format_decimal(value, locale=self.language)
+    def number(self, value: float) -> str:
+        """A number as people write it in this language: 3.000 and 25,3 in Vietnamese."""
+        return format_decimal(value, format="#,##0.#", locale=self.language)
 
 
 @lru_cache(maxsize=None)

@@ -220,7 +220,7 @@ def _commune_prompt(session: Session) -> Reply:
         )
     else:
         text = _(
-            "Type the name of the commune or ward in {province} (without diacritics is fine, e.g. 'phuong hoan kiem')."
+            "Type the name of the commune or ward in {province}. Typing without diacritics is fine."
         ).format(province=province.name if province else "")
     rows.append((option(session, _("I don't know the commune"), "com:unknown"),))
     rows.append(_nav(session))
@@ -550,7 +550,7 @@ def media_problem(session: Session, media: Media) -> str | None:
     _ = tr(session).gettext
     if media.size is not None and media.size > EVIDENCE_MAX_BYTES:
         return _("That file is too large ({mb} MB). The limit is {limit} MB per file.").format(
-            mb=round(media.size / (1024 * 1024), 1), limit=EVIDENCE_MAX_BYTES // (1024 * 1024)
+            mb=tr(session).number(round(media.size / (1024 * 1024), 1)), limit=EVIDENCE_MAX_BYTES // (1024 * 1024)
         )
     return None
 

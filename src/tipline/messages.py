@@ -56,7 +56,15 @@ class Unsupported:
     kind: str
 
 
-Inbound = Union[Text, Command, Pick, Media, Location, Unsupported]
+@dataclass(frozen=True)
+class Answer:
+    """A reply to one of the bot's messages that named a tip: the tipster answering the team's question."""
+
+    code: str
+    text: str
+
+
+Inbound = Union[Text, Command, Pick, Media, Location, Unsupported, Answer]
 
 
 @dataclass(frozen=True)

@@ -14,22 +14,29 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from . import conversation
 from .communes import directory
 from .content import DRAFT_IDLE_HOURS
-from .dialog import AddFollowup, CheckReceipt, Context, Effect, Forget, Result, Subscribe, SubmitTip, tr
+from .dialog import AddFollowup, AnswerTip, CheckReceipt, Context, Effect, Forget, Result, Subscribe, SubmitTip, tr
 from .messages import Inbound, Reply
 from .privacy import Keyring
 from .receipts import hash_passphrase, new_code, new_passphrase, verify_passphrase
 from .session import Session
 from .storage.db import Database, StorageFull
 from .storage.sqlite import CodeTaken, SqliteCounters, SqliteSessions, SqliteSubscriptions, SqliteTips
-from .tips import Category, Evidence, NewTip, Urgency
+from .tips import Category, Evidence, NewTip, Tip, Urgency
+
+if TYPE_CHECKING:
+    from .moderation import Moderation
+    from .queue import Queue
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+TipHook = Callable[[Tip], Awaitable[None]]
+FollowupHook = Callable[[Tip, str, bool], Awaitable[None]]
 Deliver = Callable[[list[Reply]], Awaitable[None]]
 
 
@@ -59,6 +66,12 @@ class Tipline:
         self.subscriptions = SqliteSubscriptions(db)
         self.counters = SqliteCounters(db)
         self._locks: dict[str, asyncio.Lock] = {}
+        # Called after a tip is confirmed and after a tipster adds to one (the moderator queue listens).
+        self.on_tip: TipHook | None = None
+        self.on_followup: FollowupHook | None = None
+        # The moderator side, wired by bootstrap() (absent when the citizen service runs alone).
+        self.moderation: Moderation | None = None
+        self.queue: Queue | None = None
 
     # --- the entry point ------------------------------------------------------------------------
 
@@ -92,7 +105,11 @@ class Tipline:
         drafts = await self.sessions.expire_drafts(now - self.limits.draft_idle)
         sessions = await self.sessions.purge(now)
         counters = await self.counters.purge(now)
-        log.info("purge: %d idle drafts, %d sessions, %d counters removed", drafts, sessions, counters)
+        links = await self.subscriptions.forget_closed(now - timedelta(days=7))
+        log.info(
+            "purge: %d idle drafts, %d sessions, %d counters, %d chat links of closed tips removed",
+            drafts, sessions, counters, links,
+        )
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -177,6 +194,8 @@ class Tipline:
             return await self._check_receipt(session, ctx, effect, pseudonym)
         if isinstance(effect, AddFollowup):
             return await self._add_followup(session, ctx, effect)
+        if isinstance(effect, AnswerTip):
+            return await self._answer(session, ctx, effect, channel, chat_id)
         if isinstance(effect, Subscribe):
             found = await self.tips.by_code(effect.code)
             if found is not None:
@@ -228,6 +247,7 @@ class Tipline:
             return conversation.after_submit_failed(session, ctx)
         await self.counters.hit(f"tips:{pseudonym}", 3600, ctx.now)
         log.info("tip %s received (%s, %s)", tip.code, tip.category.value, tip.urgency.value)
+        await self._notify(self.on_tip, tip)
         result = conversation.after_submit(session, tip.code, passphrase)
         result.session.pending_receipt = self.keyring.seal_text(json.dumps([tip.code, passphrase]))
         return result
@@ -280,9 +300,35 @@ class Tipline:
             log.error("storage full: a follow-up to tip %s could not be saved", tip.code)
             return conversation.with_notice(Reply(conversation.error_reply(session).text), conversation.reprompt(session, ctx))
         log.info("tip %s: follow-up added", tip.code)
+        await self._notify(self.on_followup, tip, effect.text, effect.media is not None)
         _ = tr(session).gettext
         what = _("your message") if effect.text and effect.media is None else _("your file")
         return conversation.after_followup(session, ctx, what)
+
+
+    async def _answer(
+        self, session: Session, ctx: Context, effect: AnswerTip, channel: str, chat_id: int | str
+    ) -> Result:
+        """A reply to the team's question: accepted only from a chat subscribed to that tip."""
+        found = await self.tips.by_code(effect.code)
+        key = self.keyring.subscription_key(channel, chat_id)
+        accepted = False
+        if found is not None and found[0].id in await self.subscriptions.tips_for_chat(key):
+            tip = found[0]
+            await self.tips.add_followup(tip.id, effect.text, (), ctx.now)
+            log.info("tip %s: the tipster answered", tip.code)
+            await self._notify(self.on_followup, tip, effect.text, False)
+            accepted = True
+        return conversation.after_answer(session, ctx, effect.code, accepted)
+
+    async def _notify(self, hook: Callable[..., Awaitable[None]] | None, *args: object) -> None:
+        """Tells the queue; a failure there must not cost the citizen their receipt."""
+        if hook is None:
+            return
+        try:
+            await hook(*args)
+        except Exception:
+            log.exception("the moderator queue could not be told (it catches up from the outbox)")
 
 
 class _Forgotten(Session):

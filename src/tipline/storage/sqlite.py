@@ -161,7 +161,7 @@ class SqliteTips:
                 cursor = await conn.execute(
                     "INSERT INTO tips (code, status, category, urgency, province_code, commune_code, address, "
                     "latitude, longitude, description, language, channel, passphrase_hash, sender_recent_tips, "
-                    "created_at, updated_at, search_text) VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "created_at, updated_at, search_text, priority) VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
                     (
                         code, tip.category.value, tip.urgency.value, tip.province_code, tip.commune_code,
                         tip.address, tip.latitude, tip.longitude, tip.description, tip.language, tip.channel,
@@ -173,6 +173,11 @@ class SqliteTips:
                 raise CodeTaken(code) from exc
             tip_id = int(cursor.lastrowid or 0)
             await _insert_evidence(conn, tip_id, tip.evidence, now)
+            # The moderators' card is owed from the moment the tip exists: an outage cannot lose it.
+            await conn.execute(
+                "INSERT INTO outbox (audience, tip_id, kind, payload, created_at) VALUES ('moderators', ?, 'card', '{}', ?)",
+                (tip_id, _ts(now)),
+            )
         found = await self.by_code(code)
         assert found is not None
         return found[0]
@@ -269,11 +274,31 @@ class SqliteSubscriptions:
             async with conn.execute("SELECT sealed_ref FROM subscriptions WHERE tip_id = ?", (tip_id,)) as cursor:
                 return [bytes(row[0]) for row in await cursor.fetchall()]
 
+    async def tips_for_chat(self, chat_key: str) -> list[int]:
+        async with self.db.read() as conn:
+            async with conn.execute("SELECT tip_id FROM subscriptions WHERE chat_key = ?", (chat_key,)) as cursor:
+                return [int(row[0]) for row in await cursor.fetchall()]
+
     async def count_for_chat(self, chat_key: str) -> int:
         async with self.db.read() as conn:
             async with conn.execute("SELECT COUNT(*) FROM subscriptions WHERE chat_key = ?", (chat_key,)) as cursor:
                 row = await cursor.fetchone()
         return int(row[0]) if row else 0
+
+    async def forget_tip(self, tip_id: int) -> int:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute("DELETE FROM subscriptions WHERE tip_id = ?", (tip_id,))
+            return cursor.rowcount
+
+    async def forget_closed(self, closed_before: datetime) -> int:
+        """A safety net: links of tips closed for a while go even if their last news never went out."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM subscriptions WHERE tip_id IN (SELECT id FROM tips WHERE closed_at IS NOT NULL "
+                "AND closed_at < ?)",
+                (_ts(closed_before),),
+            )
+            return cursor.rowcount
 
     async def forget_chat(self, chat_key: str) -> int:
         async with self.db.transaction() as conn:

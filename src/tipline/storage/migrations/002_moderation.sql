@@ -36,6 +36,7 @@ CREATE TABLE cards (
     chat_id    INTEGER NOT NULL,
     message_id INTEGER NOT NULL,
     thread_id  INTEGER,
+    rendered   TEXT    NOT NULL DEFAULT '',   -- hash of what the card shows, to skip edits that change nothing
     PRIMARY KEY (tip_id, audience)
 );
 

@@ -1,0 +1,448 @@
+"""The audit log on a real SQLite file: append-only triggers, the hash chain, MACs, tamper detection, CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tipline.audit import GENESIS_HASH, AuditEntry, AuditLog, entry_hash
+from tipline.cli import main
+from tipline.storage.db import Database
+from tipline.tips import Status
+
+NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+SECRET = b"s" * 40
+CODE = "TL-7K3Q-9XMP"
+OTHER = "TL-2222-3333"
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "audit.sqlite3"
+
+
+@pytest.fixture
+async def db(path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(path)
+    yield database
+    await database.close()
+
+
+def entry(n: int, code: str | None = CODE, **changes: object) -> AuditEntry:
+    values: dict[str, object] = dict(
+        actor_role="moderator", actor_id=7, action="status", tip_code=code,
+        from_status=Status.NEW, to_status=Status.IN_REVIEW, detail=f"step {n}", at=NOW + timedelta(minutes=n),
+    )
+    values.update(changes)
+    return AuditEntry(**values)  # type: ignore[arg-type]
+
+
+async def fill(log: AuditLog, n: int) -> None:
+    for i in range(1, n + 1):
+        await log.record(entry(i, CODE if i % 2 else OTHER))
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """The attacker: plain sqlite3 on the file, triggers dropped."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+    conn.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
+    return conn
+
+
+def rehash(conn: sqlite3.Connection, entry_id: int, prev_hash: str) -> str:
+    """Recomputes one row's hash the way the attacker would (knowing the format), returns it."""
+    conn.row_factory = sqlite3.Row
+    row = conn.execute("SELECT * FROM audit_log WHERE id = ?", (entry_id,)).fetchone()
+    fields = dict(row)
+    digest = entry_hash(fields, prev_hash)
+    conn.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?", (prev_hash, digest, entry_id))
+    conn.row_factory = None
+    return digest
+
+
+# --- appending ---------------------------------------------------------------------------------------
+
+
+async def test_entries_chain_from_the_genesis_hash_and_verify(db: Database) -> None:
+    log = AuditLog(db)
+    result = await log.verify()
+    assert result.ok and result.count == 0 and result.head_hash == GENESIS_HASH
+    first = await log.record(entry(1))
+    second = await log.record(entry(2, actor_role="tipster", actor_id="", action="followup", from_status=None,
+                                     to_status=None, detail=""))
+    third = await log.record(entry(3, code=None, actor_role="system", actor_id="", action="purge"))
+    assert (first.id, second.id, third.id) == (1, 2, 3)
+    assert first.prev_hash == GENESIS_HASH and second.prev_hash == first.hash and third.prev_hash == second.hash
+    assert first.from_status == "new" and first.to_status == "in_review" and first.actor_id == "7"
+    assert first.mac is None
+    result = await log.verify()
+    assert result.ok and result.count == 3 and result.head_hash == third.hash == await log.head()
+    assert result.first_bad_id is None and result.reason == ""
+
+
+async def test_entries_for_a_tip_oldest_first(db: Database) -> None:
+    log = AuditLog(db)
+    await fill(log, 5)
+    mine = await log.entries_for(CODE)
+    assert [e.id for e in mine] == [1, 3, 5] and [e.detail for e in mine] == ["step 1", "step 3", "step 5"]
+    assert mine[0].at == NOW + timedelta(minutes=1)
+    assert await log.entries_for("TL-XXXX-YYYY") == []
+
+
+async def test_a_state_change_and_its_entry_commit_or_roll_back_together(db: Database) -> None:
+    log = AuditLog(db)
+    async with db.transaction() as conn:
+        await conn.execute("CREATE TABLE thing (x INTEGER)")
+        await conn.execute("INSERT INTO thing VALUES (1)")
+        await log.append(conn, entry(1))
+    with pytest.raises(RuntimeError, match="boom"):
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE thing SET x = 2")
+            await log.append(conn, entry(2))
+            raise RuntimeError("boom")
+    async with db.read() as conn:
+        assert (await (await conn.execute("SELECT x FROM thing")).fetchone())[0] == 1
+        assert (await (await conn.execute("SELECT COUNT(*) FROM audit_log")).fetchone())[0] == 1
+    nxt = await log.record(entry(3))
+    assert nxt.id == 2  # the rolled-back entry left no trace, not even a used id
+    assert (await log.verify()).ok
+
+
+async def test_append_refuses_to_run_outside_a_transaction(db: Database) -> None:
+    with pytest.raises(RuntimeError, match="transaction"):
+        await AuditLog(db).append(db.conn, entry(1))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"actor_role": "tipster", "actor_id": "123456789"}, "anonymous"),
+        ({"actor_role": "police"}, "police"),
+        ({"action": "Forwarded to unit 3!"}, "action"),
+        ({"action": ""}, "action"),
+        ({"at": datetime(2026, 11, 26, 8, 0)}, "timezone"),
+    ],
+)
+async def test_entries_that_must_not_be_written_are_refused(db: Database, changes: dict, message: str) -> None:
+    log = AuditLog(db)
+    with pytest.raises(ValueError, match=message):
+        await log.record(entry(1, **changes))
+    assert (await log.verify()).count == 0
+
+
+async def test_details_are_kept_to_one_short_line(db: Database) -> None:
+    log = AuditLog(db)
+    long = await log.record(entry(1, detail="x" * 500))
+    assert long.detail == "x" * 199 + "…"
+    lines = await log.record(entry(2, detail="  line one\n\tline two\r\n"))
+    assert lines.detail == "line one line two"
+    assert [e.detail for e in await log.entries_for(CODE)] == [long.detail, "line one line two"]
+    assert (await log.verify()).ok
+
+
+async def test_the_schema_itself_refuses_a_tipster_with_an_id(path: Path, db: Database) -> None:
+    conn = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            "INSERT INTO audit_log (at, actor_role, actor_id, action, prev_hash, hash) "
+            "VALUES ('x', 'tipster', '123456789', 'a', 'p', 'h')"
+        )
+    conn.close()
+
+
+async def test_concurrent_appends_form_one_chain(db: Database) -> None:
+    log = AuditLog(db, secret=SECRET)
+    await asyncio.gather(*(log.record(entry(i)) for i in range(40)))
+    result = await log.verify()
+    assert result.ok and result.count == 40
+
+
+# --- append-only in SQLite -----------------------------------------------------------------------------
+
+
+async def test_triggers_block_update_and_delete(path: Path, db: Database) -> None:
+    log = AuditLog(db)
+    await fill(log, 2)
+    for statement in ("UPDATE audit_log SET detail = 'x' WHERE id = 1", "DELETE FROM audit_log WHERE id = 2"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            async with db.transaction() as conn:
+                await conn.execute(statement)
+    plain = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        plain.execute("DELETE FROM audit_log")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        plain.execute("UPDATE audit_log SET prev_hash = hash")
+    plain.close()
+    assert (await log.verify()).ok and (await log.verify()).count == 2
+
+
+# --- tampering by someone with the file ----------------------------------------------------------------
+
+
+Attack = Callable[[sqlite3.Connection], object]
+INSERT = (
+    "INSERT INTO audit_log (id, at, actor_role, actor_id, tip_code, action, from_status, to_status, detail, "
+    "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def forged(entry_id: int, **changes: object) -> dict[str, object]:
+    fields: dict[str, object] = dict(
+        id=entry_id, at="2026-11-26T09:00:00.000000+00:00", actor_role="admin", actor_id="1", tip_code=CODE,
+        action="status", from_status="in_review", to_status="spam", detail="forged",
+    )
+    fields.update(changes)
+    return fields
+
+
+def insert(conn: sqlite3.Connection, fields: dict[str, object], prev_hash: str, digest: str | None = None) -> None:
+    conn.execute(INSERT, (*fields.values(), prev_hash, digest or entry_hash(fields, prev_hash)))
+
+
+def hash_of(conn: sqlite3.Connection, entry_id: int) -> str:
+    return conn.execute("SELECT hash FROM audit_log WHERE id = ?", (entry_id,)).fetchone()[0]
+
+
+def move_up_and_insert(conn: sqlite3.Connection) -> None:
+    """Slips a made-up entry 3 in: the old 3 and 4 move to 4 and 5, the moved 4 is re-linked to it."""
+    conn.execute("UPDATE audit_log SET id = id + 10 WHERE id >= 3")
+    conn.execute("UPDATE audit_log SET id = id - 9 WHERE id >= 13")
+    fields, prev = forged(3), hash_of(conn, 2)
+    digest = entry_hash(fields, prev)
+    conn.execute("UPDATE audit_log SET prev_hash = ? WHERE id = 4", (digest,))
+    insert(conn, fields, prev, digest)
+
+
+async def tampered(path: Path, n: int, attack: Attack, secret: bytes | None = None) -> tuple[Database, AuditLog]:
+    """Writes n entries, closes the database, runs the attack with plain sqlite3, reopens."""
+    db = await Database.open(path)
+    await fill(AuditLog(db, secret=secret), n)
+    await db.close()
+    conn = raw(path)
+    attack(conn)
+    conn.close()
+    db = await Database.open(path)
+    return db, AuditLog(db, secret=secret)
+
+
+async def check(path: Path, attack: Attack, bad_id: int | None, reason: str, secret: bytes | None = None) -> None:
+    db, log = await tampered(path, 4, attack, secret)
+    try:
+        result = await log.verify()
+    finally:
+        await db.close()
+    assert not result.ok
+    assert result.first_bad_id == bad_id, result
+    assert reason in result.reason, result
+
+
+async def test_a_changed_entry_is_named(path: Path) -> None:
+    await check(
+        path, lambda c: c.execute("UPDATE audit_log SET detail = 'nothing' WHERE id = 2"), 2, "contents do not match"
+    )
+
+
+async def test_a_changed_status_is_named(path: Path) -> None:
+    await check(
+        path, lambda c: c.execute("UPDATE audit_log SET to_status = 'spam' WHERE id = 3"), 3, "contents do not match"
+    )
+
+
+async def test_a_changed_entry_with_its_own_hash_redone_breaks_the_link_to_the_next(path: Path) -> None:
+    def attack(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE audit_log SET actor_id = '99' WHERE id = 2")
+        rehash(conn, 2, hash_of(conn, 1))
+
+    await check(path, attack, 3, "prev_hash does not match the hash of entry 2")
+
+
+async def test_a_deleted_middle_entry_is_named(path: Path) -> None:
+    await check(path, lambda c: c.execute("DELETE FROM audit_log WHERE id = 2"), 3, "entry 2 is missing")
+
+
+async def test_a_deleted_middle_entry_with_renumbering_is_named(path: Path) -> None:
+    def attack(conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM audit_log WHERE id = 2")
+        conn.execute("UPDATE audit_log SET id = id - 1 WHERE id > 2")
+        conn.execute("UPDATE sqlite_sequence SET seq = 3 WHERE name = 'audit_log'")
+
+    await check(path, attack, 2, "prev_hash does not match the hash of entry 1")
+
+
+async def test_reordered_entries_are_named(path: Path) -> None:
+    def attack(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE audit_log SET id = 100 WHERE id = 2")
+        conn.execute("UPDATE audit_log SET id = 2 WHERE id = 3")
+        conn.execute("UPDATE audit_log SET id = 3 WHERE id = 100")
+
+    await check(path, attack, 2, "prev_hash does not match the hash of entry 1")
+
+
+async def test_an_inserted_entry_is_named(path: Path) -> None:
+    # Without the secret the forgery itself checks out, and the chain breaks at the first moved entry (its
+    # hash covers its old id and link); with the secret the MAC names the forgery itself (see below).
+    await check(path, move_up_and_insert, 4, "contents do not match its hash")
+
+
+async def test_an_entry_appended_with_a_wrong_link_is_named(path: Path) -> None:
+    await check(path, lambda c: insert(c, forged(5), "f" * 64), 5, "prev_hash does not match the hash of entry 4")
+
+
+async def test_an_entry_with_a_made_up_hash_is_named(path: Path) -> None:
+    await check(
+        path, lambda c: insert(c, forged(5), hash_of(c, 4), "e" * 64), 5, "contents do not match its hash"
+    )
+
+
+async def test_a_cut_off_tail_is_named(path: Path) -> None:
+    await check(path, lambda c: c.execute("DELETE FROM audit_log WHERE id >= 3"), 3, "truncated")
+
+
+async def test_appending_after_a_cut_tail_never_reuses_an_id(path: Path) -> None:
+    db, log = await tampered(path, 4, lambda c: c.execute("DELETE FROM audit_log WHERE id = 4"))
+    try:
+        added = await log.record(entry(9))
+        assert added.id == 5
+        result = await log.verify()
+        assert not result.ok and result.first_bad_id == 5 and "entry 4 is missing" in result.reason
+    finally:
+        await db.close()
+
+
+async def test_a_fully_recomputed_chain_passes_alone_but_not_against_an_anchor(path: Path) -> None:
+    db = await Database.open(path)
+    log = AuditLog(db)
+    await fill(log, 4)
+    anchor = (await log.verify()).head_hash
+    await db.close()
+    conn = raw(path)
+    conn.execute("UPDATE audit_log SET detail = 'rewritten' WHERE id = 2")
+    prev = GENESIS_HASH
+    for entry_id in range(1, 5):
+        prev = rehash(conn, entry_id, prev)
+    conn.close()
+    db = await Database.open(path)
+    log = AuditLog(db)
+    try:
+        assert (await log.verify()).ok  # the limit of a plain chain: hence the anchor, and the MAC
+        result = await log.verify(anchor=anchor)
+        assert not result.ok and result.first_bad_id is None and "anchored hash is not in the log" in result.reason
+        assert "not a valid hash" in (await log.verify(anchor="not-a-hash")).reason
+    finally:
+        await db.close()
+
+
+async def test_an_old_anchor_stays_valid_as_the_log_grows(db: Database) -> None:
+    log = AuditLog(db)
+    await fill(log, 3)
+    anchor = (await log.verify()).head_hash
+    await fill(log, 2)
+    result = await log.verify(anchor=anchor.upper())
+    assert result.ok and result.count == 5 and result.head_hash != anchor
+
+
+# --- with the secret: MACs ------------------------------------------------------------------------------
+
+
+async def test_with_the_secret_every_entry_carries_a_mac(db: Database) -> None:
+    log = AuditLog(db, secret=SECRET)
+    first = await log.record(entry(1))
+    key = hmac.new(SECRET, b"tipline/audit-mac/v1", hashlib.sha256).digest()
+    assert first.mac == hmac.new(key, first.hash.encode(), hashlib.sha256).hexdigest()
+    assert (await log.verify()).ok
+    wrong = await AuditLog(db, secret=b"t" * 40).verify()
+    assert not wrong.ok and wrong.first_bad_id == 1 and "MAC is wrong" in wrong.reason
+    assert (await AuditLog(db).verify()).ok  # the plain chain still checks without the secret
+
+
+async def test_a_log_written_without_the_secret_fails_a_keyed_check(db: Database) -> None:
+    await fill(AuditLog(db), 2)
+    result = await AuditLog(db, secret=SECRET).verify()
+    assert not result.ok and result.first_bad_id == 1 and "no MAC" in result.reason
+    assert (await AuditLog(db, secret=SECRET).verify(use_key=False)).ok
+
+
+async def test_with_the_secret_a_recomputed_chain_is_caught_at_the_first_rewritten_entry(path: Path) -> None:
+    def attack(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE audit_log SET detail = 'rewritten' WHERE id = 3")
+        prev = hash_of(conn, 2)
+        for entry_id in (3, 4):
+            prev = rehash(conn, entry_id, prev)
+
+    await check(path, attack, 3, "MAC is wrong", secret=SECRET)
+
+
+async def test_with_the_secret_an_inserted_entry_is_named_itself(path: Path) -> None:
+    await check(path, move_up_and_insert, 3, "no MAC", secret=SECRET)
+
+
+async def test_with_the_secret_an_appended_entry_is_named(path: Path) -> None:
+    await check(path, lambda c: insert(c, forged(5), hash_of(c, 4)), 5, "no MAC", secret=SECRET)
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def env(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TIPLINE_DB", str(path))
+    monkeypatch.setenv("TIPLINE_SECRET_KEY", "k" * 40)
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    return path
+
+
+async def _write(path: Path, n: int, secret: bytes | None) -> str:
+    db = await Database.open(path)
+    log = AuditLog(db, secret=secret)
+    await fill(log, n)
+    head = await log.head()
+    await db.close()
+    return head
+
+
+def test_cli_verify_prints_the_head(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    head = asyncio.run(_write(env, 3, b"k" * 40))
+    assert main(["audit", "verify"]) == 0
+    assert capsys.readouterr().out.strip() == f"audit log intact: 3 entries, head {head}"
+    assert main(["audit", "verify", "--anchor", head]) == 0
+    assert "anchor found" in capsys.readouterr().out
+    assert main(["audit", "verify", "--anchor", "ab" * 32]) == 1
+    assert "anchored hash is not in the log" in capsys.readouterr().out
+
+
+def test_cli_verify_names_the_first_bad_entry(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    asyncio.run(_write(env, 4, b"k" * 40))
+    conn = raw(env)
+    conn.execute("UPDATE audit_log SET detail = 'x' WHERE id = 3")
+    conn.close()
+    assert main(["audit", "verify"]) == 1
+    out = capsys.readouterr().out
+    assert "NOT intact: entry 3:" in out and "contents do not match" in out
+
+
+def test_cli_verify_with_and_without_the_key(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    asyncio.run(_write(env, 2, None))
+    assert main(["audit", "verify"]) == 1
+    assert "entry 1: it has no MAC" in capsys.readouterr().out
+    assert main(["audit", "verify", "--without-key"]) == 0
+    assert "audit log intact: 2 entries" in capsys.readouterr().out
+
+
+def test_cli_show_lists_a_tips_entries(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    asyncio.run(_write(env, 4, b"k" * 40))
+    assert main(["audit", "show", "tl 7k3q 9xmp"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0] == "#1  2026-11-26 15:01:00  moderator 7  status  new → in_review  step 1"
+    assert lines[1].startswith("#3  2026-11-26 15:03:00")
+    assert main(["audit", "show", "TL-4444-5555"]) == 1
+    assert "no audit entries for TL-4444-5555" in capsys.readouterr().err
+    assert main(["audit", "show", "hello"]) == 2

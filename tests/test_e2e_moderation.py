@@ -1,0 +1,260 @@
+"""End to end, several actors at once: a citizen reports; the card reaches the moderators' group; a
+moderator claims, asks, gets the answer, forwards; the police unit acknowledges and reports an outcome;
+the citizen is told. Plus the refusals: non-members, forged and stale buttons, wrong units."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botapi import FakeBotApi, SimGroup, SimUser
+from harness import FakeClock, RunningBot, texts
+from test_e2e_citizen import assert_no_identity_in_database, person, submit
+
+import bot.telegram_app as telegram_app
+from tipline.units import SqliteUnits, import_units
+
+MODERATORS = -1001000000001
+POLICE = -1001000000002
+ADMIN_ID = 5550001
+UNITS_CSV = "code,name,province,communes\nCA-NK,Công an phường Ninh Kiều,Cần Thơ,Ninh Kiều\n"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as server:
+        yield server
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def world(api: FakeBotApi, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, Any]]:
+    monkeypatch.setattr(telegram_app, "RETRY_BASE_DELAY", 0.01)
+    mod = api.user(user_id=5550002, first_name="Mai", username="mai_mod")
+    admin = api.user(user_id=ADMIN_ID, first_name="Admin")
+    officer = api.user(user_id=5550003, first_name="Hùng", username="hung_ca")
+    outsider = api.user(user_id=5550004, first_name="Lạ")
+    group = api.group(chat_id=MODERATORS, title="Moderators", members=[mod, admin])
+    police = api.group(chat_id=POLICE, title="CA Ninh Kiều", members=[officer, outsider])
+    bot = RunningBot(
+        api, tmp_path / "tipline.sqlite3", clock,
+        tipline_moderator_chat_id=MODERATORS, tipline_admin_ids=str(ADMIN_ID),
+    )
+    await bot.start()
+    assert bot.service is not None
+    report = await import_units(bot.service.db, UNITS_CSV)
+    assert report.ok, report
+    yield {"bot": bot, "mod": mod, "admin": admin, "officer": officer, "outsider": outsider, "group": group, "police": police}
+    await bot.stop()
+    api.assert_no_refusals()
+    assert bot.errors == []
+
+
+async def card_in(chat: SimGroup, bot: RunningBot, code: str) -> dict[str, Any]:
+    await bot.settle()
+    await bot.deliver()
+    for message in reversed(chat.inbox):
+        if code in (message.get("text") or "") and message.get("reply_markup"):
+            return message
+    raise AssertionError(f"no card for {code} in {chat!r}: {[m.get('text', '')[:40] for m in chat.inbox]}")
+
+
+async def press(chat: SimGroup, who: SimUser, message: dict[str, Any], action: str, bot: RunningBot) -> dict[str, Any]:
+    for row in message["reply_markup"]["inline_keyboard"]:
+        for button in row:
+            if f"|{action}|" in button["callback_data"] or button["callback_data"].split("|")[2] == action:
+                await chat.press(who, message, button["callback_data"])
+                await bot.settle()
+                await bot.deliver()
+                return await chat.wait_for_answer()
+    raise AssertionError(f"no {action} button: {[b['callback_data'] for r in message['reply_markup']['inline_keyboard'] for b in r]}")
+
+
+async def answer_prompt(chat: SimGroup, who: SimUser, text: str, bot: RunningBot) -> None:
+    prompt = chat.last
+    assert prompt is not None and "✍️" in prompt["text"], prompt
+    await chat.send(who, text, reply_to=prompt)
+    await bot.settle()
+    await bot.deliver()
+
+
+async def test_a_tip_goes_from_citizen_to_police_and_back(api: FakeBotApi, world: dict[str, Any], clock: FakeClock) -> None:
+    bot: RunningBot = world["bot"]
+    group: SimGroup = world["group"]
+    police: SimGroup = world["police"]
+    lan = person(api, bot)
+    code, _ = await submit(lan)
+    await lan.press("optin:yes")
+
+    card = await card_in(group, bot, code)
+    assert "Ninh Kiều" in card["text"] and "Lan" not in card["text"] and str(lan.user.id) not in card["text"]
+    assert any("photo" in m for m in group.inbox), "the evidence photo is re-sent under the card"
+
+    answer = await press(group, world["mod"], card, "claim", bot)
+    assert code in answer["text"]
+    card = await card_in(group, bot, code)
+    assert "Mai" in card["text"]
+
+    await press(group, world["mod"], card, "ask", bot)
+    await answer_prompt(group, world["mod"], "Người bán thường đứng ở đâu, mấy giờ?", bot)
+    [question] = await lan.user.wait_for(1)
+    assert "Người bán thường đứng ở đâu" in question["text"] and "Mai" not in question["text"]
+
+    thanks = await lan.send(lan.user.send("Đứng trước cổng chợ từ 21 giờ", reply_to=question))
+    assert code in texts(thanks)
+    await bot.deliver()
+    assert any("Đứng trước cổng chợ" in (m.get("text") or "") for m in group.inbox)
+    with bot.db() as db:
+        assert db.execute("SELECT status FROM tips WHERE code = ?", (code,)).fetchone()[0] == "in_review"
+
+    # The police unit links its chat with a one-time invite from an admin.
+    await group.send(world["admin"], "/invite CA-NK")
+    await bot.settle()
+    invite = next(m["text"] for m in reversed(group.inbox) if "/link" in (m.get("text") or ""))
+    link = invite[invite.index("/link"):].split()[1]
+    await police.send(world["officer"], f"/link {link}")
+    await bot.settle()
+    assert "Ninh Kiều" in (police.last or {}).get("text", "")
+
+    card = await card_in(group, bot, code)
+    await press(group, world["mod"], card, "fwd", bot)
+    unit_card = await card_in(police, bot, code)
+    assert "Lan" not in unit_card["text"] and "Mai" not in unit_card["text"]
+    [news] = await lan.user.wait_for(1)
+    assert code in news["text"]
+
+    await press(police, world["officer"], unit_card, "ack", bot)
+    unit_card = await card_in(police, bot, code)
+    await press(police, world["officer"], unit_card, "ok", bot)
+    [handled] = await lan.user.wait_for(1)
+    assert code in handled["text"]
+    with bot.db() as db:
+        row = db.execute("SELECT status, outcome FROM tips WHERE code = ?", (code,)).fetchone()
+        assert tuple(row) == ("resolved", "verified")
+        assert db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0] == 0  # closed: link gone
+        actions = [r[0] for r in db.execute("SELECT action FROM audit_log WHERE tip_code = ? ORDER BY id", (code,))]
+    assert actions[:1] == ["claim"] and {"ask", "fwd", "ack", "ok", "tipster_added"} <= set(actions)
+    assert bot.service is not None and bot.service.moderation is not None
+    assert (await bot.service.moderation.audit.verify()).ok
+    assert_no_identity_in_database(bot, lan)
+
+
+async def test_refusals_are_polite_and_audited(api: FakeBotApi, world: dict[str, Any]) -> None:
+    bot: RunningBot = world["bot"]
+    group: SimGroup = world["group"]
+    police: SimGroup = world["police"]
+    lan = person(api, bot)
+    code, _ = await submit(lan)
+    await lan.press("optin:no")
+    card = await card_in(group, bot, code)
+
+    # A forged button in the police chat (not a linked unit, not a moderator) is refused.
+    forged = await police.press_raw(world["outsider"], card["message_id"], card["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    assert forged
+    await bot.settle()
+    refusal = await police.wait_for_answer()
+    assert refusal["text"]
+
+    # Garbage data is refused too.
+    await group.press_raw(world["mod"], card["message_id"], "v1:m|zz|claim|new")
+    await bot.settle()
+    assert (await group.wait_for_answer())["text"]
+
+    # A stale card: claim, then press the old card's claim button again.
+    await press(group, world["mod"], card, "claim", bot)
+    await group.press_raw(world["mod"], card["message_id"], next(
+        b["callback_data"] for r in card["reply_markup"]["inline_keyboard"] for b in r if "|claim|" in b["callback_data"]
+    ))
+    await bot.settle()
+    stale = (await group.wait_for_answer())["text"]
+    assert "out of date" in stale or "cũ" in stale, stale
+
+    # An invalid move: a unit action on a tip that was never forwarded.
+    with bot.db() as db:
+        refused = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'refused'").fetchone()[0]
+    assert refused >= 3
+
+    # The admin removes the moderator: their presses are refused from now on.
+    await group.send(world["admin"], "/removemod 5550002")
+    await bot.settle()
+    card = await card_in(group, bot, code)
+    answer = await press(group, world["mod"], card, "spam", bot)
+    assert answer["text"]
+    with bot.db() as db:
+        assert db.execute("SELECT status FROM tips WHERE code = ?", (code,)).fetchone()[0] == "in_review"
+
+
+async def test_overdue_acknowledgement_is_escalated_after_a_reminder(api: FakeBotApi, world: dict[str, Any], clock: FakeClock) -> None:
+    bot: RunningBot = world["bot"]
+    group: SimGroup = world["group"]
+    police: SimGroup = world["police"]
+    assert bot.service is not None and bot.service.moderation is not None
+    unit = await SqliteUnits(bot.service.db).by_code("CA-NK")
+    assert unit is not None
+    await SqliteUnits(bot.service.db).link_chat(unit.id, POLICE, clock())
+    lan = person(api, bot)
+    code, _ = await submit(lan)
+    await lan.press("optin:no")
+    card = await card_in(group, bot, code)
+    await press(group, world["mod"], card, "claim", bot)
+    await press(group, world["mod"], await card_in(group, bot, code), "fwd", bot)
+    await card_in(police, bot, code)
+
+    clock.advance(hours=19)
+    assert await bot.service.moderation.check_deadlines() == 1
+    await bot.deliver()
+    assert "🔔" in (police.last or {}).get("text", "")
+    clock.advance(hours=6)
+    assert await bot.service.moderation.check_deadlines() == 1
+    await bot.deliver()
+    assert "⏰" in (group.last or {}).get("text", "") and code in group.last["text"]  # type: ignore[index]
+    assert await bot.service.moderation.check_deadlines() == 0  # escalated once
+
+
+async def test_duplicates_are_flagged_and_nothing_identifies_the_tipster(
+    api: FakeBotApi, world: dict[str, Any], caplog: pytest.LogCaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    from tipline.cli import main as cli_main
+
+    from bot.logs import quiet_libraries
+
+    quiet_libraries()  # as in production: see bot/logs.py
+    caplog.set_level(logging.INFO)
+    bot: RunningBot = world["bot"]
+    group: SimGroup = world["group"]
+    lan, minh = person(api, bot, "Lan"), person(api, bot, "Minh")
+    first, _ = await submit(lan, "Có người bán ma túy đá ở quán nước đầu hẻm 51 đường Mậu Thân, mỗi tối khoảng 21 giờ")
+    await lan.press("optin:yes")
+    second, _ = await submit(minh, "quan nuoc dau hem 51 Mau Than co nguoi ban ma tuy da moi toi tam 9 gio")
+    await minh.press("optin:no")
+    card = await card_in(group, bot, second)
+    assert first in card["text"], card["text"]  # possible duplicate, with its score
+    await press(group, world["mod"], card, "dup", bot)
+    await answer_prompt(group, world["mod"], first, bot)
+    with bot.db() as db:
+        row = db.execute("SELECT status, duplicate_of FROM tips WHERE code = ?", (second,)).fetchone()
+        assert row["status"] == "duplicate" and row["duplicate_of"] is not None
+
+    export = tmp_path / "export.csv"
+    monkeypatch.setenv("TIPLINE_DB", str(bot.db_path))
+    monkeypatch.setenv("TIPLINE_SECRET_KEY", "k" * 40)
+    assert await asyncio.to_thread(cli_main, ["export", "--period", "2026", "--output", str(export)]) == 0
+    exported = export.read_text(encoding="utf-8-sig")
+    assert first in exported and second in exported and "Mậu Thân" not in exported
+
+    people = [lan, minh]
+    identities = [str(p.user.id) for p in people] + ["Lan", "Minh", "lan_vn_88", "minh_vn_88", "Nguyễn"]
+    texts_seen = [m.get("text") or "" for m in group.inbox] + [r.getMessage() for r in caplog.records] + [exported]
+    for text in texts_seen:
+        for identity in identities:
+            assert identity not in text, (identity, text[:200])
+    assert_no_identity_in_database(bot, lan, minh)
