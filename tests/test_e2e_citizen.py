@@ -20,12 +20,6 @@ DESCRIPTION = "Có người bán ma túy đá ở quán nước đầu ngõ 12 m
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
 async def bot(api: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningBot]:
     monkeypatch.setattr(telegram_app, "RETRY_BASE_DELAY", 0.01)
     running = RunningBot(api, tmp_path / "tipline.sqlite3")

@@ -24,12 +24,6 @@ UNITS_CSV = "code,name,province,communes\nCA-NK,Công an phường Ninh Kiều,C
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
