@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from telegram import ForceReply, Message, ReplyParameters, Update
@@ -24,7 +25,7 @@ from tipline.config import Settings
 from tipline.i18n import translator
 from tipline.messages import Reply
 from tipline.moderation import Actor, Moderation, Refusal, Role
-from tipline.queue import Queue
+from tipline.queue import Card, Queue
 from tipline.receipts import normalize_code
 from tipline.service import Tipline
 from tipline.units import SqliteUnits
@@ -51,6 +52,7 @@ class Staff:
         self.units = SqliteUnits(service.db, settings.secret())
         self.wake = asyncio.Event()
         self._delivering = asyncio.Lock()
+        self._forums: dict[int, bool] = {}
 
     # --- who is acting ---------------------------------------------------------------------------
 
@@ -117,7 +119,10 @@ class Staff:
                 return True
             rows = tuple((_choice(f"m|{tip.id}|fwdto:{uid}|{seen}", name),) for uid, name in units[:30])
             await _answer(query, "")
-            await self._send(bot, query.message.chat.id, Reply(_("Forward {code} to which unit?").format(code=tip.code), rows))  # type: ignore[union-attr]
+            where = query.message
+            assert where is not None
+            question = Reply(_("Forward {code} to which unit?").format(code=tip.code), rows)
+            await self._send(bot, where.chat.id, question, thread=getattr(where, "message_thread_id", None))
             return True
         if action in PROMPT_ACTIONS and tip is not None:
             if tip.status.value != seen:
@@ -127,7 +132,10 @@ class Staff:
                 return True
             await _answer(query, "")
             chat_id = query.message.chat.id  # type: ignore[union-attr]
-            await bot.send_message(chat_id, prompt_text(action, tip.code), reply_markup=ForceReply(selective=True))
+            thread = getattr(query.message, "message_thread_id", None)
+            await bot.send_message(
+                chat_id, prompt_text(action, tip.code), reply_markup=ForceReply(selective=True), message_thread_id=thread
+            )
             return True
         await self._act(actor, tip_id, action, seen, arg, lambda text: _answer(query, text))
         return True
@@ -253,7 +261,9 @@ class Staff:
     async def _say(self, bot: Any, chat_id: int, text: str) -> None:
         await self._send(bot, chat_id, Reply(text))
 
-    async def _send(self, bot: Any, chat_id: int, reply: Reply, reply_to: int | None = None) -> Message:
+    async def _send(
+        self, bot: Any, chat_id: int, reply: Reply, reply_to: int | None = None, thread: int | None = None
+    ) -> Message:
         pieces = chunks(reply.text)
         message: Message | None = None
         for index, piece in enumerate(pieces):
@@ -263,9 +273,17 @@ class Staff:
                 parse_mode=ParseMode.HTML,
                 reply_markup=keyboard(reply) if index == len(pieces) - 1 else None,
                 reply_parameters=ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None,
+                message_thread_id=thread,
             )
         assert message is not None
         return message
+
+    async def _is_forum(self, bot: Any, chat_id: int) -> bool:
+        """Whether a chat is a forum supergroup: then each tip gets a topic of its own."""
+        if chat_id not in self._forums:
+            chat = await bot.get_chat(chat_id)
+            self._forums[chat_id] = bool(getattr(chat, "is_forum", False))
+        return self._forums[chat_id]
 
     async def deliver(self, bot: Any) -> int:
         """Delivers what the outbox holds, oldest first; returns how many items were delivered."""
@@ -304,7 +322,10 @@ class Staff:
                 await self._post_card(bot, item.tip_id, "moderators", moderators)
             else:
                 card = await self.queue.card(item.tip_id, "moderators") if item.tip_id else None
-                await self._send(bot, moderators, Reply(item.payload.get("text", "")), reply_to=card[1] if card else None)
+                await self._send(
+                    bot, moderators, Reply(item.payload.get("text", "")),
+                    reply_to=card.message_id if card else None, thread=card.thread_id if card else None,
+                )
             return
         tip = await self.queue.tip(item.tip_id) if item.tip_id else None
         unit_id = item.unit_id or (tip.unit_id if tip else None)
@@ -318,7 +339,7 @@ class Staff:
             await self._post_card(bot, item.tip_id, "unit", chat)
         else:
             card = await self.queue.card(item.tip_id, "unit") if item.tip_id else None
-            await self._send(bot, chat, Reply(item.payload.get("text", "")), reply_to=card[1] if card else None)
+            await self._send(bot, chat, Reply(item.payload.get("text", "")), reply_to=card.message_id if card else None)
 
     async def _post_card(self, bot: Any, tip_id: int, audience: str, chat_id: int) -> None:
         view = await self.queue.card_view(tip_id)
@@ -329,21 +350,28 @@ class Staff:
         text = chunks(reply.text)[0]
         markup = keyboard(reply)
         rendered = hashlib.sha256(repr((text, markup.to_dict() if markup else None)).encode()).hexdigest()[:16]
-        if existing is not None and existing[0] == chat_id:
-            if existing[2] == rendered:
+        if existing is not None and existing.chat_id == chat_id:
+            if existing.rendered == rendered:
                 return  # Telegram refuses an edit that changes nothing
             try:
-                await bot.edit_message_text(text, chat_id, existing[1], parse_mode=ParseMode.HTML, reply_markup=markup)
+                await bot.edit_message_text(text, chat_id, existing.message_id, parse_mode=ParseMode.HTML, reply_markup=markup)
             except BadRequest as exc:
                 if "not modified" not in str(exc).lower():
                     raise
-            await self.queue.save_card(tip_id, audience, chat_id, existing[1], rendered)
+            await self.queue.save_card(tip_id, audience, replace(existing, rendered=rendered))
             return
-        message = await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
-        await self.queue.save_card(tip_id, audience, chat_id, message.message_id, rendered)
-        await self._send_evidence(bot, view.tip, chat_id, message.message_id)
+        thread = None
+        if audience == "moderators" and await self._is_forum(bot, chat_id):
+            name = f"{view.tip.code} · {view.commune_name or view.province_name}"[:128]
+            topic = await bot.create_forum_topic(chat_id, name)
+            thread = topic.message_thread_id
+        message = await bot.send_message(
+            chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup, message_thread_id=thread
+        )
+        await self.queue.save_card(tip_id, audience, Card(chat_id, message.message_id, thread, rendered))
+        await self._send_evidence(bot, view.tip, chat_id, message.message_id, thread)
 
-    async def _send_evidence(self, bot: Any, tip: Any, chat_id: int, card_id: int) -> None:
+    async def _send_evidence(self, bot: Any, tip: Any, chat_id: int, card_id: int, thread: int | None) -> None:
         """Re-sends the citizen's files by their Telegram reference under the card."""
         senders = {
             "photo": bot.send_photo, "video": bot.send_video, "document": bot.send_document,
@@ -356,7 +384,7 @@ class Staff:
             if send is None or tip.channel != CHANNEL:
                 continue
             try:
-                await send(chat_id, item.ref, reply_parameters=reply)
+                await send(chat_id, item.ref, reply_parameters=reply, message_thread_id=thread)
             except BadRequest as exc:
                 log.warning("tip %s: an evidence file could not be re-sent (%s)", tip.code, exc)
 

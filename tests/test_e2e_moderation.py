@@ -29,13 +29,21 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def world(api: FakeBotApi, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, Any]]:
+def forum() -> bool:
+    """Whether the moderators' group is a forum (one topic per tip); a test parametrizes it to True."""
+    return False
+
+
+@pytest.fixture
+async def world(
+    api: FakeBotApi, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, forum: bool
+) -> AsyncIterator[dict[str, Any]]:
     monkeypatch.setattr(telegram_app, "RETRY_BASE_DELAY", 0.01)
     mod = api.user(user_id=5550002, first_name="Mai", username="mai_mod")
     admin = api.user(user_id=ADMIN_ID, first_name="Admin")
     officer = api.user(user_id=5550003, first_name="Hùng", username="hung_ca")
     outsider = api.user(user_id=5550004, first_name="Lạ")
-    group = api.group(chat_id=MODERATORS, title="Moderators", members=[mod, admin])
+    group = api.group(chat_id=MODERATORS, title="Moderators", members=[mod, admin], forum=forum)
     police = api.group(chat_id=POLICE, title="CA Ninh Kiều", members=[officer, outsider])
     bot = RunningBot(
         api, tmp_path / "tipline.sqlite3", clock,
@@ -252,3 +260,31 @@ async def test_duplicates_are_flagged_and_nothing_identifies_the_tipster(
         for identity in identities:
             assert identity not in text, (identity, text[:200])
     assert_no_identity_in_database(bot, lan, minh)
+
+
+@pytest.mark.parametrize("forum", [True])
+async def test_in_a_forum_each_tip_gets_its_own_topic(api: FakeBotApi, world: dict[str, Any]) -> None:
+    bot: RunningBot = world["bot"]
+    group: SimGroup = world["group"]
+    lan, minh = person(api, bot, "Lan"), person(api, bot, "Minh")
+    first, _ = await submit(lan)
+    await lan.press("optin:yes")
+    second, _ = await submit(minh, "Một nhóm người lạ tụ tập hút bóng cười ở bãi đất trống gần bờ sông mỗi đêm")
+    await minh.press("optin:no")
+    card = await card_in(group, bot, first)
+    other = await card_in(group, bot, second)
+    thread = card.get("message_thread_id")
+    assert thread and other.get("message_thread_id") and thread != other["message_thread_id"]
+    assert first in group.topics[thread]["name"]
+
+    await press(group, world["mod"], card, "claim", bot)
+    card = await card_in(group, bot, first)
+    await press(group, world["mod"], card, "ask", bot)
+    prompt = group.last
+    assert prompt is not None and prompt.get("message_thread_id") == thread
+    await answer_prompt(group, world["mod"], "Có biển số xe không?", bot)
+    [question] = await lan.user.wait_for(1)
+    await lan.send(lan.user.send("Biển số 65B1-123.45", reply_to=question))
+    await bot.deliver()
+    answers = [m for m in group.topic_messages(thread) if "65B1" in (m.get("text") or "")]
+    assert answers, "the tipster's answer lands in the tip's topic"

@@ -19,6 +19,16 @@ OPEN = tuple(s.value for s in Status if s not in CLOSED)
 
 
 @dataclass(frozen=True)
+class Card:
+    """Where a tip's card is (its forum topic, if any) and a hash of what it shows."""
+
+    chat_id: int
+    message_id: int
+    thread_id: int | None
+    rendered: str
+
+
+@dataclass(frozen=True)
 class OutboxItem:
     id: int
     audience: str
@@ -119,24 +129,24 @@ class Queue:
 
     # --- cards -----------------------------------------------------------------------------------
 
-    async def card(self, tip_id: int, audience: str) -> tuple[int, int, str] | None:
-        """(chat id, message id, hash of what it shows) of a tip's card."""
+    async def card(self, tip_id: int, audience: str) -> Card | None:
         rows = await self._rows(
-            "SELECT chat_id, message_id, rendered FROM cards WHERE tip_id = ? AND audience = ?", (tip_id, audience)
+            "SELECT chat_id, message_id, thread_id, rendered FROM cards WHERE tip_id = ? AND audience = ?",
+            (tip_id, audience),
         )
-        return (int(rows[0][0]), int(rows[0][1]), rows[0][2]) if rows else None
+        return Card(int(rows[0][0]), int(rows[0][1]), rows[0][2], rows[0][3]) if rows else None
 
     async def tip_for_card(self, chat_id: int, message_id: int) -> int | None:
         rows = await self._rows("SELECT tip_id FROM cards WHERE chat_id = ? AND message_id = ?", (chat_id, message_id))
         return int(rows[0][0]) if rows else None
 
-    async def save_card(self, tip_id: int, audience: str, chat_id: int, message_id: int, rendered: str) -> None:
+    async def save_card(self, tip_id: int, audience: str, card: Card) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(
-                "INSERT INTO cards (tip_id, audience, chat_id, message_id, rendered) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO cards (tip_id, audience, chat_id, message_id, thread_id, rendered) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (tip_id, audience) DO UPDATE SET chat_id = excluded.chat_id, "
-                "message_id = excluded.message_id, rendered = excluded.rendered",
-                (tip_id, audience, chat_id, message_id, rendered),
+                "message_id = excluded.message_id, thread_id = excluded.thread_id, rendered = excluded.rendered",
+                (tip_id, audience, card.chat_id, card.message_id, card.thread_id, card.rendered),
             )
 
     # --- the outbox ------------------------------------------------------------------------------
