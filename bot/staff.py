@@ -28,12 +28,13 @@ from tipline.moderation import Actor, Moderation, Refusal, Role
 from tipline.queue import Card, Queue
 from tipline.receipts import normalize_code
 from tipline.service import Tipline
-from tipline.units import SqliteUnits
+from tipline.units import ChatAlreadyLinked, SqliteUnits
 
 from .render import chunks, keyboard
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
+LINK_ATTEMPTS_PER_HOUR = 5
 STAFF_COMMANDS = frozenset({"queue", "tip", "find", "stats", "addmod", "removemod", "invite", "staffhelp"})
 _PROMPT = re.compile(r"\[(ask|dup|reopen|info) (TL-[0-9A-Z]{4}-[0-9A-Z]{4})\]")
 _MEMBER = {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}
@@ -248,7 +249,20 @@ class Staff:
     async def _link(self, update: Update, bot: Any, code: str) -> None:
         chat = update.effective_chat
         assert chat is not None
-        unit = await self.units.redeem_invite(code.strip(), chat.id, self.service.clock())
+        now = self.service.clock()
+        # Invite codes are short: guessing is slowed down per chat (counted under a pseudonym).
+        attempts = await self.service.counters.hit(
+            f"link:{self.service.keyring.pseudonym('link', chat.id)}", 3600, now
+        )
+        if attempts > LINK_ATTEMPTS_PER_HOUR:
+            await self._say(bot, chat.id, _("Too many attempts. Please try again in an hour."))
+            return
+        try:
+            unit = await self.units.redeem_invite(code.strip(), chat.id, now)
+        except ChatAlreadyLinked as exc:
+            text = _("This chat is already linked to the police unit {unit}.").format(unit=exc.unit_code)
+            await self._say(bot, chat.id, text)
+            return
         if unit is None:
             await self.moderation.audit.record(AuditEntry(actor_role="system", action="link_refused", detail="bad invite"))
             await self._say(bot, chat.id, _("That invite code is not valid (wrong, used or expired)."))

@@ -155,9 +155,13 @@ class Moderation:
             self._authorise(actor, action, tip)
             handler = getattr(self, f"_do_{action}")
             target, message, fields, detail = await handler(conn, actor, tip, status, arg, now)
-            if target != status:
+            # A handler may have taken an implied first step (asking claims a new tip): check the move
+            # from where the tip is now, and roll everything back if it is not allowed.
+            row = await _one(conn, "SELECT status FROM tips WHERE id = ?", (tip_id,))
+            current = Status(row["status"]) if row else status
+            if target != current:
                 try:
-                    check_transition(status, target)
+                    check_transition(current, target)
                 except InvalidTransition:
                     raise Refusal(N_("That is not possible while the tip is {status}."), status=status) from None
             fields = {"status": target.value, "updated_at": now.isoformat(), **fields}
@@ -267,7 +271,8 @@ class Moderation:
         if status == Status.NEW:
             await conn.execute("UPDATE tips SET status = 'in_review' WHERE id = ?", (tip["id"],))
             status = Status.IN_REVIEW
-        if status == Status.NEEDS_INFO:
+        if status == Status.NEEDS_INFO:  # forwarding without waiting for the answer
+            await conn.execute("UPDATE tips SET status = 'in_review' WHERE id = ?", (tip["id"],))
             status = Status.IN_REVIEW
         if status != Status.IN_REVIEW:
             raise Refusal(N_("That is not possible while the tip is {status}."), status=status)
