@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -30,6 +29,7 @@ from tipline.bootstrap import bootstrap
 from tipline.config import Settings
 from tipline.i18n import translator
 from tipline.messages import Answer, Command, Inbound, Location, Media, Pick, Reply, Text, Unsupported
+from tipline.moderation import question_code
 from tipline.service import Tipline
 
 from .callbacks import unpack
@@ -38,7 +38,6 @@ from .staff import Staff
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
-_TIP_CODE = re.compile(r"TL-[0-9A-Z]{4}-[0-9A-Z]{4}")
 T = TypeVar("T")
 
 PURGE_EVERY_SECONDS = 3600
@@ -67,9 +66,9 @@ def to_event(message: Message) -> Inbound:
     """What the person did, in the core's terms."""
     replied = message.reply_to_message
     if message.text is not None and replied is not None and replied.from_user is not None and replied.from_user.is_bot:
-        code = _TIP_CODE.search(replied.text or "")
+        code = question_code(replied.text or "")
         if code and not message.text.startswith("/"):
-            return Answer(code.group(0), message.text)
+            return Answer(code, message.text)
     if message.text is not None:
         entity = message.entities[0] if message.entities else None
         if entity is not None and entity.type == "bot_command" and entity.offset == 0:

@@ -288,3 +288,31 @@ async def test_in_a_forum_each_tip_gets_its_own_topic(api: FakeBotApi, world: di
     await bot.deliver()
     answers = [m for m in group.topic_messages(thread) if "65B1" in (m.get("text") or "")]
     assert answers, "the tipster's answer lands in the tip's topic"
+
+
+async def test_staff_commands_list_show_find_and_count(api: FakeBotApi, world: dict[str, Any]) -> None:
+    bot: RunningBot = world["bot"]
+    group: SimGroup = world["group"]
+    lan = person(api, bot)
+    code, _ = await submit(lan)
+    await lan.press("optin:no")
+    await card_in(group, bot, code)
+
+    async def ask(text: str) -> str:
+        await group.send(world["mod"], text)
+        await bot.settle()
+        return group.last["text"]  # type: ignore[index]
+
+    assert code in await ask("/queue")
+    assert code in await ask(f"/tip {code.lower()}")
+    assert code in await ask("/find ma tuy da quan nuoc")  # without diacritics
+    assert code not in await ask("/find karaoke")
+    assert "1" in await ask("/stats")
+    # A citizen typing a staff command in private gets the citizen answer, not the queue.
+    answer = await lan.say("/queue")
+    assert code not in texts(answer) and "/help" in texts(answer)
+    # Replying to the receipt (not a question from the team) is not taken as an answer.
+    receipt = next(m for m in lan.user.inbox if code in (m.get("text") or ""))
+    await lan.send(lan.user.send("cảm ơn", reply_to=receipt))
+    with bot.db() as db:
+        assert db.execute("SELECT COUNT(*) FROM followups").fetchone()[0] == 0

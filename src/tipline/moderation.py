@@ -16,7 +16,7 @@ from typing import Any
 import aiosqlite
 
 from .audit import AuditEntry, AuditLog
-from .i18n import N_, translator
+from .i18n import LANGUAGES, N_, translator
 from .storage.db import Database
 from .tips import CLOSED, PUBLIC_STATUS, InvalidTransition, Status, check_transition
 
@@ -225,10 +225,7 @@ class Moderation:
         if status in CLOSED or status in (Status.FORWARDED, Status.ACKNOWLEDGED):
             raise Refusal(N_("That is not possible while the tip is {status}."), status=status)
         language = tip["language"]
-        text = translator(language).gettext(
-            "Question from the team about your tip {code}: {question}\n\n"
-            "To answer, reply to this message, or use /followup with your code and passphrase."
-        ).format(
+        text = translator(language).gettext(QUESTION).format(
             code=tip["code"], question=question[:1500]
         )
         await self._message_tipster(conn, tip["id"], text, now)
@@ -447,6 +444,22 @@ async def _set_deadline(conn: aiosqlite.Connection, tip_id: int, kind: str, due:
         "due_at = excluded.due_at, reminded_at = NULL, escalated_at = NULL, met_at = NULL",
         (tip_id, kind, due.isoformat()),
     )
+
+
+QUESTION = N_(
+    "Question from the team about your tip {code}: {question}\n\n"
+    "To answer, reply to this message, or use /followup with your code and passphrase."
+)
+
+
+def question_code(text: str) -> str | None:
+    """The tip code of a message that relays the team's question (in any language), else None."""
+    for language in LANGUAGES:
+        head = translator(language).gettext(QUESTION).split("{code}", 1)[0]
+        if head and text.startswith(head):
+            rest = text[len(head):]
+            return rest[:12] if len(rest) >= 12 and rest.startswith("TL-") else None
+    return None
 
 
 def public_status(status: Status, language: str) -> str:
