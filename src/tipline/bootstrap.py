@@ -17,11 +17,12 @@ from .tips import Tip
 async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Tipline:
     set_locales_dir(settings.tipline_locales_dir)
     db = await Database.open(settings.tipline_db)
-    service = Tipline(db, Keyring(settings.secret()), clock=clock)
+    secret = settings.secret()
+    service = Tipline(db, Keyring(secret), clock=clock)
     deadlines = Deadlines(
         acknowledge=timedelta(hours=settings.tipline_ack_hours), outcome=timedelta(hours=settings.tipline_outcome_hours)
     )
-    service.moderation = Moderation(db, clock, deadlines)
+    service.moderation = Moderation(db, clock, deadlines, secret)
     service.queue = Queue(db)
     queue, moderation = service.queue, service.moderation
 

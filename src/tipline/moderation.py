@@ -80,10 +80,11 @@ class Done:
 
 
 class Moderation:
-    def __init__(self, db: Database, clock: Any, deadlines: Deadlines | None = None) -> None:
+    def __init__(self, db: Database, clock: Any, deadlines: Deadlines | None = None, secret: bytes | None = None) -> None:
         self.db = db
         self.clock = clock
-        self.audit = AuditLog(db)
+        # With the server secret each entry also carries a MAC: rewriting the log needs the secret too.
+        self.audit = AuditLog(db, secret)
         self.deadlines = deadlines or Deadlines()
 
     # --- staff ---------------------------------------------------------------------------------
@@ -121,17 +122,18 @@ class Moderation:
             raise Refusal(N_("Only admins can add or remove moderators."))
         now = self.clock()
         async with self.db.transaction() as conn:
-            await conn.execute(
+            cursor = await conn.execute(
                 "INSERT INTO staff (channel, user_ref, role, active, added_at) VALUES (?, ?, 'moderator', ?, ?) "
-                "ON CONFLICT (channel, user_ref, role) DO UPDATE SET active = excluded.active",
+                "ON CONFLICT (channel, user_ref, role) DO UPDATE SET active = excluded.active RETURNING id",
                 (channel, user_ref, int(active), now.isoformat()),
             )
+            staff_id = (await cursor.fetchone())[0]
             await self.audit.append(
                 conn,
                 AuditEntry(
                     at=now, actor_role=admin.role.value, actor_id=str(admin.id), tip_code=None,
                     action="moderator_added" if active else "moderator_removed", from_status=None, to_status=None,
-                    detail=f"staff {channel}:{user_ref}",
+                    detail=f"staff {staff_id}",
                 ),
             )
 
