@@ -23,7 +23,7 @@ from tipline.audit import AuditEntry
 from tipline.cards import PROMPT_ACTIONS, moderator_card, parse_callback, prompt_text, unit_card
 from tipline.config import Settings
 from tipline.i18n import translator
-from tipline.messages import Reply
+from tipline.messages import Choice, Reply
 from tipline.moderation import Actor, Moderation, Refusal, Role
 from tipline.queue import Card, Queue
 from tipline.receipts import normalize_code
@@ -118,7 +118,7 @@ class Staff:
             if not units:
                 await _answer(query, _("No police unit is registered in this province yet."))
                 return True
-            rows = tuple((_choice(f"m|{tip.id}|fwdto:{uid}|{seen}", name),) for uid, name in units[:30])
+            rows = tuple((Choice(name, f"m|{tip.id}|fwdto:{uid}|{seen}"),) for uid, name in units[:30])
             await _answer(query, "")
             where = query.message
             assert where is not None
@@ -444,12 +444,6 @@ class Staff:
             except Exception:
                 log.exception("deadline check failed")
             await asyncio.sleep(every_seconds)
-
-
-def _choice(data: str, label: str) -> Any:
-    from tipline.messages import Choice
-
-    return Choice(label, data)
 
 
 async def _answer(query: Any, text: str) -> None:

@@ -317,3 +317,22 @@ async def test_staff_commands_list_show_find_and_count(api: FakeBotApi, world: d
     await lan.send(lan.user.send("cảm ơn", reply_to=receipt))
     with bot.db() as db:
         assert db.execute("SELECT COUNT(*) FROM followups").fetchone()[0] == 0
+
+
+async def test_forward_to_a_chosen_unit(api: FakeBotApi, world: dict[str, Any]) -> None:
+    bot: RunningBot = world["bot"]
+    group: SimGroup = world["group"]
+    lan = person(api, bot)
+    code, _ = await submit(lan)
+    await lan.press("optin:no")
+    card = await card_in(group, bot, code)
+    await press(group, world["mod"], card, "claim", bot)
+    await press(group, world["mod"], await card_in(group, bot, code), "units", bot)
+    choices = group.last
+    assert choices is not None and "Ninh Kiều" in str(choices["reply_markup"])
+    unit_button = choices["reply_markup"]["inline_keyboard"][0][0]
+    await group.press(world["mod"], choices, unit_button["callback_data"])
+    await bot.settle()
+    assert code in (await group.wait_for_answer())["text"]
+    with bot.db() as db:
+        assert db.execute("SELECT status FROM tips WHERE code = ?", (code,)).fetchone()[0] == "forwarded"
