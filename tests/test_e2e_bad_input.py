@@ -235,3 +235,33 @@ async def test_unknown_command_and_edited_message_get_an_answer(api: FakeBotApi,
     answer = await lan.send(lan.user.edit(sent, "hello again"))
     assert answer and first
     assert re.search(r"edit|sửa", texts(answer), re.IGNORECASE)
+
+
+async def test_an_unexpected_error_gets_an_apology_and_the_citizen_can_go_on(
+    api: FakeBotApi, bot: RunningBot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import tipline.conversation as conversation
+
+    lan = person(api, bot)
+    await start_report(lan)
+    real = conversation.handle
+    calls = {"n": 0}
+
+    def broken_once(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(conversation, "handle", broken_once)
+    apology = await lan.press("cat:trading")
+    assert len(apology) == 1 and not apology[0].get("reply_markup")
+    assert [type(e) for e in bot.errors] == [RuntimeError]
+    bot.errors.clear()
+    assert any("unexpected error" in r.getMessage() for r in caplog.records)
+    assert all(str(lan.user.id) not in r.getMessage() and "Lan" not in r.getMessage() for r in caplog.records)
+    # The draft was not touched: the same question comes again, and works.
+    again = await lan.say("/report")
+    assert again[-1].get("reply_markup")
+    answer = await lan.press("cat:trading")
+    assert answer[-1].get("reply_markup")

@@ -214,7 +214,8 @@ def _commune_prompt(session: Session) -> Reply:
         for code in draft.candidates:
             commune = directory().commune(code)
             if commune is not None:
-                rows.append((option(session, commune.name, f"com:{code}"),))
+                # The label names the province too when the name alone is ambiguous in the country.
+                rows.append((option(session, directory().label(commune), f"com:{code}"),))
         text = _("Choose the commune or ward in {province}, or type the name again:").format(
             province=province.name if province else ""
         )
