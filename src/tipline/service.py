@@ -87,10 +87,11 @@ class Tipline:
         pseudonym = self.keyring.pseudonym(channel, chat_id)
         with self._chat_lock(pseudonym) as lock:
             async with lock:
-                replies = await self._handle(channel, chat_id, pseudonym, event)
+                replies, receipt_pending = await self._handle(channel, chat_id, pseudonym, event)
                 if deliver is not None and replies:
                     await deliver(replies)
-                    await self._receipt_delivered(pseudonym)
+                    if receipt_pending:
+                        await self._receipt_delivered(pseudonym)
                 return replies
 
     async def _receipt_delivered(self, pseudonym: str) -> None:
@@ -140,7 +141,10 @@ class Tipline:
         keep_for = max(keep_for, self.limits.session_idle)
         await self.sessions.save(pseudonym, session.model_dump_json(exclude_defaults=True), self.clock(), keep_for)
 
-    async def _handle(self, channel: str, chat_id: int | str, pseudonym: str, event: Inbound) -> list[Reply]:
+    async def _handle(
+        self, channel: str, chat_id: int | str, pseudonym: str, event: Inbound
+    ) -> tuple[list[Reply], bool]:
+        """The replies, and whether the session now holds a receipt copy awaiting delivery."""
         now = self.clock()
         session, updated_at = await self._load(pseudonym)
         notices: list[Reply] = []
@@ -150,10 +154,10 @@ class Tipline:
         if count > self.limits.flood_messages_per_minute:
             if session.flood_notice_window == window:
                 # Already told in this window: answering every flooded message would amplify the flood.
-                return []
+                return [], False
             session.flood_notice_window = window
             await self._save(pseudonym, session)
-            return [conversation.flood_notice(session)]
+            return [conversation.flood_notice(session)], False
 
         if session.pending_receipt is not None:
             notices.append(self._resend_receipt(session))
@@ -170,9 +174,9 @@ class Tipline:
         if result.effect is not None:
             result = await self._perform(result.effect, result.session, ctx, channel, chat_id, pseudonym)
             if isinstance(result.session, _Forgotten):
-                return notices + result.replies
+                return notices + result.replies, False
         await self._save(pseudonym, result.session)
-        return notices + result.replies
+        return notices + result.replies, result.session.pending_receipt is not None
 
     def _resend_receipt(self, session: Session) -> Reply:
         assert session.pending_receipt is not None
