@@ -20,7 +20,16 @@ from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 
 from tipline.audit import AuditEntry
-from tipline.cards import PROMPT_ACTIONS, moderator_card, parse_callback, prompt_text, unit_card
+from tipline.cards import (
+    LEVEL_LABELS,
+    PROMPT_ACTIONS,
+    STATUS_LABELS,
+    level_of,
+    moderator_card,
+    parse_callback,
+    prompt_text,
+    unit_card,
+)
 from tipline.config import Settings
 from tipline.i18n import translator
 from tipline.messages import Choice, Reply
@@ -207,7 +216,7 @@ class Staff:
             page = int(args) - 1 if args.isdigit() and int(args) > 0 else 0
             tips, total = await self.queue.open_tips(page * 10, 10)
             lines = [_("Open tips: {total} (page {page})").format(total=total, page=page + 1)]
-            lines += [f"• {t.code} · {t.status.value} · P{t.priority} · {t.description[:60]}" for t in tips]
+            lines += [_tip_line(t) for t in tips]
             await self._say(bot, chat_id, "\n".join(lines))
         elif name == "tip":
             code = normalize_code(args)
@@ -220,7 +229,8 @@ class Staff:
             await self._send(bot, chat_id, moderator_card(view))
         elif name == "find":
             tips = await self.queue.find(args)
-            lines = [_("Found {n} tips").format(n=len(tips))] + [f"• {t.code} · {t.status.value} · {t.description[:60]}" for t in tips]
+            found = translator("vi").ngettext("Found {n} tip", "Found {n} tips", len(tips)).format(n=len(tips))
+            lines = [found] + [_tip_line(t) for t in tips]
             await self._say(bot, chat_id, "\n".join(lines))
         elif name == "stats":
             from tipline.reports import format_stats, stats
@@ -444,6 +454,11 @@ class Staff:
             except Exception:
                 log.exception("deadline check failed")
             await asyncio.sleep(every_seconds)
+
+
+def _tip_line(tip: Any) -> str:
+    """One line of a list: code, status as staff read it, priority, the start of the description."""
+    return f"• {tip.code} · {_(STATUS_LABELS[tip.status])} · {_(LEVEL_LABELS[level_of(tip)])} · {tip.description[:60]}"
 
 
 async def _answer(query: Any, text: str) -> None:

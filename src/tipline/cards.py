@@ -12,7 +12,7 @@ from datetime import datetime
 
 from .i18n import N_, translator
 from .messages import Choice, Reply
-from .tips import CATEGORY_LABELS, URGENCY_LABELS, Status, Tip
+from .tips import CATEGORY_LABELS, EVIDENCE_LABELS, URGENCY_LABELS, Status, Tip
 from .triage import Assessment
 
 STAFF_LANGUAGE = "vi"
@@ -43,9 +43,35 @@ REASON_LABELS = {
     "production": N_("production"),
     "online_sales": N_("online sales"),
     "category": N_("type of crime"),
+    "cultivation": N_("growing drug plants"),
     "too_short": N_("very short"),
+    "links_only": N_("only links"),
     "gibberish": N_("looks like gibberish"),
     "repeated_sender": N_("many tips from one sender in an hour"),
+}
+OUTCOME_LABELS = {
+    "verified": N_("verified and handled"),
+    "not_verified": N_("not verified"),
+    "transferred": N_("transferred"),
+    "unfounded": N_("unfounded"),
+}
+ACTION_LABELS = {
+    "claim": N_("claimed"),
+    "unclaim": N_("released"),
+    "up": N_("priority raised"),
+    "down": N_("priority lowered"),
+    "ask": N_("question to the tipster"),
+    "spam": N_("marked as spam"),
+    "dup": N_("marked as duplicate"),
+    "fwd": N_("forwarded"),
+    "fwdto": N_("forwarded"),
+    "close": N_("closed"),
+    "reopen": N_("reopened"),
+    "ack": N_("acknowledged"),
+    "info": N_("asked for more information"),
+    "ok": N_("outcome reported"),
+    "no": N_("outcome reported"),
+    "tr": N_("outcome reported"),
 }
 PROMPT_ACTIONS = ("ask", "dup", "reopen", "info")
 
@@ -100,10 +126,11 @@ def card_text(view: CardView, for_police: bool = False) -> str:
     for item in tip.evidence:
         kinds[item.kind] = kinds.get(item.kind, 0) + 1
     if kinds:
-        lines.append(_("Evidence: {items}").format(items=", ".join(f"{k} × {n}" for k, n in kinds.items())))
+        items = ", ".join(f"{_(EVIDENCE_LABELS[k]) if k in EVIDENCE_LABELS else k} × {n}" for k, n in kinds.items())
+        lines.append(_("Evidence: {items}").format(items=items))
         lines.extend(f"🔗 {item.ref}" for item in tip.evidence if item.kind == "link")
     if view.followups:
-        lines.append(_("Added by the tipster later: {n}").format(n=view.followups))
+        lines.append(_("Follow-ups from the tipster: {n}").format(n=view.followups))
     if not for_police:
         assessment = view.assessment
         if assessment is not None:
@@ -122,9 +149,11 @@ def card_text(view: CardView, for_police: bool = False) -> str:
         if view.duplicate_of:
             lines.append(_("Duplicate of: {code}").format(code=view.duplicate_of))
         if tip.outcome:
-            lines.append(_("Outcome: {outcome}").format(outcome=tip.outcome))
+            outcome = _(OUTCOME_LABELS[tip.outcome]) if tip.outcome in OUTCOME_LABELS else tip.outcome
+            lines.append(_("Outcome: {outcome}").format(outcome=outcome))
         if view.last_action:
             who, what, when = view.last_action
+            what = _(ACTION_LABELS[what]) if what in ACTION_LABELS else what
             lines.append(_("Last action: {what} by {who}, {when}").format(what=what, who=who, when=t.datetime(when)))
     return "\n".join(lines)
 

@@ -21,7 +21,7 @@ from .content import (
 from .dialog import Context, Result, SubmitTip, menu_reply, new_prompt, option, tr, with_notice
 from .messages import Choice, Inbound, Location, Media, Reply, Text
 from .session import Draft, EvidenceItem, Screen, Session
-from .tips import CATEGORY_LABELS, URGENCY_LABELS, Category, Urgency
+from .tips import CATEGORY_LABELS, EVIDENCE_LABELS, URGENCY_LABELS, Category, Urgency
 
 __all__ = ["DRAFT_IDLE_HOURS", "REPORT_SCREENS", "begin", "resume", "prompt", "step", "media_problem"]
 
@@ -318,18 +318,7 @@ def _review(session: Session) -> Reply:
 
 
 def _evidence_kind(session: Session, kind: str) -> str:
-    _ = tr(session).gettext
-    names = {
-        "photo": _("photo"),
-        "video": _("video"),
-        "document": _("document"),
-        "voice": _("voice note"),
-        "audio": _("audio"),
-        "animation": _("animation"),
-        "video_note": _("video note"),
-        "link": _("link"),
-    }
-    return names.get(kind, kind)
+    return tr(session).gettext(EVIDENCE_LABELS[kind]) if kind in EVIDENCE_LABELS else kind
 
 
 # --- steps ------------------------------------------------------------------------------------------

@@ -52,6 +52,18 @@ URGENCY_LABELS: dict[Urgency, str] = {
 }
 
 
+EVIDENCE_LABELS: dict[str, str] = {
+    "photo": N_("photo"),
+    "video": N_("video"),
+    "document": N_("document"),
+    "voice": N_("voice note"),
+    "audio": N_("audio"),
+    "animation": N_("animation"),
+    "video_note": N_("video note"),
+    "link": N_("link"),
+}
+
+
 class Status(StrEnum):
     NEW = "new"
     IN_REVIEW = "in_review"
