@@ -10,6 +10,7 @@ import sys
 import threading
 from typing import TextIO
 
+from tipline.i18n import DEFAULT_LANGUAGE, translator
 from tipline.messages import Choice, Command, Inbound, Pick, Reply, Text
 from tipline.service import Tipline
 
@@ -59,10 +60,12 @@ async def _read_line(stdin: TextIO) -> str:
 
 
 async def run_console(service: Tipline, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
-    stdout.write(
+    _ = translator(DEFAULT_LANGUAGE).gettext
+    banner = _(
         "Tipline, local console mode (no TELEGRAM_BOT_TOKEN set). Type a number to pick an option, "
-        "text to answer, /help for commands, /quit or Ctrl-D to leave.\n\n"
+        "text to answer, /help for commands, /quit or Ctrl-D to leave."
     )
+    stdout.write(banner + "\n\n")
     output, options = render(await service.handle(CHANNEL, CHAT, Command("start")))
     stdout.write(output)
     stdout.flush()
