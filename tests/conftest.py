@@ -17,3 +17,17 @@ async def api() -> AsyncIterator[FakeBotApi]:
     """A fresh local Bot API server for one test."""
     async with FakeBotApi() as server:
         yield server
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fails loudly, instead of hanging at exit, when a test left a non-daemon thread running (an
+    aiosqlite connection that was never closed keeps its worker thread, and the process, alive)."""
+    import sys
+    import threading
+
+    left = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if left:
+        sys.stderr.write(f"\nERROR: threads left running after the tests (unclosed database?): {left}\n")
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(3)

@@ -47,14 +47,19 @@ class Database:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(str(path), isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: a confirmed tip is on disk before the citizen sees the receipt, even on power loss.
-        await conn.execute("PRAGMA synchronous = FULL")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA busy_timeout = 5000")
-        db = cls(conn)
-        await db.migrate()
+        try:
+            conn.row_factory = aiosqlite.Row
+            await conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a confirmed tip is on disk before the citizen sees the receipt, even on power loss.
+            await conn.execute("PRAGMA synchronous = FULL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute("PRAGMA busy_timeout = 5000")
+            db = cls(conn)
+            await db.migrate()
+        except BaseException:
+            # An open connection keeps a worker thread alive, and with it the whole process.
+            await conn.close()
+            raise
         return db
 
     async def close(self) -> None:
