@@ -21,6 +21,7 @@ run: install
 	$(BIN)/python -m bot
 
 test: install
+	$(BIN)/ruff check src bot tests bench
 	$(BIN)/python -m pytest
 
 # Re-extract user-facing strings into the template and merge them into each language's catalog.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+from functools import partial
 from typing import TextIO
 
 from tipline.i18n import DEFAULT_LANGUAGE, translator
@@ -59,6 +60,12 @@ async def _read_line(stdin: TextIO) -> str:
     return await future
 
 
+async def show(replies: list[Reply], stdout: TextIO = sys.stdout) -> None:
+    """Delivers replies to the terminal (the service drops a receipt copy once this returned)."""
+    stdout.write(render(replies)[0])
+    stdout.flush()
+
+
 async def run_console(service: Tipline, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
     _ = translator(DEFAULT_LANGUAGE).gettext
     banner = _(
@@ -78,15 +85,6 @@ async def run_console(service: Tipline, stdin: TextIO = sys.stdin, stdout: TextI
             return
         if not line.strip():
             continue
-        shown: list[Reply] = []
-
-        async def show(replies: list[Reply]) -> None:
-            output, _options = render(replies)
-            stdout.write(output)
-            stdout.flush()
-            shown.extend(replies)
-
-        await service.handle(CHANNEL, CHAT, parse(line, options), show)
-        new_options = render(shown)[1]
-        if shown:
-            options = new_options
+        replies = await service.handle(CHANNEL, CHAT, parse(line, options), partial(show, stdout=stdout))
+        if replies:
+            options = render(replies)[1]

@@ -14,6 +14,8 @@ import time
 
 import httpx
 import pytest
+from botapi import TOKEN, FakeBotApi
+from botapi.formatting import parse_html, parse_markdown_v2, utf16_slice
 from telegram import (
     Bot,
     BotCommand,
@@ -35,9 +37,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-
-from botapi import TOKEN, FakeBotApi
-from botapi.formatting import parse_html, parse_markdown_v2, utf16_slice
 
 # ------------------------------------------------------------------------------------ fixtures
 

@@ -225,9 +225,8 @@ async def test_duplicates_are_flagged_and_nothing_identifies_the_tipster(
 ) -> None:
     import logging
 
-    from tipline.cli import main as cli_main
-
     from bot.logs import quiet_libraries
+    from tipline.cli import main as cli_main
 
     quiet_libraries()  # as in production: see bot/logs.py
     caplog.set_level(logging.INFO)

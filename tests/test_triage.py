@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -25,7 +25,7 @@ from tipline.triage import (
     to_json,
 )
 
-NOW = datetime(2026, 3, 14, 21, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 14, 21, 30, tzinfo=UTC)
 NINH_KIEU = 31117  # any commune code will do: triage only compares them
 
 

@@ -34,6 +34,7 @@ from .receipts import normalize_code
 from .session import Screen, Session
 from .tips import PUBLIC_STATUS, Tip
 
+
 def welcome(session: Session) -> Reply:
     _ = tr(session).gettext
     text = _(

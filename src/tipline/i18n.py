@@ -9,7 +9,7 @@ from __future__ import annotations
 import gettext
 import io
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -59,7 +59,7 @@ class Translator:
         return format_decimal(value, format="#,##0.#", locale=self.language)
 
 
-@lru_cache(maxsize=None)
+@cache
 def translator(language: str) -> Translator:
     """The translator for a language; unknown languages fall back to Vietnamese."""
     if language not in LANGUAGES:

@@ -7,7 +7,7 @@ renders each ``Reply``: Telegram as a message with inline buttons, Zalo and the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 MediaKind = Literal["photo", "video", "document", "voice", "audio", "animation", "video_note"]
 
@@ -64,7 +64,7 @@ class Answer:
     text: str
 
 
-Inbound = Union[Text, Command, Pick, Media, Location, Unsupported, Answer]
+Inbound = Text | Command | Pick | Media | Location | Unsupported | Answer
 
 
 @dataclass(frozen=True)

@@ -58,9 +58,7 @@ def normalize_passphrase(text: str) -> str:
 def hash_passphrase(passphrase: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(normalize_passphrase(passphrase).encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
-    return "scrypt${}${}${}${}${}".format(
-        _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
-    )
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def verify_passphrase(passphrase: str, stored: str) -> bool:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from . import conversation
 from .communes import directory
 from .content import DRAFT_IDLE_HOURS
-from .dialog import AddFollowup, AnswerTip, CheckReceipt, Context, Effect, Forget, Result, Subscribe, SubmitTip, tr
+from .dialog import AddFollowup, AnswerTip, CheckReceipt, Context, Effect, Forget, Result, SubmitTip, Subscribe, tr
 from .messages import Inbound, Reply
 from .privacy import Keyring
 from .receipts import hash_passphrase, new_code, new_passphrase, verify_passphrase

@@ -124,7 +124,7 @@ def _telex(word: str) -> tuple[str, str] | None:
         return None
     accents = ["đ"] if "dd" in word else []
     seen_vowel = False
-    for before, c in zip(" " + word, word):
+    for before, c in zip(" " + word, word, strict=False):
         if c == "w":
             accents.append("\u0306" if before == "a" else "\u031b")  # ă, or ơ/ư
         elif seen_vowel and c in _TELEX_TONES:
@@ -594,7 +594,7 @@ def similarity(a_description: str, b_description: str) -> float:
 
     def bags(words: list[str]) -> tuple[dict[str, float], dict[str, float]]:
         single = {w: weight(w) for w in words}
-        pairs = {f"{a} {b}": math.sqrt(single[a] * single[b]) for a, b in zip(words, words[1:])}
+        pairs = {f"{a} {b}": math.sqrt(single[a] * single[b]) for a, b in zip(words, words[1:], strict=False)}
         return single, pairs
 
     (single_a, pairs_a), (single_b, pairs_b) = bags(words_a), bags(words_b)

@@ -126,7 +126,7 @@ async def _list(args: argparse.Namespace) -> int:
         ))
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for index, row in enumerate(table):
-        print("  ".join(value.ljust(width) for value, width in zip(row[:4], widths)) + "  " + row[4])
+        print("  ".join(value.ljust(width) for value, width in zip(row[:4], widths, strict=False)) + "  " + row[4])
         if args.communes and index > 0:
             for code in units[index - 1].communes:
                 commune = d.commune(code)
