@@ -12,23 +12,12 @@ from datetime import datetime
 
 from .i18n import N_, translator
 from .messages import Choice, Reply
-from .tips import CATEGORY_LABELS, EVIDENCE_LABELS, URGENCY_LABELS, Status, Tip
+from .tips import CATEGORY_LABELS, EVIDENCE_LABELS, STATUS_LABELS, URGENCY_LABELS, Status, Tip
 from .triage import Assessment
 
 STAFF_LANGUAGE = "vi"
 LEVELS = ("low", "normal", "high", "urgent")
 LEVEL_LABELS = {"low": N_("low"), "normal": N_("normal"), "high": N_("high"), "urgent": N_("URGENT")}
-STATUS_LABELS = {
-    Status.NEW: N_("new"),
-    Status.IN_REVIEW: N_("in review"),
-    Status.NEEDS_INFO: N_("waiting for the tipster"),
-    Status.FORWARDED: N_("forwarded to police"),
-    Status.ACKNOWLEDGED: N_("acknowledged by police"),
-    Status.RESOLVED: N_("resolved"),
-    Status.UNFOUNDED: N_("unfounded"),
-    Status.SPAM: N_("spam"),
-    Status.DUPLICATE: N_("duplicate"),
-}
 REASON_LABELS = {
     "urgency_now": N_("happening now"),
     "urgency_today": N_("today"),

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import gettext
 import io
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -53,6 +53,10 @@ class Translator:
     def datetime(self, moment: datetime) -> str:
         """A date and time in Vietnam's time zone, e.g. '26/11/2026 14:05' in Vietnamese."""
         return format_datetime(moment.astimezone(TIMEZONE), "short", tzinfo=TIMEZONE, locale=self.language)
+
+    def date(self, day: date) -> str:
+        """A calendar date: '26/11/2026' in Vietnamese, 'Nov 26, 2026' in English (never ambiguous)."""
+        return format_date(day, "dd/MM/yyyy" if self.language == "vi" else "medium", locale=self.language)
 
     def number(self, value: float) -> str:
         """A number as people write it in this language: 3.000 and 25,3 in Vietnamese."""

@@ -28,7 +28,7 @@ from babel.numbers import format_decimal
 from .communes import directory
 from .i18n import TIMEZONE, Translator
 from .storage.db import Database
-from .tips import CATEGORY_LABELS, Category, Status
+from .tips import CATEGORY_LABELS, STATUS_LABELS, Category, Status
 
 EXPORT_COLUMNS = (
     "code",
@@ -369,7 +369,7 @@ def _hours_text(hours: float | None, translator: Translator) -> str:
 def format_stats(result: Stats, translator: Translator) -> str:
     """A short plain-text summary for moderators, in the translator's language."""
     _ = translator.gettext
-    period = {"start": result.start.isoformat(), "end": result.end.isoformat()}
+    period = {"start": translator.date(result.start), "end": translator.date(result.end)}
     if result.province_code is not None:
         lines = [
             _("Tips in {province}, {start} to {end}").format(
@@ -382,7 +382,11 @@ def format_stats(result: Stats, translator: Translator) -> str:
     if result.total == 0:
         return "\n".join(lines)
     lines += ["", _("By status:")]
-    lines += [f"  {status}: {translator.number(count)}" for status, count in result.by_status.items()]
+    lines += [
+        f"  {_(STATUS_LABELS[Status(status)]) if status in Status.__members__.values() else status}: "
+        f"{translator.number(count)}"
+        for status, count in result.by_status.items()
+    ]
     lines += ["", _("By category:")]
     lines += [
         f"  {_category_label(category, translator)}: {translator.number(count)}"

@@ -105,6 +105,20 @@ def check_transition(current: Status, target: Status) -> None:
         raise InvalidTransition(f"{current} → {target} is not allowed")
 
 
+# How staff (moderators, police units) see a status.
+STATUS_LABELS: dict[Status, str] = {
+    Status.NEW: N_("new"),
+    Status.IN_REVIEW: N_("in review"),
+    Status.NEEDS_INFO: N_("waiting for the tipster"),
+    Status.FORWARDED: N_("forwarded to police"),
+    Status.ACKNOWLEDGED: N_("acknowledged by police"),
+    Status.RESOLVED: N_("resolved"),
+    Status.UNFOUNDED: N_("unfounded"),
+    Status.SPAM: N_("spam"),
+    Status.DUPLICATE: N_("duplicate"),
+}
+
+
 # What the tipster sees: generic wording that reveals nothing operational.
 PUBLIC_STATUS: dict[Status, str] = {
     Status.NEW: N_("Received, waiting to be reviewed"),
