@@ -267,7 +267,7 @@ async def test_format_stats(db: Database) -> None:
     vietnamese = reports.format_stats(result, translator("vi"))
     assert "Thành phố Cần Thơ" in vietnamese and vietnamese.count("\n") == text.count("\n")
     empty = reports.format_stats(await reports.stats(db, *parse_period("2030")), translator("en"))
-    assert empty.splitlines() == ["Tips, 2030-01-01 to 2030-12-31", "Total: 0"]
+    assert empty.splitlines() == ["Tips, Jan 1, 2030 to Dec 31, 2030", "Total: 0"]
 
 
 # --- the commands ---------------------------------------------------------------------------------------------------
