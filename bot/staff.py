@@ -44,6 +44,7 @@ from .render import chunks, keyboard
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 LINK_ATTEMPTS_PER_HOUR = 5
+QUEUE_PAGE = 10
 STAFF_COMMANDS = frozenset({"queue", "tip", "find", "stats", "addmod", "removemod", "invite", "staffhelp"})
 _PROMPT = re.compile(r"\[(ask|dup|reopen|info) (TL-[0-9A-Z]{4}-[0-9A-Z]{4})\]")
 _MEMBER = {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}
@@ -107,8 +108,11 @@ class Staff:
     async def on_button(self, update: Update, bot: Any) -> bool:
         """Handles a card button; False when the data is not a staff button (the citizen flow takes it)."""
         query = update.callback_query
-        if query is None or query.data is None or not query.data.startswith("v1:") or query.data[3:4] not in ("m", "u"):
+        if query is None or query.data is None or not query.data.startswith("v1:") or query.data[3:4] not in ("m", "u", "q"):
             return False
+        if query.data.startswith("v1:q|"):
+            await self._turn_queue_page(update, bot, query)
+            return True
         parsed = parse_callback(query.data[3:])
         actor = await self.actor(update, bot)
         if parsed is None:
@@ -214,10 +218,7 @@ class Staff:
     async def _command(self, actor: Actor, name: str, args: str, bot: Any, chat_id: int) -> None:
         if name == "queue":
             page = int(args) - 1 if args.isdigit() and int(args) > 0 else 0
-            tips, total = await self.queue.open_tips(page * 10, 10)
-            lines = [_("Open tips: {total} (page {page})").format(total=total, page=page + 1)]
-            lines += [_tip_line(t) for t in tips]
-            await self._say(bot, chat_id, "\n".join(lines))
+            await self._send(bot, chat_id, await self._queue_page(page))
         elif name == "tip":
             code = normalize_code(args)
             tip = await self.queue.tip_by_code(code) if code else None
@@ -255,6 +256,34 @@ class Staff:
             await self._say(bot, chat_id, _("Invite for {unit}: the unit sends /link {code} to this bot from its chat.").format(unit=unit.name, code=code))
         else:
             await self._say(bot, chat_id, _("Staff commands: /queue [page], /tip CODE, /find TEXT, /stats; admins: /addmod ID, /removemod ID, /invite UNIT"))
+
+    async def _queue_page(self, page: int) -> Reply:
+        """One page of open tips, most urgent first, with buttons to turn the page."""
+        tips, total = await self.queue.open_tips(page * QUEUE_PAGE, QUEUE_PAGE)
+        pages = max(1, -(-total // QUEUE_PAGE))
+        lines = [_("Open tips: {total} (page {page} of {pages})").format(total=total, page=page + 1, pages=pages)]
+        lines += [_tip_line(t) for t in tips]
+        turn = []
+        if page > 0:
+            turn.append(Choice(_("◀️ Previous"), f"q|{page - 1}"))
+        if page + 1 < pages:
+            turn.append(Choice(_("More ▶️"), f"q|{page + 1}"))
+        return Reply("\n".join(lines), (tuple(turn),) if turn else ())
+
+    async def _turn_queue_page(self, update: Update, bot: Any, query: Any) -> None:
+        actor = await self.actor(update, bot)
+        page = query.data[5:]
+        if actor is None or actor.role == Role.UNIT or not page.isdigit():
+            await self._refuse(actor, None, "queue page not allowed")
+            await _answer(query, _("Sorry, you are not allowed to do this."))
+            return
+        await _answer(query, "")
+        reply = await self._queue_page(int(page))
+        try:
+            await query.edit_message_text(chunks(reply.text)[0], parse_mode=ParseMode.HTML, reply_markup=keyboard(reply))
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
 
     async def _link(self, update: Update, bot: Any, code: str) -> None:
         chat = update.effective_chat

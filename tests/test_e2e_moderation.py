@@ -335,3 +335,31 @@ async def test_forward_to_a_chosen_unit(api: FakeBotApi, world: dict[str, Any]) 
     assert code in (await group.wait_for_answer())["text"]
     with bot.db() as db:
         assert db.execute("SELECT status FROM tips WHERE code = ?", (code,)).fetchone()[0] == "forwarded"
+
+
+async def test_the_queue_pages_most_urgent_first(api: FakeBotApi, world: dict[str, Any]) -> None:
+    bot: RunningBot = world["bot"]
+    group: SimGroup = world["group"]
+    assert bot.service is not None
+    from tipline.storage.sqlite import SqliteTips
+    from tipline.tips import Category, NewTip, Urgency
+
+    tips = SqliteTips(bot.service.db)
+    for i in range(12):
+        urgency = Urgency.NOW if i == 11 else Urgency.PAST
+        new = NewTip(Category.USE, urgency, 92, None, None, None, None, f"Tin thứ {i} về ma túy", (), "vi", "telegram")
+        tip = await tips.create(new, f"TL-2222-{'ABCDEFGHJKMN'[i]}222", "h", bot.clock())
+        await bot.service.queue.assess_tip(tip, bot.clock())  # type: ignore[union-attr]
+    await group.send(world["mod"], "/queue")
+    await bot.settle()
+    first = group.last
+    assert first is not None and "TL-2222-N222" in first["text"].split("\n")[1]  # the urgent one leads
+    assert "12" in first["text"].split("\n")[0]
+    await group.press(world["mod"], first, first["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+    await bot.settle()
+    second = await group.wait_for_edit()
+    assert second["text"].count("TL-2222-") == 2 and second["reply_markup"]
+    # Someone outside the staff cannot turn the page.
+    await world["police"].press_raw(world["outsider"], second["message_id"], "v1:q|0")
+    await bot.settle()
+    assert (await world["police"].wait_for_answer())["text"]
