@@ -45,7 +45,15 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 LINK_ATTEMPTS_PER_HOUR = 5
 QUEUE_PAGE = 10
-STAFF_COMMANDS = frozenset({"queue", "tip", "find", "stats", "addmod", "removemod", "invite", "staffhelp"})
+STAFF_COMMANDS = frozenset(
+    {"queue", "tip", "find", "stats", "addmod", "removemod", "addbroadcaster", "removebroadcaster", "invite", "staffhelp"}
+)
+_ROLE_COMMANDS = {
+    "addmod": ("moderator", True),
+    "removemod": ("moderator", False),
+    "addbroadcaster": ("broadcaster", True),
+    "removebroadcaster": ("broadcaster", False),
+}
 _PROMPT = re.compile(r"\[(ask|dup|reopen|info) (TL-[0-9A-Z]{4}-[0-9A-Z]{4})\]")
 _MEMBER = {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}
 _ = translator("vi").gettext
@@ -240,9 +248,10 @@ class Staff:
             start = end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
             summary = await stats(self.service.db, start, end)
             await self._say(bot, chat_id, format_stats(summary, translator("vi")))
-        elif name in ("addmod", "removemod") and args.isdigit():
+        elif name in _ROLE_COMMANDS and args.isdigit():
+            role, active = _ROLE_COMMANDS[name]
             try:
-                await self.moderation.set_moderator(actor, CHANNEL, args, name == "addmod")
+                await self.moderation.set_staff(actor, CHANNEL, args, role, active)
             except Refusal as refusal:
                 await self._say(bot, chat_id, refusal.text("vi"))
                 return
@@ -255,7 +264,8 @@ class Staff:
             code = await self.units.create_invite(unit.id, str(actor.id), self.service.clock())
             await self._say(bot, chat_id, _("Invite for {unit}: the unit sends /link {code} to this bot from its chat.").format(unit=unit.name, code=code))
         else:
-            await self._say(bot, chat_id, _("Staff commands: /queue [page], /tip CODE, /find TEXT, /stats; admins: /addmod ID, /removemod ID, /invite UNIT"))
+            await self._say(bot, chat_id, _("Staff commands: /queue [page], /tip CODE, /find TEXT, /stats; admins: /addmod ID, /removemod ID, "
+                  "/addbroadcaster ID, /removebroadcaster ID, /invite UNIT"))
 
     async def _queue_page(self, page: int) -> Reply:
         """One page of open tips, most urgent first, with buttons to turn the page."""

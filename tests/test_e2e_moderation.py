@@ -363,3 +363,27 @@ async def test_the_queue_pages_most_urgent_first(api: FakeBotApi, world: dict[st
     await world["police"].press_raw(world["outsider"], second["message_id"], "v1:q|0")
     await bot.settle()
     assert (await world["police"].wait_for_answer())["text"]
+
+
+async def test_admins_name_broadcasters_and_moderators_work_in_private(api: FakeBotApi, world: dict[str, Any]) -> None:
+    bot: RunningBot = world["bot"]
+    group: SimGroup = world["group"]
+    assert bot.service is not None and bot.service.moderation is not None
+    moderation = bot.service.moderation
+    await group.send(world["mod"], "/addbroadcaster 5550009")  # not an admin: refused
+    await bot.settle()
+    assert not await moderation.is_broadcaster("telegram", "5550009")
+    await group.send(world["admin"], "/addbroadcaster 5550009")
+    await bot.settle()
+    assert await moderation.is_broadcaster("telegram", "5550009")
+    await group.send(world["admin"], "/removebroadcaster 5550009")
+    await bot.settle()
+    assert not await moderation.is_broadcaster("telegram", "5550009")
+
+    lan = person(api, bot)
+    code, _ = await submit(lan)
+    await lan.press("optin:no")
+    mai = world["mod"]
+    await mai.send("/queue")  # a moderator, privately: the queue, not the citizen flow
+    await bot.settle()
+    assert code in (mai.last or {}).get("text", "")

@@ -118,24 +118,40 @@ class Moderation:
         return Actor(role, staff_id, name)
 
     async def set_moderator(self, admin: Actor, channel: str, user_ref: str, active: bool) -> None:
+        await self.set_staff(admin, channel, user_ref, "moderator", active)
+
+    async def set_staff(self, admin: Actor, channel: str, user_ref: str, role: str, active: bool) -> None:
+        """Adds or removes a moderator or a broadcaster (admins only)."""
         if admin.role != Role.ADMIN:
             raise Refusal(N_("Only admins can add or remove moderators."))
+        if role not in ("moderator", "broadcaster"):
+            raise ValueError(role)
         now = self.clock()
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO staff (channel, user_ref, role, active, added_at) VALUES (?, ?, 'moderator', ?, ?) "
+                "INSERT INTO staff (channel, user_ref, role, active, added_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (channel, user_ref, role) DO UPDATE SET active = excluded.active RETURNING id",
-                (channel, user_ref, int(active), now.isoformat()),
+                (channel, user_ref, role, int(active), now.isoformat()),
             )
             staff_id = (await cursor.fetchone())[0]
             await self.audit.append(
                 conn,
                 AuditEntry(
                     at=now, actor_role=admin.role.value, actor_id=str(admin.id), tip_code=None,
-                    action="moderator_added" if active else "moderator_removed", from_status=None, to_status=None,
+                    action=f"{role}_added" if active else f"{role}_removed", from_status=None, to_status=None,
                     detail=f"staff {staff_id}",
                 ),
             )
+
+    async def is_broadcaster(self, channel: str, user_ref: str) -> bool:
+        """Broadcasters (for awareness campaigns) are named by admins; admins broadcast too."""
+        async with self.db.read() as conn:
+            row = await _one(
+                conn,
+                "SELECT 1 FROM staff WHERE channel = ? AND user_ref = ? AND role = 'broadcaster' AND active = 1",
+                (channel, user_ref),
+            )
+        return row is not None
 
     async def unit_for_chat(self, chat_id: int) -> Actor | None:
         async with self.db.read() as conn:
