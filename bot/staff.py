@@ -200,6 +200,8 @@ class Staff:
         prompt = _PROMPT.search(replied.text or "") if replied is not None and replied.from_user and replied.from_user.is_bot else None
         if not in_staff_chat and not (name in STAFF_COMMANDS and chat.type == ChatType.PRIVATE) and prompt is None:
             return False
+        if not name and prompt is None:
+            return True  # staff talking among themselves: nothing for the bot to do
         actor = await self.actor(update, bot)
         if actor is None:
             if chat.type == ChatType.PRIVATE:
