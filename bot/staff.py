@@ -371,6 +371,14 @@ class Staff:
                 log.warning("Telegram unreachable while delivering (%s); will retry", exc)
                 await self.queue.failed(item.id)
                 break
+            except Exception:
+                # A bug must not hold up everything queued behind this item: retried twice, then set aside.
+                log.exception("outbox item %d could not be delivered", item.id)
+                if item.attempts >= 2:
+                    await self.queue.delivered(item.id, self.service.clock())
+                else:
+                    await self.queue.failed(item.id)
+                continue
             await self.queue.delivered(item.id, self.service.clock())
             delivered += 1
         return delivered
