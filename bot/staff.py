@@ -372,12 +372,10 @@ class Staff:
                 await self.queue.failed(item.id)
                 break
             except Exception:
-                # A bug must not hold up everything queued behind this item: retried twice, then set aside.
+                # A bug must not hold up everything queued behind this item: it goes to the back of the
+                # queue and, after a few tries, waits for an operator (it stays in the outbox, undelivered).
                 log.exception("outbox item %d could not be delivered", item.id)
-                if item.attempts >= 2:
-                    await self.queue.delivered(item.id, self.service.clock())
-                else:
-                    await self.queue.failed(item.id)
+                await self.queue.failed(item.id)
                 continue
             await self.queue.delivered(item.id, self.service.clock())
             delivered += 1

@@ -15,6 +15,7 @@ from .textnorm import fold
 from .tips import CLOSED, Status, Tip
 from .triage import Assessment, TipFacts, assess
 
+MAX_ATTEMPTS = 10  # an outbox item failing this often waits for an operator
 OPEN = tuple(s.value for s in Status if s not in CLOSED)
 
 
@@ -154,8 +155,8 @@ class Queue:
     async def pending(self, limit: int = 50) -> list[OutboxItem]:
         rows = await self._rows(
             "SELECT id, audience, tip_id, unit_id, kind, payload, attempts FROM outbox WHERE delivered_at IS NULL "
-            "ORDER BY id LIMIT ?",
-            (limit,),
+            "AND attempts < ? ORDER BY attempts, id LIMIT ?",
+            (MAX_ATTEMPTS, limit),
         )
         return [
             OutboxItem(r["id"], r["audience"], r["tip_id"], r["unit_id"], r["kind"], json.loads(r["payload"]), r["attempts"])
