@@ -50,6 +50,10 @@ class Refusal(Exception):
         return t.gettext(self.message).format(**params)
 
 
+Conn = aiosqlite.Connection
+Row = aiosqlite.Row
+Step = tuple[Status, str, dict[str, Any], str]
+
 STAFF_ACTIONS = frozenset({"claim", "unclaim", "up", "down", "ask", "spam", "dup", "fwd", "fwdto", "close", "reopen"})
 UNIT_ACTIONS = frozenset({"ack", "info", "ok", "no", "tr"})
 OUTCOMES = {"ok": ("verified", Status.RESOLVED), "no": ("not_verified", Status.UNFOUNDED), "tr": ("transferred", Status.RESOLVED)}
@@ -218,25 +222,25 @@ class Moderation:
         if action in {"unclaim", "ask", "fwd", "fwdto", "close"} and claimer not in (None, actor.id) and actor.role != Role.ADMIN:
             raise Refusal(N_("Another moderator has claimed this tip."))
 
-    # Each _do_<action> returns (target status, confirmation msgid, fields to set, audit detail).
+    # Each _do_<action> returns a Step: (target status, confirmation msgid, fields to set, audit detail).
 
-    async def _do_claim(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_claim(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         if tip["claimed_by"] not in (None, actor.id):
             raise Refusal(N_("Another moderator has claimed this tip."))
         target = Status.IN_REVIEW if status == Status.NEW else status
         return target, N_("You claimed {code}."), {"claimed_by": actor.id}, ""
 
-    async def _do_unclaim(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_unclaim(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         target = Status.NEW if status == Status.IN_REVIEW else status
         return target, N_("You released {code}."), {"claimed_by": None}, ""
 
-    async def _do_up(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_up(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         return status, N_("Priority raised."), {"priority": min(tip["priority"] + 1, MAX_PRIORITY)}, "priority +1"
 
-    async def _do_down(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_down(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         return status, N_("Priority lowered."), {"priority": max(tip["priority"] - 1, 0)}, "priority -1"
 
-    async def _do_ask(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_ask(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         question = arg.strip()
         if not question:
             raise Refusal(N_("The question is empty."))
@@ -253,10 +257,10 @@ class Moderation:
             status = Status.IN_REVIEW
         return Status.NEEDS_INFO, N_("Your question was sent to the tipster of {code}."), fields, "question sent"
 
-    async def _do_spam(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_spam(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         return Status.SPAM, N_("{code} marked as spam."), {}, ""
 
-    async def _do_dup(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_dup(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         from .receipts import normalize_code
 
         code = normalize_code(arg)
@@ -265,7 +269,7 @@ class Moderation:
             raise Refusal(N_("No other tip has the code {code}."), code=arg.strip()[:20])
         return Status.DUPLICATE, N_("{code} marked as a duplicate."), {"duplicate_of": other["id"]}, f"of {other['code']}"
 
-    async def _do_fwd(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_fwd(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         unit = await _one(
             conn,
             "SELECT u.id, u.name FROM units u JOIN unit_communes c ON c.unit_id = u.id "
@@ -276,13 +280,13 @@ class Moderation:
             raise Refusal(N_("No police unit covers this commune yet: choose a unit with 'Forward to…'."))
         return await self._forward(conn, actor, tip, status, int(unit["id"]), now)
 
-    async def _do_fwdto(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_fwdto(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         unit = await _one(conn, "SELECT id FROM units WHERE id = ? AND active = 1", (int(arg) if arg.isdigit() else -1,))
         if unit is None:
             raise Refusal(N_("That police unit does not exist."))
         return await self._forward(conn, actor, tip, status, int(unit["id"]), now)
 
-    async def _forward(self, conn, actor, tip, status, unit_id, now):  # type: ignore[no-untyped-def]
+    async def _forward(self, conn: Conn, actor: Actor, tip: Row, status: Status, unit_id: int, now: datetime) -> Step:
         if status == Status.NEW:
             await conn.execute("UPDATE tips SET status = 'in_review' WHERE id = ?", (tip["id"],))
             status = Status.IN_REVIEW
@@ -295,12 +299,12 @@ class Moderation:
         fields = {"unit_id": unit_id, "forwarded_at": now.isoformat(), "claimed_by": tip["claimed_by"] or actor.id}
         return Status.FORWARDED, N_("{code} was forwarded to the police unit."), fields, f"unit {unit_id}"
 
-    async def _do_close(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_close(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         outcome = arg or "unfounded"
         target = Status.RESOLVED if outcome == "resolved" and status == Status.ACKNOWLEDGED else Status.UNFOUNDED
         return target, N_("{code} was closed."), {"outcome": outcome}, outcome
 
-    async def _do_reopen(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_reopen(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         reason = arg.strip()
         if not reason:
             raise Refusal(N_("Please give a reason to reopen a tip."))
@@ -310,7 +314,7 @@ class Moderation:
         fields = {"closed_at": None, "outcome": None, "duplicate_of": None}
         return Status.IN_REVIEW, N_("{code} was reopened."), fields, reason[:200]
 
-    async def _do_ack(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_ack(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         await conn.execute(
             "UPDATE deadlines SET met_at = ? WHERE tip_id = ? AND kind = 'acknowledge' AND met_at IS NULL",
             (now.isoformat(), tip["id"]),
@@ -318,7 +322,7 @@ class Moderation:
         await _set_deadline(conn, tip["id"], "outcome", now + self.deadlines.outcome)
         return Status.ACKNOWLEDGED, N_("Acknowledged. Thank you."), {"acknowledged_at": now.isoformat()}, ""
 
-    async def _do_info(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_info(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         request = arg.strip()
         if not request:
             raise Refusal(N_("The question is empty."))
@@ -328,20 +332,20 @@ class Moderation:
         await _outbox(conn, "moderators", tip["id"], "text", {"text": text}, now)
         return status, N_("Your question was passed to the moderators."), {}, "information requested"
 
-    async def _outcome(self, conn, tip, status, key, now):  # type: ignore[no-untyped-def]
+    async def _outcome(self, conn: Conn, tip: Row, status: Status, key: str, now: datetime) -> Step:
         outcome, target = OUTCOMES[key]
         if status == Status.FORWARDED:  # an outcome implies the tip was received
             await conn.execute("UPDATE tips SET status = 'acknowledged', acknowledged_at = ? WHERE id = ?", (now.isoformat(), tip["id"]))
         await conn.execute("UPDATE deadlines SET met_at = ? WHERE tip_id = ? AND met_at IS NULL", (now.isoformat(), tip["id"]))
         return target, N_("Outcome recorded. Thank you."), {"outcome": outcome}, outcome
 
-    async def _do_ok(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_ok(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         return await self._outcome(conn, tip, status, "ok", now)
 
-    async def _do_no(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_no(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         return await self._outcome(conn, tip, status, "no", now)
 
-    async def _do_tr(self, conn, actor, tip, status, arg, now):  # type: ignore[no-untyped-def]
+    async def _do_tr(self, conn: Conn, actor: Actor, tip: Row, status: Status, arg: str, now: datetime) -> Step:
         return await self._outcome(conn, tip, status, "tr", now)
 
     # --- the tipster's side of the channel -----------------------------------------------------
