@@ -1,0 +1,44 @@
+"""`python -m bot` as deployed: a separate process, long polling the local Bot API server over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from botapi import FakeBotApi
+from harness import SECRET
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_the_deployed_bot_answers_and_stops_cleanly(api: FakeBotApi, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": api.token,
+        "TELEGRAM_API_BASE_URL": api.base_url,
+        "TELEGRAM_API_FILE_URL": api.base_file_url,
+        "TIPLINE_DB": str(tmp_path / "tipline.sqlite3"),
+        "TIPLINE_SECRET_KEY": SECRET,
+        "TIPLINE_MODERATOR_CHAT_ID": "-1001000000001",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        lan = api.user(first_name="Lan", username="lan_vn_88")
+        await lan.send("/start")
+        [welcome] = await lan.wait_for(1, timeout=30)
+        assert "113" in welcome["text"] and welcome["reply_markup"]
+        assert api.commands_for(language_code="") and api.commands_for(language_code="en")
+    finally:
+        process.send_signal(signal.SIGINT)
+        _out, err = await asyncio.wait_for(process.communicate(), 30)
+    log = err.decode()
+    assert process.returncode == 0, log
+    assert "Traceback" not in log
+    assert "Lan" not in log and str(lan.id) not in log and api.token not in log
+    api.assert_no_refusals()
