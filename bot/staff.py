@@ -420,7 +420,10 @@ class Staff:
         existing = await self.queue.card(tip_id, audience)
         text = chunks(reply.text)[0]
         markup = keyboard(reply)
-        rendered = hashlib.sha256(repr((text, markup.to_dict() if markup else None)).encode()).hexdigest()[:16]
+        # What the card shows, and whether the tip is closed (its forum topic then is too).
+        state = "closed" if view.tip.is_closed else "open"
+        digest = hashlib.sha256(repr((text, markup.to_dict() if markup else None)).encode()).hexdigest()[:16]
+        rendered = f"{digest}:{state}"
         if existing is not None and existing.chat_id == chat_id:
             if existing.rendered == rendered:
                 return  # Telegram refuses an edit that changes nothing
@@ -429,6 +432,8 @@ class Staff:
             except BadRequest as exc:
                 if "not modified" not in str(exc).lower():
                     raise
+            if existing.thread_id is not None and not existing.rendered.endswith(f":{state}"):
+                await self._set_topic(bot, chat_id, existing.thread_id, closed=view.tip.is_closed)
             await self.queue.save_card(tip_id, audience, replace(existing, rendered=rendered))
             return
         thread = None
@@ -441,6 +446,16 @@ class Staff:
         )
         await self.queue.save_card(tip_id, audience, Card(chat_id, message.message_id, thread, rendered))
         await self._send_evidence(bot, view.tip, chat_id, message.message_id, thread)
+
+    async def _set_topic(self, bot: Any, chat_id: int, thread_id: int, closed: bool) -> None:
+        """Closes a closed tip's forum topic (reopens it with the tip), so open topics are open work."""
+        try:
+            if closed:
+                await bot.close_forum_topic(chat_id, thread_id)
+            else:
+                await bot.reopen_forum_topic(chat_id, thread_id)
+        except BadRequest as exc:
+            log.warning("a forum topic could not be %s (%s)", "closed" if closed else "reopened", exc)
 
     async def _send_evidence(self, bot: Any, tip: Any, chat_id: int, card_id: int, thread: int | None) -> None:
         """Re-sends the citizen's files by their Telegram reference under the card."""

@@ -289,6 +289,16 @@ async def test_in_a_forum_each_tip_gets_its_own_topic(api: FakeBotApi, world: di
     answers = [m for m in group.topic_messages(thread) if "65B1" in (m.get("text") or "")]
     assert answers, "the tipster's answer lands in the tip's topic"
 
+    # Closing the tip closes its topic; reopening it reopens the topic.
+    card = await card_in(group, bot, first)
+    await press(group, world["mod"], card, "close", bot)
+    await card_in(group, bot, first)
+    assert group.topics[thread]["closed"] is True
+    card = await card_in(group, bot, first)
+    await press(group, world["mod"], card, "reopen", bot)
+    await answer_prompt(group, world["mod"], "Có thông tin mới", bot)
+    assert group.topics[thread]["closed"] is False
+
 
 async def test_staff_commands_list_show_find_and_count(api: FakeBotApi, world: dict[str, Any]) -> None:
     bot: RunningBot = world["bot"]
