@@ -175,12 +175,7 @@ class Staff:
         self.wake.set()
 
     async def _refresh(self, tip_id: int) -> None:
-        now = self.service.clock()
-        async with self.service.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO outbox (audience, tip_id, kind, payload, created_at) VALUES ('moderators', ?, 'card', '{}', ?)",
-                (tip_id, now.isoformat()),
-            )
+        await self.queue.request_card(tip_id, self.service.clock())
         self.wake.set()
 
     async def on_message(self, update: Update, bot: Any) -> bool:

@@ -7,7 +7,6 @@ whatever must be told to someone (the ``outbox``), so nothing is lost between a 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,7 +17,8 @@ import aiosqlite
 from .audit import AuditEntry, AuditLog
 from .i18n import LANGUAGES, N_, translator
 from .storage.db import Database
-from .tips import CLOSED, PUBLIC_STATUS, InvalidTransition, Status, check_transition
+from .storage.outbox import enqueue
+from .tips import CLOSED, PUBLIC_STATUS, STATUS_LABELS, InvalidTransition, Status, check_transition
 
 
 class Role(StrEnum):
@@ -43,8 +43,6 @@ class Refusal(Exception):
         self.params = params
 
     def text(self, language: str) -> str:
-        from .cards import STATUS_LABELS  # statuses are named as staff see them on cards
-
         t = translator(language)
         params = {k: t.gettext(STATUS_LABELS[v]) if isinstance(v, Status) else v for k, v in self.params.items()}
         return t.gettext(self.message).format(**params)
@@ -201,9 +199,9 @@ class Moderation:
                     from_status=status.value, to_status=target.value, detail=detail,
                 ),
             )
-            await _outbox(conn, "moderators", tip_id, "card", {}, now)
+            await enqueue(conn, "moderators", tip_id, "card", now, {})
             if tip["unit_id"] is not None or "unit_id" in fields:
-                await _outbox(conn, "unit", tip_id, "card", {}, now, unit_id=fields.get("unit_id", tip["unit_id"]))
+                await enqueue(conn, "unit", tip_id, "card", now, {}, unit_id=fields.get("unit_id", tip["unit_id"]))
             if target != status and target in TIPSTER_NEWS:
                 # The chat link of a closed tip goes once this last news is delivered (see the adapter).
                 await self._tell_tipster(conn, tip, TIPSTER_NEWS[target], now, final=closing)
@@ -329,7 +327,7 @@ class Moderation:
         text = translator("vi").gettext("The police unit {unit} asks about {code}: {question}").format(
             unit=actor.name, code=tip["code"], question=request[:1500]
         )
-        await _outbox(conn, "moderators", tip["id"], "text", {"text": text}, now)
+        await enqueue(conn, "moderators", tip["id"], "text", now, {"text": text})
         return status, N_("Your question was passed to the moderators."), {}, "information requested"
 
     async def _outcome(self, conn: Conn, tip: Row, status: Status, key: str, now: datetime) -> Step:
@@ -357,7 +355,7 @@ class Moderation:
             "INSERT INTO tip_messages (tip_id, direction, text, created_at) VALUES (?, 'to_tipster', ?, ?)",
             (tip_id, text, now.isoformat()),
         )
-        await _outbox(conn, "tipster", tip_id, "message", {"message_id": cursor.lastrowid, "final": final}, now)
+        await enqueue(conn, "tipster", tip_id, "message", now, {"message_id": cursor.lastrowid, "final": final})
 
     async def _tell_tipster(
         self, conn: aiosqlite.Connection, tip: aiosqlite.Row, msgid: str, now: datetime, final: bool = False
@@ -375,12 +373,12 @@ class Moderation:
                 return
             shown = text[:3000] or translator("vi").gettext("(a file)")
             message = translator("vi").gettext("💬 The tipster of {code} added: {text}").format(code=tip["code"], text=shown)
-            await _outbox(conn, "moderators", tip_id, "text", {"text": message, "file": has_file}, now)
+            await enqueue(conn, "moderators", tip_id, "text", now, {"text": message, "file": has_file})
             status = Status(tip["status"])
             target = Status.IN_REVIEW if status == Status.NEEDS_INFO else status
             if target != status:
                 await conn.execute("UPDATE tips SET status = ?, updated_at = ? WHERE id = ?", (target.value, now.isoformat(), tip_id))
-                await _outbox(conn, "moderators", tip_id, "card", {}, now)
+                await enqueue(conn, "moderators", tip_id, "card", now, {})
             await self.audit.append(
                 conn,
                 AuditEntry(
@@ -414,7 +412,7 @@ class Moderation:
                         else N_("⏰ Overdue: no outcome has been reported for {code} in time.")
                     )
                     text = translator("vi").gettext(key).format(code=row["code"])
-                    await _outbox(conn, "moderators", row["tip_id"], "text", {"text": text}, now)
+                    await enqueue(conn, "moderators", row["tip_id"], "text", now, {"text": text})
                     await conn.execute("UPDATE deadlines SET escalated_at = ? WHERE id = ?", (now.isoformat(), row["id"]))
                     await self.audit.append(
                         conn,
@@ -431,7 +429,7 @@ class Moderation:
                         else N_("🔔 Reminder: please report the outcome for {code}.")
                     )
                     text = translator("vi").gettext(key).format(code=row["code"])
-                    await _outbox(conn, "unit", row["tip_id"], "text", {"text": text}, now, unit_id=row["unit_id"])
+                    await enqueue(conn, "unit", row["tip_id"], "text", now, {"text": text}, unit_id=row["unit_id"])
                     await conn.execute("UPDATE deadlines SET reminded_at = ? WHERE id = ?", (now.isoformat(), row["id"]))
                     acted += 1
         return acted
@@ -448,16 +446,6 @@ async def _one(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) ->
 async def _all(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> list[aiosqlite.Row]:
     async with conn.execute(sql, params) as cursor:
         return list(await cursor.fetchall())
-
-
-async def _outbox(
-    conn: aiosqlite.Connection, audience: str, tip_id: int | None, kind: str, payload: dict[str, Any], now: datetime,
-    unit_id: int | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO outbox (audience, tip_id, unit_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (audience, tip_id, unit_id, kind, json.dumps(payload, ensure_ascii=False), now.isoformat()),
-    )
 
 
 async def _set_deadline(conn: aiosqlite.Connection, tip_id: int, kind: str, due: datetime) -> None:

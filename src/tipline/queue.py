@@ -10,6 +10,7 @@ from typing import Any
 from .cards import CardView
 from .communes import directory
 from .storage.db import Database
+from .storage.outbox import enqueue
 from .storage.sqlite import SqliteTips
 from .textnorm import fold
 from .tips import CLOSED, Status, Tip
@@ -51,11 +52,7 @@ class Queue:
                 return list(await cursor.fetchall())
 
     async def tip(self, tip_id: int) -> Tip | None:
-        rows = await self._rows("SELECT code FROM tips WHERE id = ?", (tip_id,))
-        if not rows:
-            return None
-        found = await self.tips.by_code(rows[0]["code"])
-        return found[0] if found else None
+        return await self.tips.by_id(tip_id)
 
     async def tip_by_code(self, code: str) -> Tip | None:
         found = await self.tips.by_code(code)
@@ -184,7 +181,7 @@ class Queue:
         """Runs the triage assist and stores it; the moderators' card is refreshed with it."""
         since = (tip.created_at - timedelta(days=30)).isoformat()
         rows = await self._rows(
-            "SELECT code, category, urgency, description, commune_code, created_at FROM tips "
+            "SELECT id, code, category, urgency, description, commune_code, created_at FROM tips "
             "WHERE commune_code = ? AND created_at >= ? AND id != ?",
             (tip.commune_code, since, tip.id),
         ) if tip.commune_code else []
@@ -199,18 +196,17 @@ class Queue:
         )
         assessment = assess(facts, candidates)
         level = {"low": 0, "normal": 1, "high": 2, "urgent": 3}[assessment.priority.level]
-        by_code = {r["code"]: r for r in rows}
+        ids = {r["code"]: r["id"] for r in rows}
         async with self.db.transaction() as conn:
             await conn.execute("UPDATE tips SET triage = ?, priority = ? WHERE id = ?", (assessment.to_json(), level, tip.id))
-            for code, score in assessment.duplicates:
-                other = await conn.execute_fetchall("SELECT id FROM tips WHERE code = ?", (code,))
-                if other and code in by_code:
-                    await conn.execute(
-                        "INSERT OR REPLACE INTO duplicate_candidates (tip_id, other_id, score) VALUES (?, ?, ?)",
-                        (tip.id, list(other)[0][0], score),
-                    )
-            await conn.execute(
-                "INSERT INTO outbox (audience, tip_id, kind, payload, created_at) VALUES ('moderators', ?, 'card', '{}', ?)",
-                (tip.id, now.isoformat()),
+            await conn.executemany(
+                "INSERT OR REPLACE INTO duplicate_candidates (tip_id, other_id, score) VALUES (?, ?, ?)",
+                [(tip.id, ids[code], score) for code, score in assessment.duplicates if code in ids],
             )
+            await enqueue(conn, "moderators", tip.id, "card", now)
         return assessment
+
+    async def request_card(self, tip_id: int, now: datetime) -> None:
+        """Asks for the moderators' card to be shown again as the tip is now (e.g. after a stale press)."""
+        async with self.db.transaction() as conn:
+            await enqueue(conn, "moderators", tip_id, "card", now)

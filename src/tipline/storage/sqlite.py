@@ -9,6 +9,7 @@ import aiosqlite
 from ..textnorm import fold
 from ..tips import Category, Evidence, NewTip, Status, Tip, Urgency, check_transition
 from .db import Database
+from .outbox import enqueue
 
 
 def _ts(moment: datetime) -> str:
@@ -174,19 +175,23 @@ class SqliteTips:
             tip_id = int(cursor.lastrowid or 0)
             await _insert_evidence(conn, tip_id, tip.evidence, now)
             # The moderators' card is owed from the moment the tip exists: an outage cannot lose it.
-            await conn.execute(
-                "INSERT INTO outbox (audience, tip_id, kind, payload, created_at) VALUES ('moderators', ?, 'card', '{}', ?)",
-                (tip_id, _ts(now)),
-            )
+            await enqueue(conn, "moderators", tip_id, "card", now)
         found = await self.by_code(code)
         assert found is not None
         return found[0]
 
     async def by_code(self, code: str) -> tuple[Tip, str] | None:
         """The tip and its stored passphrase hash."""
+        return await self._find("code = ?", code)
+
+    async def by_id(self, tip_id: int) -> Tip | None:
+        found = await self._find("id = ?", tip_id)
+        return found[0] if found else None
+
+    async def _find(self, where: str, value: object) -> tuple[Tip, str] | None:
         async with self.db.read() as conn:
             async with conn.execute(
-                f"SELECT {_TIP_COLUMNS}, passphrase_hash FROM tips WHERE code = ?", (code,)
+                f"SELECT {_TIP_COLUMNS}, passphrase_hash FROM tips WHERE {where}", (value,)
             ) as cursor:
                 row = await cursor.fetchone()
             if row is None:
