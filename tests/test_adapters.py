@@ -54,6 +54,12 @@ def test_invalid_configuration_is_one_clear_line(monkeypatch: pytest.MonkeyPatch
         load_settings()
 
 
+def test_the_file_url_follows_the_base_url() -> None:
+    settings = load_settings(telegram_api_base_url="https://botapi.example.com/bot")
+    assert settings.file_base_url == "https://botapi.example.com/file/bot"
+    assert load_settings().file_base_url == "https://api.telegram.org/file/bot"
+
+
 def test_local_mode_generates_a_private_secret_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     monkeypatch.delenv("TIPLINE_SECRET_KEY", raising=False)

@@ -76,8 +76,10 @@ class Settings(BaseSettings):
     def file_base_url(self) -> str:
         if self.telegram_api_file_url:
             return self.telegram_api_file_url
-        # The Bot API serves files under /file/bot<token>/ beside /bot<token>/.
-        return self.telegram_api_base_url.replace("/bot", "/file/bot", 1)
+        # The Bot API serves files under /file/bot<token>/ beside /bot<token>/: only the final path
+        # segment changes (a host such as botapi.example.com must stay as it is).
+        head, sep, tail = self.telegram_api_base_url.rpartition("/bot")
+        return f"{head}/file/bot{tail}" if sep else self.telegram_api_base_url
 
     def secret(self) -> bytes:
         """The server secret for keyed hashes and sealing.
