@@ -27,10 +27,12 @@ from telegram.ext import (
 
 from tipline.bootstrap import bootstrap
 from tipline.config import Settings
+from tipline.conversation import error_reply
 from tipline.i18n import translator
 from tipline.messages import Answer, Command, Inbound, Location, Media, Pick, Reply, Text, Unsupported
 from tipline.moderation import question_code
 from tipline.service import Tipline
+from tipline.session import Session
 
 from .callbacks import unpack
 from .render import chunks, keyboard
@@ -202,9 +204,6 @@ async def on_error(update: object, context: TiplineContext) -> None:
         log.error("unexpected error while handling an update", exc_info=error)
     if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
         chat_id = update.effective_chat.id
-        from tipline.conversation import error_reply
-        from tipline.session import Session
-
         try:
             await send_replies(context.bot, chat_id, [error_reply(Session())])
         except TelegramError:

@@ -102,7 +102,7 @@ async def test_every_step_answers_unexpected_input_and_repeats_the_question(api:
     await lan.say("https://facebook.com/someone.selling")
     review = await lan.press("next")
     text = texts(review)
-    assert "21.82" in text and "link" in text.lower() or "liên kết" in text.lower()
+    assert "21.82" in text and ("link" in text.lower() or "liên kết" in text.lower())
 
     # Review: text where a button is expected, then confirm.
     answer = await lan.say("ok")
