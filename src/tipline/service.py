@@ -136,9 +136,9 @@ class Tipline:
             return Session(), None
 
     async def _save(self, pseudonym: str, session: Session) -> None:
-        keep_for = self.limits.draft_idle if session.draft is not None else self.limits.session_idle
-        # A session with a draft is kept a little longer than the draft itself, so the citizen can be told.
-        keep_for = max(keep_for, self.limits.session_idle)
+        # Kept for the settings' idle time even with a draft: the draft itself goes after draft_idle
+        # (purge or next message), and the session row must outlive it so the citizen can be told.
+        keep_for = self.limits.session_idle
         await self.sessions.save(pseudonym, session.model_dump_json(exclude_defaults=True), self.clock(), keep_for)
 
     async def _handle(
@@ -172,9 +172,10 @@ class Tipline:
         ctx = Context(now=now)
         result = conversation.handle(session, event, ctx)
         if result.effect is not None:
-            result = await self._perform(result.effect, result.session, ctx, channel, chat_id, pseudonym)
-            if isinstance(result.session, _Forgotten):
-                return notices + result.replies, False
+            effect = result.effect
+            result = await self._perform(effect, result.session, ctx, channel, chat_id, pseudonym)
+            if isinstance(effect, Forget):
+                return notices + result.replies, False  # the session row is gone: not written back
         await self._save(pseudonym, result.session)
         return notices + result.replies, result.session.pending_receipt is not None
 
@@ -211,8 +212,7 @@ class Tipline:
         if isinstance(effect, Forget):
             removed = await self.subscriptions.forget_chat(self.keyring.subscription_key(channel, chat_id))
             await self.sessions.delete(pseudonym)
-            result = conversation.after_forget(session, removed)
-            return Result(_Forgotten(**result.session.model_dump()), result.replies)
+            return conversation.after_forget(session, removed)
         raise AssertionError(f"unknown effect {effect!r}")  # pragma: no cover
 
     async def _submit(self, session: Session, ctx: Context, channel: str, pseudonym: str) -> Result:
@@ -334,6 +334,3 @@ class Tipline:
         except Exception:
             log.exception("the moderator queue could not be told (it catches up from the outbox)")
 
-
-class _Forgotten(Session):
-    """Marks a session that must not be written back: /forget deleted it."""
