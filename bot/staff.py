@@ -94,7 +94,7 @@ class Staff:
         if unit is not None:
             return unit
         is_admin = user.id in self.settings.admin_ids
-        in_group = await self._in_group(bot, user.id)
+        in_group = False if is_admin else await self._in_group(bot, user.id)  # admins need no membership
         return await self.moderation.staff(CHANNEL, str(user.id), user.full_name, is_admin=is_admin, in_group=in_group)
 
     async def _refuse(self, actor: Actor | None, code: str | None, reason: str) -> None:

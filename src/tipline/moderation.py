@@ -96,7 +96,9 @@ class Moderation:
         membership of the moderators' group or by an admin's addition, unless an admin removed them."""
         now = self.clock()
         async with self.db.transaction() as conn:
-            rows = await _all(conn, "SELECT id, role, active FROM staff WHERE channel = ? AND user_ref = ?", (channel, user_ref))
+            rows = await _all(
+                conn, "SELECT id, role, active, name FROM staff WHERE channel = ? AND user_ref = ?", (channel, user_ref)
+            )
             by_role = {row["role"]: row for row in rows}
             role: Role | None = None
             if is_admin:
@@ -116,7 +118,8 @@ class Moderation:
                 staff_id = int(cursor.lastrowid or 0)
             else:
                 staff_id = int(row["id"])
-                await conn.execute("UPDATE staff SET name = ? WHERE id = ?", (name[:64], staff_id))
+                if row["name"] != name[:64]:  # shown on cards as "claimed by"; follows renames
+                    await conn.execute("UPDATE staff SET name = ? WHERE id = ?", (name[:64], staff_id))
         return Actor(role, staff_id, name)
 
     async def set_moderator(self, admin: Actor, channel: str, user_ref: str, active: bool) -> None:
