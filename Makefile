@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+LOCALES := src/tipline/locales
 
 .PHONY: run test install catalogs extract bench clean
 
@@ -13,7 +14,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 catalogs: $(VENV)/.installed
-	$(BIN)/pybabel -q compile -d locales -D tipline
+	$(BIN)/pybabel -q compile -d $(LOCALES) -D tipline
 
 install: $(VENV)/.installed catalogs
 
@@ -26,8 +27,8 @@ test: install
 
 # Re-extract user-facing strings into the template and merge them into each language's catalog.
 extract: $(VENV)/.installed
-	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k ngettext:1,2 -c TRANSLATORS: --no-location --sort-output -o locales/tipline.pot src bot
-	$(BIN)/pybabel -q update -i locales/tipline.pot -d locales -D tipline --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k ngettext:1,2 -c TRANSLATORS: --no-location --sort-output -o $(LOCALES)/tipline.pot src bot
+	$(BIN)/pybabel -q update -i $(LOCALES)/tipline.pot -d $(LOCALES) -D tipline --no-fuzzy-matching --ignore-obsolete
 
 bench: install
 	$(BIN)/python bench/intake.py

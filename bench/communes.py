@@ -16,8 +16,8 @@ import statistics
 import sys
 import time
 
-from tipline.communes import Commune, directory
-from tipline.textnorm import fold
+from tipline.places.communes import Commune, directory
+from tipline.places.textnorm import fold
 
 
 def make_queries(n: int, seed: int = 2025) -> list[tuple[str, int | None, Commune | None]]:

@@ -64,13 +64,13 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")  # as tests/conftest.py, before tele
 from botapi import FakeBotApi  # noqa: E402
 from harness import SECRET, FakeClock, RunningBot  # noqa: E402
 
-from tipline import conversation  # noqa: E402
 from tipline.bootstrap import bootstrap  # noqa: E402
-from tipline.communes import directory  # noqa: E402
+from tipline.citizen import conversation  # noqa: E402
+from tipline.citizen.session import Session  # noqa: E402
 from tipline.config import Settings  # noqa: E402
-from tipline.messages import Command, Media, Pick, Text  # noqa: E402
-from tipline.session import Session  # noqa: E402
-from tipline.textnorm import fold  # noqa: E402
+from tipline.events import Command, Media, Pick, Text  # noqa: E402
+from tipline.places.communes import directory  # noqa: E402
+from tipline.places.textnorm import fold  # noqa: E402
 from tipline.tips import Category, Urgency  # noqa: E402
 
 STEPS = ["start", "report", "category", "urgency", "province", "commune", "address",

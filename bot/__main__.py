@@ -31,7 +31,7 @@ def main() -> int:
 
 
 def run_telegram(settings: Settings) -> int:
-    from .telegram_app import build_application
+    from .telegram.app import build_application
 
     application = build_application(settings)
     application.run_polling(allowed_updates=["message", "edited_message", "callback_query"])
@@ -39,7 +39,7 @@ def run_telegram(settings: Settings) -> int:
 
 
 async def run_local(settings: Settings) -> int:
-    from .console import run_console
+    from .console.app import run_console
 
     service = await bootstrap(settings)
     try:

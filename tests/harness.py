@@ -18,10 +18,10 @@ from botapi import FakeBotApi, SimUser
 from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
-from bot.telegram_app import build_application
+from bot.telegram.app import build_application
 from tipline.bootstrap import bootstrap
+from tipline.citizen.service import Tipline
 from tipline.config import Settings
-from tipline.service import Tipline
 
 SECRET = "test-secret-" + "k" * 40
 

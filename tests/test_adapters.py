@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.callbacks import CallbackTooLong, pack, unpack
-from bot.render import chunks, keyboard
+from bot.telegram.callbacks import CallbackTooLong, pack, unpack
+from bot.telegram.render import chunks, keyboard
 from tipline.cli import main as cli_main
-from tipline.communes import directory
 from tipline.config import ConfigError, load_settings
-from tipline.messages import Choice, Reply
-from tipline.storage.db import migrations
+from tipline.places.communes import directory
+from tipline.replies import Choice, Reply
+from tipline.storage.sqlite.database import migrations
 
 
 def test_callback_data_round_trips_and_rejects_foreign_payloads() -> None:

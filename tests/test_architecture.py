@@ -28,5 +28,5 @@ def test_core_never_imports_a_channel() -> None:
 
 def test_the_check_catches_an_import(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text("from telegram import Bot\nimport bot.render\n")
+    sample.write_text("from telegram import Bot\nimport bot.telegram.render\n")
     assert imported_roots(sample) & FORBIDDEN == {"telegram", "bot"}

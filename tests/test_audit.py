@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tipline.audit import GENESIS_HASH, AuditEntry, AuditLog, entry_hash
 from tipline.cli import main
-from tipline.storage.db import Database
+from tipline.records.audit import GENESIS_HASH, AuditEntry, AuditLog, entry_hash
+from tipline.storage.sqlite.database import Database
 from tipline.tips import Status
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCALES = ROOT / "locales"
+LOCALES = ROOT / "src" / "tipline" / "locales"
 DOMAIN = "tipline"
 LANGUAGES = ("vi", "en")
 SOURCE_DIRS = ("src", "bot")

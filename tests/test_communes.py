@@ -1,4 +1,4 @@
-"""Administrative directory and commune search (tipline.communes, tipline.textnorm)."""
+"""Administrative directory and commune search (tipline.places.communes, tipline.places.textnorm)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import unicodedata
 
 import pytest
 
-from tipline.communes import KINDS, Commune, CommuneMatch, Province, directory
-from tipline.textnorm import fold, has_marks, marks_fit, normalize, segment, tokens, untelex
+from tipline.places.communes import KINDS, Commune, CommuneMatch, Province, directory
+from tipline.places.textnorm import fold, has_marks, marks_fit, normalize, segment, tokens, untelex
 
 HA_NOI, NGHE_AN, HUE, QUANG_NGAI, DAK_LAK, LAM_DONG = 1, 40, 46, 51, 66, 68
 HCM, DONG_NAI, AN_GIANG, CAN_THO, TUYEN_QUANG = 79, 75, 91, 92, 8

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tipline.conversation import handle
-from tipline.dialog import Context, Result, SubmitTip
-from tipline.messages import Command, Location, Media, Pick, Reply, Text, Unsupported
-from tipline.session import Screen, Session
+from tipline.citizen.conversation import handle
+from tipline.citizen.effects import Context, Result, SubmitTip
+from tipline.citizen.session import Screen, Session
+from tipline.events import Command, Location, Media, Pick, Text, Unsupported
+from tipline.replies import Reply
 
 CTX = Context(now=datetime(2026, 11, 26, tzinfo=UTC))
 

@@ -13,8 +13,8 @@ from botapi import FakeBotApi
 from harness import Citizen, FakeClock, RunningBot, texts
 from test_e2e_citizen import CODE, DESCRIPTION, fill_report, person
 
-import bot.telegram_app as telegram_app
-from tipline.content import DESCRIPTION_MAX_CHARS
+import bot.telegram.app as telegram_app
+from tipline.facts import DESCRIPTION_MAX_CHARS
 
 
 @pytest.fixture
@@ -240,7 +240,7 @@ async def test_unknown_command_and_edited_message_get_an_answer(api: FakeBotApi,
 async def test_an_unexpected_error_gets_an_apology_and_the_citizen_can_go_on(
     api: FakeBotApi, bot: RunningBot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import tipline.conversation as conversation
+    import tipline.citizen.conversation as conversation
 
     lan = person(api, bot)
     await start_report(lan)

@@ -12,7 +12,7 @@ import pytest
 from botapi import FakeBotApi
 from harness import Citizen, RunningBot, texts
 
-import bot.telegram_app as telegram_app
+import bot.telegram.app as telegram_app
 
 CODE = re.compile(r"TL-[2-9A-Z]{4}-[2-9A-Z]{4}")
 PASSPHRASE = re.compile(r"(?<![A-Z0-9-])[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}(?![A-Z0-9-])")

@@ -14,8 +14,8 @@ from botapi import FakeBotApi, SimGroup, SimUser
 from harness import SECRET, FakeClock, RunningBot, texts
 from test_e2e_citizen import assert_no_identity_in_database, person, submit
 
-import bot.telegram_app as telegram_app
-from tipline.units import SqliteUnits, import_units
+import bot.telegram.app as telegram_app
+from tipline.staff.units import SqliteUnits, import_units
 
 MODERATORS = -1001000000001
 POLICE = -1001000000002
@@ -351,7 +351,7 @@ async def test_the_queue_pages_most_urgent_first(api: FakeBotApi, world: dict[st
     bot: RunningBot = world["bot"]
     group: SimGroup = world["group"]
     assert bot.service is not None
-    from tipline.storage.sqlite import SqliteTips
+    from tipline.storage.sqlite.repositories import SqliteTips
     from tipline.tips import Category, NewTip, Urgency
 
     tips = SqliteTips(bot.service.db)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tipline.moderation import Actor, Moderation, Refusal, Role
-from tipline.storage.db import Database
-from tipline.storage.sqlite import SqliteTips
+from tipline.staff.moderation import Actor, Moderation, Refusal, Role
+from tipline.staff.units import import_units
+from tipline.storage.sqlite.database import Database
+from tipline.storage.sqlite.repositories import SqliteTips
 from tipline.tips import Category, NewTip, Status, Urgency
-from tipline.units import import_units
 
 
 class Clock:

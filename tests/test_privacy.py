@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from tipline.privacy import Keyring
+from tipline.privacy.keys import Keyring
 
 SECRET = b"s" * 40
 

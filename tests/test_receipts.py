@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tipline.receipts import (
+from tipline.citizen.receipts import (
     ALPHABET,
     hash_passphrase,
     new_code,

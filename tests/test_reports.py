@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tipline import reports
 from tipline.cli import main
 from tipline.i18n import translator
-from tipline.reports import EXPORT_COLUMNS, PeriodError, ProvinceError, parse_period
-from tipline.storage.db import Database
+from tipline.records import reports
+from tipline.records.reports import EXPORT_COLUMNS, PeriodError, ProvinceError, parse_period
+from tipline.storage.sqlite.database import Database
 
 SECRET_DESCRIPTION = "Ông Nguyễn Văn Bí mật bán ma túy ở hẻm 51 XYZZY"
 SECRET_ADDRESS = "Số 7 hẻm Kín Đáo QWERTY"

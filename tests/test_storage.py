@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tipline.storage.db import Database, migrations
-from tipline.storage.sqlite import CodeTaken, SqliteCounters, SqliteSessions, SqliteSubscriptions, SqliteTips
+from tipline.storage.sqlite.database import Database, migrations
+from tipline.storage.sqlite.repositories import (
+    CodeTaken,
+    SqliteCounters,
+    SqliteSessions,
+    SqliteSubscriptions,
+    SqliteTips,
+)
 from tipline.tips import Category, Evidence, InvalidTransition, NewTip, Status, Urgency
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -52,7 +58,7 @@ async def test_migrations_apply_once_with_wal_and_foreign_keys(tmp_path: Path) -
 
 
 async def test_a_failing_migration_leaves_the_schema_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tipline.storage.db as dbmodule
+    import tipline.storage.sqlite.database as dbmodule
 
     good = migrations()
     broken = [*good, (len(good) + 1, "CREATE TABLE extra (x INTEGER);\nTHIS IS NOT SQL;")]

@@ -1,4 +1,4 @@
-"""Triage assist (tipline.triage): priority reasons, spam signals, duplicate candidates, storage."""
+"""Triage assist (tipline.staff.triage): priority reasons, spam signals, duplicate candidates, storage."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tipline.textnorm import fold
-from tipline.tips import Category, Urgency
-from tipline.triage import (
+from tipline.places.textnorm import fold
+from tipline.staff.triage import (
     DUPLICATE_THRESHOLD,
     Assessment,
     Priority,
@@ -24,6 +23,7 @@ from tipline.triage import (
     spam_signals,
     to_json,
 )
+from tipline.tips import Category, Urgency
 
 NOW = datetime(2026, 3, 14, 21, 30, tzinfo=UTC)
 NINH_KIEU = 31117  # any commune code will do: triage only compares them

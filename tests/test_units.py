@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from tipline.cli import main
-from tipline.storage.db import Database
-from tipline.units import (
+from tipline.staff.units import (
     INVITE_TTL,
     ChatAlreadyLinked,
     CommuneTaken,
@@ -25,6 +24,7 @@ from tipline.units import (
     normalize_invite,
     parse_units_csv,
 )
+from tipline.storage.sqlite.database import Database
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 SECRET = b"test-secret-0123456789-0123456789-abcdef"

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .config import Settings
-from .i18n import set_locales_dir
-from .moderation import Deadlines, Moderation
-from .privacy import Keyring
-from .queue import Queue
-from .service import Clock, Tipline, utcnow
-from .storage.db import Database
-from .tips import Tip
+from tipline.citizen.service import Clock, Tipline, utcnow
+from tipline.config import Settings
+from tipline.i18n import set_locales_dir
+from tipline.privacy.keys import Keyring
+from tipline.staff.moderation import Deadlines, Moderation
+from tipline.staff.views import Queue
+from tipline.storage.sqlite.database import Database
+from tipline.tips import Tip
 
 
 async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Tipline:
-    set_locales_dir(settings.tipline_locales_dir)
+    if settings.tipline_locales_dir is not None:
+        set_locales_dir(settings.tipline_locales_dir)
     db = await Database.open(settings.tipline_db)
     secret = settings.secret()
     service = Tipline(db, Keyring(secret), clock=clock)

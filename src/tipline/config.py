@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     telegram_api_file_url: str | None = Field(default=None)
     tipline_db: Path = Field(default=Path("data/tipline.sqlite3"))
     tipline_secret_key: str | None = Field(default=None)
-    tipline_locales_dir: Path = Field(default=Path(__file__).resolve().parents[2] / "locales")
+    tipline_locales_dir: Path | None = Field(default=None)
     tipline_admin_ids: str = Field(default="")
     tipline_moderator_chat_id: int | None = Field(default=None)
     tipline_ack_hours: float = Field(default=24.0, gt=0)

@@ -1,4 +1,4 @@
-"""Translations (gettext catalogs under ``locales/``) and locale-aware formatting with Babel.
+"""Translations (gettext catalogs in the package's ``locales/``) and locale-aware formatting with Babel.
 
 Vietnamese is the default. Strings are whole sentences inside ``_()``, formatted after translating;
 ``N_()`` marks import-time constants that are translated when shown.
@@ -23,7 +23,9 @@ LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
-_locales_dir = Path(__file__).resolve().parents[2] / "locales"
+# Shipped inside the package, so an installed wheel finds them; TIPLINE_LOCALES_DIR can override.
+PACKAGED_LOCALES = Path(__file__).resolve().parent / "locales"
+_locales_dir = PACKAGED_LOCALES
 
 
 def N_(message: str) -> str:

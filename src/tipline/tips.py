@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from .i18n import N_
+from tipline.i18n import N_
 
 
 class Category(StrEnum):

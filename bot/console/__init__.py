@@ -1,0 +1,1 @@
+"""Local console mode: the citizen conversation in a terminal."""

@@ -1,0 +1,496 @@
+"""The citizen conversation: a pure function of (session, inbound event) → (session, replies, effect).
+
+Nothing here does I/O. Steps that need storage (submitting a tip, checking a receipt, adding a follow-up,
+opting in to updates, forgetting a chat) return an ``Effect``; the service performs it and calls back
+into the matching ``after_*`` function here to word the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tipline.citizen import intake
+from tipline.citizen.choices import GLOBAL_TURN, menu_choices, menu_reply, new_prompt, option, tr, with_notice
+from tipline.citizen.effects import AddFollowup, AnswerTip, CheckReceipt, Context, Forget, Result, Subscribe
+from tipline.citizen.receipts import normalize_code
+from tipline.citizen.session import Screen, Session
+from tipline.events import Answer, Command, Inbound, Location, Media, Pick, Text, Unsupported
+from tipline.facts import C04_HOTLINE, CHILD_PROTECTION_NUMBER, EMERGENCY_NUMBER, FOLLOWUP_MAX_CHARS
+from tipline.i18n import LANGUAGES
+from tipline.replies import Reply
+from tipline.tips import PUBLIC_STATUS, Tip
+
+
+def welcome(session: Session) -> Reply:
+    _ = tr(session).gettext
+    text = _(
+        "Welcome to the drug-crime tip line.\n\n"
+        "Here you can report drug crime anonymously, follow up on your report with a code, and find "
+        "information about drugs and where to get help.\n\n"
+        "Your report is anonymous: we do not store your name, phone number or account with it, and "
+        "moderators and police only ever see a tip code. The messaging app itself knows who writes to this bot, "
+        "so for extra safety delete this chat when you have finished.\n\n"
+        "In an emergency call {emergency}."
+    ).format(emergency=EMERGENCY_NUMBER)
+    return Reply(text, menu_choices(session))
+
+
+def help_reply(session: Session) -> Reply:
+    _ = tr(session).gettext
+    text = _(
+        "Commands:\n"
+        "/report: report a tip\n"
+        "/status: check a tip with its code and passphrase\n"
+        "/followup: add information to a tip\n"
+        "/info: about drugs and getting help\n"
+        "/language: change the language\n"
+        "/cancel: stop what you are doing\n"
+        "/forget: remove this chat's link to your tips and its saved data\n\n"
+        "In an emergency call {emergency}."
+    ).format(emergency=EMERGENCY_NUMBER)
+    return Reply(text, menu_choices(session))
+
+
+def info_reply(session: Session) -> Reply:
+    _ = tr(session).gettext
+    text = _(
+        "Where to get help\n"
+        "• Emergency, police: {emergency}\n"
+        "• Drug-crime line of the Ministry of Public Security: {c04} (call, SMS or Zalo, 24/7)\n"
+        "• Child protection: {child} (free, 24/7)\n\n"
+        "Treatment is available: methadone treatment is offered in every province, and rehabilitation can "
+        "be voluntary, at home, in the community or in a centre. The commune health station can tell you "
+        "where to start.\n\n"
+        "Watch out for drugs disguised as ordinary products: laughing gas balloons, e-cigarettes laced with "
+        "synthetic cannabis, 'happy water' mixed into drinks, cannabis sweets, and paper stamps with "
+        "cartoon prints."
+    ).format(emergency=EMERGENCY_NUMBER, c04=C04_HOTLINE, child=CHILD_PROTECTION_NUMBER)
+    return Reply(text, menu_choices(session))
+
+
+# --- the dispatcher ---------------------------------------------------------------------------------
+
+
+def handle(session: Session, event: Inbound, ctx: Context) -> Result:
+    """Answers one inbound event. The given session is not modified; the result carries the new one."""
+    session = session.model_copy(deep=True)
+    if isinstance(event, Command):
+        return _command(session, event, ctx)
+    if isinstance(event, Answer):
+        text = event.text.strip()
+        if not text or len(text) > FOLLOWUP_MAX_CHARS:
+            return _screen(session, Text(event.text), ctx, None)
+        return Result(session, [], AnswerTip(event.code, text))
+    if isinstance(event, Pick):
+        turn, _sep, action = event.data.partition("|")
+        if turn == GLOBAL_TURN:
+            return _global_action(session, action, ctx)
+        if turn != str(session.turn) or not action:
+            _ = tr(session).gettext
+            notice = Reply(_("That button belongs to an older message. Here is where we are now:"))
+            return with_notice(notice, reprompt(session, ctx))
+        return _screen(session, event, ctx, action)
+    return _screen(session, event, ctx, None)
+
+
+def _command(session: Session, event: Command, ctx: Context) -> Result:
+    name = event.name.lower()
+    _ = tr(session).gettext
+    if name == "start":
+        if session.draft is not None and session.screen not in (Screen.MENU,):
+            session.screen = Screen.MENU
+            notice = Reply(_("You have an unfinished report. Choose 'Report a tip' to continue it, or /cancel."))
+            return Result(session, [welcome(session), notice])
+        session.screen = Screen.MENU
+        return Result(session, [welcome(session)])
+    if name in ("report", "tip", "baotin"):
+        return _global_action(session, "menu:report", ctx)
+    if name == "status":
+        return _start_lookup(session, "status", event.args)
+    if name == "followup":
+        return _start_lookup(session, "followup", event.args)
+    if name in ("info", "help_me"):
+        return _global_action(session, "menu:info", ctx)
+    if name == "language":
+        return _global_action(session, "menu:language", ctx)
+    if name == "help":
+        return Result(session, [help_reply(session)])
+    if name == "cancel":
+        had_draft = session.draft is not None
+        session.draft = None
+        _clear_lookup(session)
+        session.optin_code = None
+        session.screen = Screen.MENU
+        text = _("Your report was discarded. Nothing was sent.") if had_draft else _("Cancelled.")
+        return Result(session, [menu_reply(session, text)])
+    if name == "forget":
+        return Result(session, [], Forget())
+    unknown = Reply(_("I don't know the command /{name}. Send /help to see what I can do.").format(name=event.name))
+    return with_notice(unknown, reprompt(session, ctx))
+
+
+def _global_action(session: Session, action: str, ctx: Context) -> Result:
+    _ = tr(session).gettext
+    if action == "menu:report":
+        if session.draft is not None and session.screen in intake.REPORT_SCREENS:
+            notice = Reply(_("Let's continue your report where you left it."))
+            return with_notice(notice, reprompt(session, ctx))
+        if session.draft is not None:
+            return with_notice(Reply(_("Let's continue your unfinished report.")), intake.resume(session, ctx))
+        return intake.begin(session, ctx)
+    if action == "menu:status":
+        return _start_lookup(session, "status", "")
+    if action == "menu:followup":
+        return _start_lookup(session, "followup", "")
+    if action == "menu:info":
+        return Result(session, [info_reply(session)])
+    if action == "menu:language":
+        session.screen = Screen.LANGUAGE
+        new_prompt(session)
+        choices = tuple((option(session, label, f"lang:{code}"),) for code, label in _LANGUAGE_NAMES.items())
+        return Result(session, [Reply(_("Choose a language:"), choices)])
+    return with_notice(Reply(_("That button is no longer valid.")), reprompt(session, ctx))
+
+
+_LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+
+
+def reprompt(session: Session, ctx: Context) -> Result:
+    """Repeats the question of the current screen."""
+    screen = session.screen
+    if screen in intake.REPORT_SCREENS and session.draft is not None:
+        return intake.prompt(session, ctx)
+    _ = tr(session).gettext
+    if screen == Screen.LOOKUP_CODE:
+        return Result(session, [_code_prompt(session)])
+    if screen == Screen.LOOKUP_PASSPHRASE:
+        return Result(session, [_passphrase_prompt(session)])
+    if screen == Screen.FOLLOWUP:
+        return Result(session, [_followup_prompt(session)])
+    if screen == Screen.OPTIN and session.optin_code:
+        return Result(session, [optin_prompt(session)])
+    if screen == Screen.LANGUAGE:
+        return _global_action(session, "menu:language", ctx)
+    session.screen = Screen.MENU
+    return Result(session, [menu_reply(session)])
+
+
+def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
+    _ = tr(session).gettext
+    if isinstance(event, Unsupported):
+        if event.kind == "contact":
+            text = _("For your safety we do not keep phone numbers: that contact was not saved.")
+        elif event.kind == "edited":
+            text = _("Edited messages are not picked up. Please send the corrected text as a new message.")
+        else:
+            text = _("Sorry, I can't use that here (a {kind}).").format(kind=_kind_name(session, event.kind))
+        return with_notice(Reply(text), reprompt(session, ctx))
+    screen = session.screen
+    if screen in intake.REPORT_SCREENS and session.draft is not None:
+        return intake.step(session, event, ctx, action)
+    if screen == Screen.LANGUAGE and action and action.startswith("lang:"):
+        code = action.removeprefix("lang:")
+        if code in LANGUAGES:
+            session.lang = code
+            session.screen = Screen.MENU
+            return Result(session, [menu_reply(session, tr(session).gettext("Language changed."))])
+    if screen == Screen.LOOKUP_CODE:
+        return _on_code(session, event, ctx)
+    if screen == Screen.LOOKUP_PASSPHRASE:
+        return _on_passphrase(session, event, ctx)
+    if screen == Screen.FOLLOWUP:
+        return _on_followup(session, event, ctx, action)
+    if screen == Screen.OPTIN and session.optin_code:
+        if action == "optin:yes":
+            return Result(session, [], Subscribe(session.optin_code))
+        if action == "optin:no":
+            session.optin_code = None
+            session.screen = Screen.MENU
+            text = _("All right: no messages will be sent to this chat. Check your tip any time with /status.")
+            return Result(session, [menu_reply(session, text)])
+        return with_notice(Reply(_("Please answer with one of the buttons.")), reprompt(session, ctx))
+    if isinstance(event, Text | Media | Location):
+        if screen == Screen.MENU:
+            return Result(session, [menu_reply(session, _("Please choose one of the options below, or send /help."))])
+        return with_notice(Reply(_("Please answer with one of the buttons.")), reprompt(session, ctx))
+    return with_notice(Reply(_("That button is no longer valid.")), reprompt(session, ctx))
+
+
+def _kind_name(session: Session, kind: str) -> str:
+    _ = tr(session).gettext
+    names = {
+        "sticker": _("sticker"),
+        "poll": _("poll"),
+        "dice": _("dice"),
+        "game": _("game"),
+        "venue": _("venue"),
+        "story": _("story"),
+    }
+    return names.get(kind, _("message of this kind"))
+
+
+# --- receipts: /status and /followup ----------------------------------------------------------------
+
+
+def _clear_lookup(session: Session) -> None:
+    session.lookup_purpose = None
+    session.lookup_code = None
+    session.followup_code = None
+
+
+def _code_prompt(session: Session) -> Reply:
+    _ = tr(session).gettext
+    return Reply(_("Send the tip code you received, for example TL-7K3Q-9XMP. Send /cancel to stop."))
+
+
+def _passphrase_prompt(session: Session) -> Reply:
+    _ = tr(session).gettext
+    return Reply(
+        _("Now send the passphrase that came with code {code}. Delete the message afterwards if you like.").format(
+            code=session.lookup_code
+        )
+    )
+
+
+def _followup_prompt(session: Session) -> Reply:
+    _ = tr(session).gettext
+    new_prompt(session)
+    return Reply(
+        _(
+            "Send what you want to add to {code}: text (up to {limit} characters per message), photos, videos, "
+            "files or links. Each message is added as you send it. Press Done when you have finished."
+        ).format(code=session.followup_code, limit=tr(session).number(FOLLOWUP_MAX_CHARS)),
+        ((option(session, _("✅ Done"), "followup:done"),),),
+    )
+
+
+def _start_lookup(session: Session, purpose: str, args: str) -> Result:
+    _clear_lookup(session)
+    session.lookup_purpose = "status" if purpose == "status" else "followup"
+    session.screen = Screen.LOOKUP_CODE
+    code = normalize_code(args) if args.strip() else None
+    if code:
+        session.lookup_code = code
+        session.screen = Screen.LOOKUP_PASSPHRASE
+        return Result(session, [_passphrase_prompt(session)])
+    replies = []
+    if args.strip():
+        replies.append(Reply(tr(session).gettext("That does not look like a tip code.")))
+    return Result(session, [*replies, _code_prompt(session)])
+
+
+def _on_code(session: Session, event: Inbound, ctx: Context) -> Result:
+    _ = tr(session).gettext
+    if not isinstance(event, Text):
+        return with_notice(Reply(_("Please type the code as text.")), reprompt(session, ctx))
+    code = normalize_code(event.text)
+    if code is None:
+        return with_notice(
+            Reply(_("That does not look like a tip code. Codes look like TL-7K3Q-9XMP.")), reprompt(session, ctx)
+        )
+    session.lookup_code = code
+    session.screen = Screen.LOOKUP_PASSPHRASE
+    return Result(session, [_passphrase_prompt(session)])
+
+
+def _on_passphrase(session: Session, event: Inbound, ctx: Context) -> Result:
+    _ = tr(session).gettext
+    if not isinstance(event, Text) or not event.text.strip() or len(event.text) > 100:
+        return with_notice(Reply(_("Please type the passphrase as text.")), reprompt(session, ctx))
+    assert session.lookup_code is not None and session.lookup_purpose is not None
+    return Result(session, [], CheckReceipt(session.lookup_purpose, session.lookup_code, event.text))
+
+
+def _on_followup(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
+    _ = tr(session).gettext
+    code = session.followup_code
+    if code is None:
+        session.screen = Screen.MENU
+        return Result(session, [menu_reply(session)])
+    if action == "followup:done":
+        _clear_lookup(session)
+        session.screen = Screen.MENU
+        return Result(session, [menu_reply(session, _("Thank you. Your information was added to {code}.").format(code=code))])
+    if isinstance(event, Text):
+        text = event.text.strip()
+        if not text:
+            return with_notice(Reply(_("The message was empty.")), reprompt(session, ctx))
+        if len(text) > FOLLOWUP_MAX_CHARS:
+            over = Reply(
+                _("That message is too long ({count} characters; the limit is {limit}). Please split it.").format(
+                    count=tr(session).number(len(text)), limit=tr(session).number(FOLLOWUP_MAX_CHARS)
+                )
+            )
+            return with_notice(over, reprompt(session, ctx))
+        return Result(session, [], AddFollowup(code, text=text))
+    if isinstance(event, Media):
+        problem = intake.media_problem(session, event)
+        if problem:
+            return with_notice(Reply(problem), reprompt(session, ctx))
+        return Result(session, [], AddFollowup(code, media=event))
+    if isinstance(event, Location):
+        text = f"📍 {event.latitude:.6f}, {event.longitude:.6f}"
+        return Result(session, [], AddFollowup(code, text=text))
+    return with_notice(Reply(_("Please send text or a file, or press Done.")), reprompt(session, ctx))
+
+
+# --- continuations after the service performed an effect -------------------------------------------
+
+
+def optin_prompt(session: Session) -> Reply:
+    _ = tr(session).gettext
+    new_prompt(session)
+    return Reply(
+        _(
+            "Would you like us to send updates about this tip to this chat? If you say yes, we keep a sealed "
+            "link between this chat and the tip until the tip is closed or you send /forget. If you say no, "
+            "you can still check with /status."
+        ),
+        ((option(session, _("Yes, send me updates"), "optin:yes"), option(session, _("No, thanks"), "optin:no")),),
+    )
+
+
+def after_submit(session: Session, code: str, passphrase: str) -> Result:
+    """The receipt: code and passphrase, shown once, then the opt-in question."""
+    _ = tr(session).gettext
+    session.draft = None
+    session.screen = Screen.OPTIN
+    session.optin_code = code
+    receipt = Reply(
+        _(
+            "Thank you. Your report was received.\n\n"
+            "Tip code: {code}\n"
+            "Passphrase: {passphrase}\n\n"
+            "Write both down somewhere safe: the passphrase is shown only this once and we cannot recover it. "
+            "With them you can check your tip (/status) or add information (/followup) from any chat. "
+            "For your safety, delete this chat afterwards."
+        ).format(code=code, passphrase=passphrase)
+    )
+    return Result(session, [receipt, optin_prompt(session)])
+
+
+def after_submit_failed(session: Session, ctx: Context) -> Result:
+    _ = tr(session).gettext
+    notice = Reply(
+        _(
+            "Sorry, we could not save your report just now because of a storage problem. Nothing was sent; "
+            "your draft is kept. Please press Confirm again in a few minutes."
+        )
+    )
+    return with_notice(notice, reprompt(session, ctx))
+
+
+def after_subscribe(session: Session) -> Result:
+    _ = tr(session).gettext
+    session.optin_code = None
+    session.screen = Screen.MENU
+    text = _("Done: updates about this tip will come to this chat. Send /forget at any time to remove the link.")
+    return Result(session, [menu_reply(session, text)])
+
+
+@dataclass(frozen=True)
+class StatusView:
+    tip: Tip
+    messages: list[tuple[str, datetime]]
+    province_name: str
+    commune_name: str | None
+
+
+def after_receipt_ok(session: Session, view: StatusView) -> Result:
+    t = tr(session)
+    _ = t.gettext
+    if session.lookup_purpose == "followup":
+        session.followup_code = view.tip.code
+        session.lookup_code = None
+        session.screen = Screen.FOLLOWUP
+        return Result(session, [_followup_prompt(session)])
+    _clear_lookup(session)
+    session.screen = Screen.MENU
+    lines = [
+        _("Tip {code}").format(code=view.tip.code),
+        _("Status: {status}").format(status=_(PUBLIC_STATUS[view.tip.status])),
+        _("Received: {when}").format(when=t.datetime(view.tip.created_at)),
+        _("Last change: {when}").format(when=t.datetime(view.tip.updated_at)),
+    ]
+    if view.messages:
+        lines.append("")
+        lines.append(_("Messages for you:"))
+        for text, when in view.messages:
+            lines.append(f"• {t.datetime(when)}: {text}")
+        lines.append(_("To answer, use /followup."))
+    return Result(session, [menu_reply(session, "\n".join(lines))])
+
+
+def after_receipt_failed(session: Session, ctx: Context, attempts_left: int) -> Result:
+    t = tr(session)
+    session.lookup_code = None
+    session.screen = Screen.LOOKUP_CODE
+    text = t.ngettext(
+        "The code and passphrase do not match any tip. You have {n} more try before a pause.",
+        "The code and passphrase do not match any tip. You have {n} more tries before a pause.",
+        attempts_left,
+    ).format(n=attempts_left)
+    return Result(session, [Reply(text), _code_prompt(session)])
+
+
+def after_receipt_locked(session: Session, minutes: int) -> Result:
+    t = tr(session)
+    _clear_lookup(session)
+    session.screen = Screen.MENU
+    text = t.ngettext(
+        "Too many wrong attempts. Please wait {n} minute and try again.",
+        "Too many wrong attempts. Please wait {n} minutes and try again.",
+        minutes,
+    ).format(n=minutes)
+    return Result(session, [menu_reply(session, text)])
+
+
+def after_followup(session: Session, ctx: Context, added: str) -> Result:
+    _ = tr(session).gettext
+    new_prompt(session)
+    note = _("Added to {code}: {what}. Send more, or press Done.").format(code=session.followup_code, what=added)
+    return Result(session, [Reply(note, ((option(session, _("✅ Done"), "followup:done"),),))])
+
+
+def after_answer(session: Session, ctx: Context, code: str, accepted: bool) -> Result:
+    _ = tr(session).gettext
+    if accepted:
+        text = _("Thank you: your answer about {code} was passed on to the team.").format(code=code)
+    else:
+        text = _("To add information to {code}, please use /followup with your code and passphrase.").format(code=code)
+    return with_notice(Reply(text), reprompt(session, ctx))
+
+
+def after_forget(session: Session, removed: int) -> Result:
+    t = tr(session)
+    fresh = Session(lang=session.lang, turn=session.turn)
+    if removed == 0:
+        text = t.gettext("Done. Your unfinished report and settings in this chat were deleted. No tip was linked to it.")
+        return Result(fresh, [menu_reply(fresh, text)])
+    text = t.ngettext(
+        "Done. This chat is no longer linked to {n} tip, and your unfinished report and settings here were deleted.",
+        "Done. This chat is no longer linked to {n} tips, and your unfinished report and settings here were deleted.",
+        removed,
+    ).format(n=removed)
+    return Result(fresh, [menu_reply(fresh, text)])
+
+
+def flood_notice(session: Session) -> Reply:
+    _ = tr(session).gettext
+    return Reply(_("You are sending messages very fast. Please wait a minute; messages sent meanwhile are ignored."))
+
+
+def draft_expired_notice(session: Session) -> Reply:
+    _ = tr(session).gettext
+    return Reply(
+        _(
+            "Your unfinished report was deleted because it was left for more than {hours} hours, to protect "
+            "you. You can start again with /report."
+        ).format(hours=intake.DRAFT_IDLE_HOURS)
+    )
+
+
+def error_reply(session: Session) -> Reply:
+    _ = tr(session).gettext
+    return Reply(_("Sorry, something went wrong on our side. Please try again; what you entered so far is kept."))

@@ -1,0 +1,62 @@
+"""What a conversation step hands the service: effects to perform, and the result of a step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tipline.citizen.session import Session
+from tipline.events import Media
+from tipline.replies import Reply
+
+# --- effects: what the service must do before the conversation can answer --------------------------
+
+
+@dataclass(frozen=True)
+class SubmitTip:
+    pass
+
+
+@dataclass(frozen=True)
+class CheckReceipt:
+    purpose: str  # "status" or "followup"
+    code: str
+    passphrase: str
+
+
+@dataclass(frozen=True)
+class AddFollowup:
+    code: str
+    text: str = ""
+    media: Media | None = None
+
+
+@dataclass(frozen=True)
+class AnswerTip:
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    code: str
+
+
+@dataclass(frozen=True)
+class Forget:
+    pass
+
+
+Effect = SubmitTip | CheckReceipt | AddFollowup | AnswerTip | Subscribe | Forget
+
+
+@dataclass
+class Result:
+    session: Session
+    replies: list[Reply] = field(default_factory=list)
+    effect: Effect | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    now: datetime

@@ -1,0 +1,78 @@
+"""``tipline audit verify`` and ``tipline audit show CODE``: check the audit log's hash chain, list a tip's entries."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from tipline.citizen.receipts import normalize_code
+from tipline.cli import run_async
+from tipline.config import load_settings
+from tipline.i18n import TIMEZONE
+from tipline.records.audit import AuditLog
+from tipline.storage.sqlite.database import Database
+
+
+async def _open(args: argparse.Namespace) -> tuple[Database, AuditLog]:
+    settings = load_settings()
+    secret = None if getattr(args, "without_key", False) else settings.secret()
+    db = await Database.open(settings.tipline_db)
+    return db, AuditLog(db, secret=secret)
+
+
+async def _verify(args: argparse.Namespace) -> int:
+    db, log = await _open(args)
+    try:
+        result = await log.verify(anchor=args.anchor, use_key=not args.without_key)
+    finally:
+        await db.close()
+    if result.ok:
+        anchored = ", anchor found" if args.anchor else ""
+        print(f"audit log intact: {result.count} entries, head {result.head_hash}{anchored}")
+        return 0
+    where = f"entry {result.first_bad_id}" if result.first_bad_id is not None else "anchor"
+    print(
+        f"audit log NOT intact: {where}: {result.reason} "
+        f"({result.count} entries verified before it, last good hash {result.head_hash})"
+    )
+    return 1
+
+
+async def _show(args: argparse.Namespace) -> int:
+    code = normalize_code(args.code)
+    if code is None:
+        print(f"tipline audit show: not a tip code: {args.code!r}", file=sys.stderr)
+        return 2
+    db, log = await _open(args)
+    try:
+        entries = await log.entries_for(code)
+    finally:
+        await db.close()
+    if not entries:
+        print(f"no audit entries for {code}", file=sys.stderr)
+        return 1
+    for entry in entries:
+        actor = f"{entry.actor_role} {entry.actor_id}".strip()
+        change = f"{entry.from_status or '-'} → {entry.to_status or '-'}" if entry.from_status or entry.to_status else ""
+        fields = [f"#{entry.id}", entry.at.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M:%S"), actor, entry.action]
+        fields += [part for part in (change, entry.detail) if part]
+        print("  ".join(fields))
+    return 0
+
+
+def register(subcommands: Any) -> None:
+    audit = subcommands.add_parser("audit", help="the audit log: verify its hash chain, show a tip's history")
+    actions = audit.add_subparsers(dest="audit_command", required=True)
+    verify = actions.add_parser(
+        "verify",
+        help="check the hash chain (and MACs) of the whole log; prints the head hash to write down elsewhere",
+    )
+    verify.add_argument("--anchor", metavar="HASH", help="a head hash printed earlier: check it is still in the chain")
+    verify.add_argument(
+        "--without-key", action="store_true", help="check the plain hash chain only, without the server secret"
+    )
+    verify.set_defaults(handler=run_async(_verify))
+    show = actions.add_parser("show", help="the audit entries of one tip, oldest first")
+    show.add_argument("code", metavar="CODE", help="the tip code, e.g. TL-7K3Q-9XMP")
+    show.set_defaults(handler=run_async(_show), without_key=True)

@@ -1,0 +1,1 @@
+"""Keyed pseudonyms, sealed references and anything else that keeps a tipster unidentifiable."""

@@ -1,0 +1,1 @@
+"""What is kept for accountability: the hash-chained audit log, exports and statistics."""

@@ -1,0 +1,304 @@
+"""The audit log: an append-only, hash-chained record of who did what to which tip, and when.
+
+Every entry names a role and an internal actor id (a staff id, a police unit id, or '' for the anonymous
+tipster: never a chat id), the tip code, the action, the status change and a short detail (a reason
+code, a unit id: never tip text or personal data). A state change and its entry are written in the same
+transaction::
+
+    async with db.transaction() as conn:
+        ...  # change the tip
+        await audit.append(conn, AuditEntry("moderator", staff_id, "forward", tip_code=code,
+                                            from_status=Status.IN_REVIEW, to_status=Status.FORWARDED))
+
+The hash chain
+--------------
+Each entry stores ``prev_hash`` (the previous entry's ``hash``; 64 zeros for the first) and ``hash`` =
+SHA-256 of a canonical JSON of its own fields (id included) and ``prev_hash``. :meth:`AuditLog.verify`
+walks the log and recomputes everything. In SQLite, triggers abort any UPDATE or DELETE of ``audit_log``,
+so the application (and anyone using plain SQL) can only append.
+
+What it protects against: someone with access to the database file who drops the triggers and changes,
+deletes, inserts or reorders entries, **unless** they also recompute every later hash. A plain chain is
+only a checksum that anyone can redo, so:
+
+- **Anchor the head.** ``tipline audit verify`` prints the head hash; write it down or log it somewhere
+  the database's owner cannot rewrite (a ticket, an email, the provincial report). Later,
+  ``tipline audit verify --anchor HASH`` checks that the anchored entry is still in the chain: a
+  rewritten history cannot contain it. Entries appended after the last anchor are only as safe as the
+  file.
+- **Optionally, a MAC.** Given the server secret, every entry also carries ``mac`` = HMAC-SHA256 of its
+  hash under a key derived from that secret, and verification with the secret requires a valid MAC on
+  every entry. An attacker with the file but not the secret can then neither rewrite nor append entries
+  undetected. Whoever holds the secret (the server, its operator) still can: the anchor is what binds them.
+
+What it does not protect against: a truncated tail (removing the newest entries) is caught only by a
+naive attacker (the AUTOINCREMENT counter is checked) or by an anchor; it does not prove that every
+action was logged (only what the code appends is), nor keep the file secret (nothing in it is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import aiosqlite
+
+from tipline.storage.sqlite.database import Database
+
+GENESIS_HASH = "0" * 64
+MAX_DETAIL = 200
+_ACTION = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_FIELDS = ("id", "at", "actor_role", "actor_id", "tip_code", "action", "from_status", "to_status", "detail")
+_COLUMNS = ", ".join((*_FIELDS, "prev_hash", "hash", "mac"))
+
+
+class ActorRole(StrEnum):
+    ADMIN = "admin"
+    MODERATOR = "moderator"
+    UNIT = "unit"
+    TIPSTER = "tipster"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What to record. ``actor_id``: staff id, unit id, or '' (tipster, system); ``at`` defaults to now (UTC).
+
+    ``action`` is a short lower-case identifier ('claim', 'forward', 'reopen', 'moderator_added' ...);
+    ``detail`` a short note without tip text or personal data (whitespace is collapsed to single spaces and
+    it is cut to 200 characters). A tipster with an actor id, an unknown role, a malformed action or a naive
+    ``at`` raise ValueError (and so abort the caller's transaction).
+    """
+
+    actor_role: ActorRole | str
+    actor_id: str | int = ""
+    action: str = ""
+    tip_code: str | None = None
+    from_status: str | None = None
+    to_status: str | None = None
+    detail: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """An entry as stored."""
+
+    id: int
+    at: datetime
+    actor_role: str
+    actor_id: str
+    tip_code: str | None
+    action: str
+    from_status: str | None
+    to_status: str | None
+    detail: str
+    prev_hash: str
+    hash: str
+    mac: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    count: int  # entries read
+    head_hash: str  # the hash of the last entry (GENESIS_HASH for an empty log)
+    first_bad_id: int | None = None
+    reason: str = ""
+
+
+def entry_hash(fields: Mapping[str, Any] | sqlite3.Row, prev_hash: str) -> str:
+    """SHA-256 (hex) of the canonical JSON of an entry's fields (``_FIELDS``) and ``prev_hash``."""
+    canonical = {name: fields[name] for name in _FIELDS}
+    canonical["prev_hash"] = prev_hash
+    data = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def _derive_key(secret: bytes) -> bytes:
+    return hmac.new(secret, b"tipline/audit-mac/v1", hashlib.sha256).digest()
+
+
+def _mac(key: bytes, digest: str) -> str:
+    return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _validate(entry: AuditEntry) -> dict[str, Any]:
+    """The entry's stored fields (without id); raises ValueError for an entry that must not be written."""
+    role = ActorRole(entry.actor_role)  # ValueError for an unknown role
+    actor_id = "" if entry.actor_id is None else str(entry.actor_id)
+    if role is ActorRole.TIPSTER and actor_id:
+        raise ValueError("a tipster is anonymous: actor_id must be ''")
+    if len(actor_id) > 64 or "\n" in actor_id:
+        raise ValueError("actor_id must be a short internal id")
+    if not _ACTION.match(entry.action or ""):
+        raise ValueError(f"action must be a short lower-case identifier, got {entry.action!r}")
+    # One line, at most MAX_DETAIL characters: shortened rather than refused, so that an over-long note never
+    # aborts the action it records.
+    detail = " ".join(str(entry.detail or "").split())
+    if len(detail) > MAX_DETAIL:
+        detail = detail[: MAX_DETAIL - 1] + "…"
+    at = entry.at or datetime.now(UTC)
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    return {
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_role": role.value,
+        "actor_id": actor_id,
+        "tip_code": _text(entry.tip_code),
+        "action": entry.action,
+        "from_status": _text(entry.from_status),
+        "to_status": _text(entry.to_status),
+        "detail": detail,
+    }
+
+
+def _record(row: aiosqlite.Row) -> AuditRecord:
+    return AuditRecord(
+        id=row["id"],
+        at=datetime.fromisoformat(row["at"]),
+        actor_role=row["actor_role"],
+        actor_id=row["actor_id"],
+        tip_code=row["tip_code"],
+        action=row["action"],
+        from_status=row["from_status"],
+        to_status=row["to_status"],
+        detail=row["detail"],
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+        mac=row["mac"],
+    )
+
+
+class AuditLog:
+    """The ``audit_log`` table. ``secret``: the server secret, to add (and require) a MAC on every entry.
+
+    Use the same choice everywhere the log is written and verified: a log written without the secret
+    fails verification with it (``verify(use_key=False)`` then checks the plain chain).
+    """
+
+    def __init__(self, db: Database, secret: bytes | None = None) -> None:
+        self.db = db
+        self._key = _derive_key(secret) if secret else None
+
+    async def append(self, conn: aiosqlite.Connection, entry: AuditEntry) -> AuditRecord:
+        """Appends an entry inside the caller's ``db.transaction()``: it commits or rolls back with it."""
+        if not conn.in_transaction:
+            raise RuntimeError("AuditLog.append must run inside db.transaction()")
+        fields = _validate(entry)
+        async with conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1") as cursor:
+            last = await cursor.fetchone()
+        async with conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'") as cursor:
+            seq = await cursor.fetchone()
+        prev_hash = last["hash"] if last else GENESIS_HASH
+        # Never reuse an id, not even after a (detected) truncation: ids are part of the hashes.
+        fields["id"] = max(last["id"] if last else 0, seq[0] if seq else 0) + 1
+        digest = entry_hash(fields, prev_hash)
+        mac = _mac(self._key, digest) if self._key else None
+        await conn.execute(
+            f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({', '.join('?' * (len(_FIELDS) + 3))})",
+            (*(fields[name] for name in _FIELDS), prev_hash, digest, mac),
+        )
+        return AuditRecord(
+            id=fields["id"], at=datetime.fromisoformat(fields["at"]), actor_role=fields["actor_role"],
+            actor_id=fields["actor_id"], tip_code=fields["tip_code"], action=fields["action"],
+            from_status=fields["from_status"], to_status=fields["to_status"], detail=fields["detail"],
+            prev_hash=prev_hash, hash=digest, mac=mac,
+        )
+
+    async def record(self, entry: AuditEntry) -> AuditRecord:
+        """Appends an entry in a transaction of its own (for actions with no other write)."""
+        async with self.db.transaction() as conn:
+            return await self.append(conn, entry)
+
+    async def entries_for(self, tip_code: str) -> list[AuditRecord]:
+        """A tip's entries, oldest first."""
+        async with self.db.read() as conn:
+            async with conn.execute(
+                f"SELECT {_COLUMNS} FROM audit_log WHERE tip_code = ? ORDER BY id", (tip_code,)
+            ) as cursor:
+                return [_record(row) for row in await cursor.fetchall()]
+
+    async def head(self) -> str:
+        """The hash of the newest entry (GENESIS_HASH when the log is empty)."""
+        async with self.db.read() as conn:
+            async with conn.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1") as cursor:
+                row = await cursor.fetchone()
+        return row["hash"] if row else GENESIS_HASH
+
+    async def verify(self, anchor: str | None = None, use_key: bool = True) -> VerifyResult:
+        """Walks the whole log and reports the first entry that does not fit.
+
+        Checks, entry by entry: ids follow each other, ``prev_hash`` is the previous entry's hash, the hash
+        matches the contents, and (with a secret and ``use_key``) the MAC is valid; then that no entries
+        were cut off the end, and that ``anchor`` (a head hash written down earlier) is still in the chain.
+        """
+        key = self._key if use_key else None
+        count, prev_id, prev_hash = 0, 0, GENESIS_HASH
+        anchor = anchor.strip().lower() if anchor else None
+        anchor_found = False
+
+        def bad(entry_id: int | None, reason: str) -> VerifyResult:
+            return VerifyResult(False, count, prev_hash, entry_id, reason)
+
+        async with self.db.read() as conn:
+            # The counter first: entries appended (by another process) during the walk then only raise the
+            # last id seen, and cannot look like a truncation.
+            async with conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'") as cursor:
+                seq_row = await cursor.fetchone()
+            async with conn.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY id") as cursor:
+                async for row in cursor:
+                    entry_id = row["id"]
+                    if entry_id != prev_id + 1:
+                        missing = (
+                            f"entry {prev_id + 1} is missing" if entry_id == prev_id + 2
+                            else f"entries {prev_id + 1} to {entry_id - 1} are missing"
+                        )
+                        return bad(entry_id, f"{missing} (deleted, or ids renumbered)")
+                    if row["prev_hash"] != prev_hash:
+                        before = f"entry {prev_id}" if prev_id else "the start of the log"
+                        return bad(
+                            entry_id,
+                            f"its prev_hash does not match the hash of {before} "
+                            "(an entry was changed, removed, inserted or reordered)",
+                        )
+                    if entry_hash(row, prev_hash) != row["hash"]:
+                        return bad(entry_id, "its contents do not match its hash (the entry was changed)")
+                    if key is not None:
+                        if not row["mac"]:
+                            return bad(
+                                entry_id,
+                                "it has no MAC (the MAC was removed, or the log was written without the secret: "
+                                "give AuditLog the secret, or check the plain chain with --without-key)",
+                            )
+                        if not hmac.compare_digest(row["mac"], _mac(key, row["hash"])):
+                            return bad(
+                                entry_id,
+                                "its MAC is wrong (rewritten without the secret, or another secret was used)",
+                            )
+                    count, prev_id, prev_hash = count + 1, entry_id, row["hash"]
+                    anchor_found = anchor_found or row["hash"] == anchor
+        seq = int(seq_row[0]) if seq_row else 0
+        if seq > prev_id:
+            after = f"entry {prev_id}" if prev_id else "the start of the log"
+            return bad(prev_id + 1, f"entries after {after} are missing (the log was truncated)")
+        if anchor is not None and not anchor_found:
+            reason = (
+                "the anchor is not a valid hash" if not _HEX64.match(anchor)
+                else "the anchored hash is not in the log (the history up to it was rewritten or cut)"
+            )
+            return bad(None, reason)
+        return VerifyResult(True, count, prev_hash)

@@ -1,0 +1,1 @@
+"""The SQLite backend: the only place that speaks SQLite's dialect."""
