@@ -23,6 +23,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check src bot tests bench
+	$(BIN)/mypy src/tipline bot
 	$(BIN)/python -m pytest
 
 # Re-extract user-facing strings into the template and merge them into each language's catalog.

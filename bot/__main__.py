@@ -41,11 +41,11 @@ def run_telegram(settings: Settings) -> int:
 async def run_local(settings: Settings) -> int:
     from .console.app import run_console
 
-    service = await bootstrap(settings)
+    core = await bootstrap(settings)
     try:
-        await run_console(service)
+        await run_console(core.citizens)
     finally:
-        await service.db.close()
+        await core.close()
     return 0
 
 

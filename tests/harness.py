@@ -19,8 +19,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
 from bot.telegram.app import build_application
-from tipline.bootstrap import bootstrap
-from tipline.citizen.service import Tipline
+from tipline.bootstrap import Core, bootstrap
 from tipline.config import Settings
 
 SECRET = "test-secret-" + "k" * 40
@@ -56,15 +55,15 @@ class RunningBot:
         self.clock = clock or FakeClock()
         self.errors: list[BaseException] = []
         self.app: Application[Any, Any, Any, Any, Any, Any] | None = None
-        self.service: Tipline | None = None
+        self.core: Core | None = None
         self._finished: set[int] = set()
         # Updates issued from now on are this bot's to handle (a restarted bot inherits the backlog).
         self._first_id: int = api._next_update_id
 
     async def start(self) -> None:
         settings = settings_for(self.api, self.db_path, **self.extra_settings)
-        self.service = await bootstrap(settings, clock=self.clock)
-        app = build_application(settings, self.service)
+        self.core = await bootstrap(settings, clock=self.clock)
+        app = build_application(settings, self.core)
 
         async def record_error(update: object, context: Any) -> None:
             self.errors.append(context.error)
@@ -88,14 +87,17 @@ class RunningBot:
         if app is None:
             return
         self.app = None
-        assert app.updater is not None
-        await app.updater.stop()
-        await app.stop()
-        if app.post_stop:
-            await app.post_stop(app)
-        await app.shutdown()
-        assert self.service is not None
-        await self.service.db.close()
+        assert self.core is not None
+        try:
+            assert app.updater is not None
+            await app.updater.stop()
+            await app.stop()
+            if app.post_stop:
+                await app.post_stop(app)
+            await app.shutdown()
+        finally:
+            # Closed whatever happened above: an open database keeps a worker thread, and the process, alive.
+            await self.core.close()
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Waits until every update the server has issued so far was handled to the end."""
@@ -111,9 +113,8 @@ class RunningBot:
 
     async def deliver(self) -> None:
         """Delivers everything the outbox holds now (the background loop would, a moment later)."""
-        assert self.app is not None
-        staff = self.app.bot_data["staff"]
-        while await staff.deliver(self.app.bot):
+        assert self.core is not None
+        while await self.core.outbox.deliver_due():
             pass
 
     def db(self) -> sqlite3.Connection:

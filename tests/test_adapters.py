@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 
 import pytest
@@ -13,21 +12,26 @@ from bot.telegram.render import chunks, keyboard
 from tipline.cli import main as cli_main
 from tipline.config import ConfigError, load_settings
 from tipline.places.communes import directory
-from tipline.replies import Choice, Reply
-from tipline.storage.sqlite.database import migrations
+from tipline.replies import CardAction, Choice, MenuEntry, QueuePage, Step, UnitChoice
+from tipline.storage.sqlite.store import migrations
 
 
-def test_callback_data_round_trips_and_rejects_foreign_payloads() -> None:
-    assert unpack(pack("12|cat:trading")) == "12|cat:trading"
-    for raw in (None, "", "garbage", "v0:1|x", "v1:", "v1:\x00bad"):
-        assert unpack(raw) == ""
+def test_each_kind_of_button_round_trips_and_foreign_payloads_are_refused() -> None:
+    actions = [
+        Step("cat:trading", 12), MenuEntry("menu:report"), CardAction("claim", "new"), QueuePage(3), UnitChoice(17),
+    ]
+    for action in actions:
+        assert unpack(pack(action)) == action
+    for raw in (None, "", "garbage", "v1:12|cat:trading", "2s|x|cat", "2c|claim", "2q|-1", "2u|abc", "2z|1", "2s|1|\x00"):
+        assert unpack(raw) is None
     with pytest.raises(CallbackTooLong):
-        pack("1|" + "x" * 70)
+        pack(Step("x" * 70, 1))
 
 
 def test_the_longest_real_choices_fit_in_64_bytes() -> None:
     biggest_commune = max(c.code for p in directory().provinces() for c in directory().communes_in(p.code))
-    assert len(pack(f"999999|com:{biggest_commune}").encode()) <= 64
+    assert len(pack(Step(f"com:{biggest_commune}", 999999)).encode()) <= 64
+    assert len(pack(CardAction("not_verified", "acknowledged")).encode()) <= 64
 
 
 def test_long_text_is_split_at_lines_and_escaped() -> None:
@@ -36,9 +40,9 @@ def test_long_text_is_split_at_lines_and_escaped() -> None:
     assert len(pieces) > 1 and all(len(p) <= 4096 for p in pieces)
     assert html.unescape("\n".join(pieces)) == text
     assert chunks("") == ["…"]
-    assert keyboard(Reply("x")) is None
-    markup = keyboard(Reply("x", ((Choice("A", "1|a"), Choice("B", "1|b")),)))
-    assert markup is not None and markup.inline_keyboard[0][1].callback_data == "v1:1|b"
+    assert keyboard(()) is None
+    markup = keyboard(((Choice("A", Step("a", 1)), Choice("B", Step("b", 1))),))
+    assert markup is not None and markup.inline_keyboard[0][1].callback_data == "2s|1|b"
 
 
 def test_invalid_configuration_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,9 +81,19 @@ def test_cli_migrates_and_purges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TIPLINE_SECRET_KEY", "k" * 40)
     assert cli_main(["migrate"]) == 0
     assert f"schema version {len(migrations())}" in capsys.readouterr().out
+    assert (tmp_path / "t.sqlite3").stat().st_size > 0  # the database the environment names was created
     assert cli_main(["purge"]) == 0
     assert cli_main(["check-config"]) == 0
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", "ftp://nowhere")
     assert cli_main(["check-config"]) == 2
     assert "TELEGRAM_API_BASE_URL" in capsys.readouterr().err
-    assert os.environ["TIPLINE_DB"].endswith("t.sqlite3")
+
+
+def test_a_whole_report_fits_telegram_limits() -> None:
+    """Every reply of a walk to the review splits into messages Telegram takes, and every button packs."""
+    from test_conversation import at_review
+
+    review = at_review()
+    for reply in review.replies:
+        assert all(0 < len(piece) <= 4096 for piece in chunks(reply.text))
+        assert keyboard(reply.choices) is not None or not reply.choices

@@ -7,15 +7,16 @@ import hashlib
 import hmac
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from tipline.cli import main
 from tipline.records.audit import GENESIS_HASH, AuditEntry, AuditLog, entry_hash
-from tipline.storage.sqlite.database import Database
-from tipline.tips import Status
+from tipline.records.model import AuditRecord
+from tipline.storage.sqlite.store import SqliteStorage
+from tipline.tips import Category, NewTip, Status, Urgency
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 SECRET = b"s" * 40
@@ -29,10 +30,10 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def db(path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(path)
-    yield database
-    await database.close()
+async def db(path: Path) -> AsyncIterator[SqliteStorage]:
+    storage = await SqliteStorage.open(path)
+    yield storage
+    await storage.close()
 
 
 def entry(n: int, code: str | None = CODE, **changes: object) -> AuditEntry:
@@ -44,9 +45,29 @@ def entry(n: int, code: str | None = CODE, **changes: object) -> AuditEntry:
     return AuditEntry(**values)  # type: ignore[arg-type]
 
 
-async def fill(log: AuditLog, n: int) -> None:
+async def fill(db: SqliteStorage, log: AuditLog, n: int) -> None:
     for i in range(1, n + 1):
-        await log.record(entry(i, CODE if i % 2 else OTHER))
+        await log.record(db, entry(i, CODE if i % 2 else OTHER))
+
+
+async def head_hash(db: SqliteStorage) -> str:
+    """The hash of the newest entry (GENESIS_HASH when the log is empty)."""
+    async with db.read() as uow:
+        head = await uow.audit.head()
+    return head.hash if head else GENESIS_HASH
+
+
+async def entries_for(db: SqliteStorage, tip_code: str) -> list[AuditRecord]:
+    async with db.read() as uow:
+        return await uow.audit.for_tip(tip_code)
+
+
+def new_tip() -> NewTip:
+    return NewTip(
+        category=Category.TRADING, urgency=Urgency.TODAY, province_code=92, commune_code=31135, address=None,
+        latitude=None, longitude=None, description="Bán ma túy ở hẻm 51", evidence=(), language="vi",
+        channel="telegram",
+    )
 
 
 def raw(path: Path) -> sqlite3.Connection:
@@ -71,54 +92,62 @@ def rehash(conn: sqlite3.Connection, entry_id: int, prev_hash: str) -> str:
 # --- appending ---------------------------------------------------------------------------------------
 
 
-async def test_entries_chain_from_the_genesis_hash_and_verify(db: Database) -> None:
-    log = AuditLog(db)
-    result = await log.verify()
+async def test_entries_chain_from_the_genesis_hash_and_verify(db: SqliteStorage) -> None:
+    log = AuditLog()
+    result = await log.verify(db)
     assert result.ok and result.count == 0 and result.head_hash == GENESIS_HASH
-    first = await log.record(entry(1))
-    second = await log.record(entry(2, actor_role="tipster", actor_id="", action="followup", from_status=None,
-                                     to_status=None, detail=""))
-    third = await log.record(entry(3, code=None, actor_role="system", actor_id="", action="purge"))
+    first = await log.record(db, entry(1))
+    second = await log.record(db, entry(2, actor_role="tipster", actor_id="", action="followup", from_status=None,
+                                         to_status=None, detail=""))
+    third = await log.record(db, entry(3, code=None, actor_role="system", actor_id="", action="purge"))
     assert (first.id, second.id, third.id) == (1, 2, 3)
     assert first.prev_hash == GENESIS_HASH and second.prev_hash == first.hash and third.prev_hash == second.hash
     assert first.from_status == "new" and first.to_status == "in_review" and first.actor_id == "7"
     assert first.mac is None
-    result = await log.verify()
-    assert result.ok and result.count == 3 and result.head_hash == third.hash == await log.head()
+    result = await log.verify(db)
+    assert result.ok and result.count == 3 and result.head_hash == third.hash == await head_hash(db)
     assert result.first_bad_id is None and result.reason == ""
 
 
-async def test_entries_for_a_tip_oldest_first(db: Database) -> None:
-    log = AuditLog(db)
-    await fill(log, 5)
-    mine = await log.entries_for(CODE)
+async def test_entries_for_a_tip_oldest_first(db: SqliteStorage) -> None:
+    log = AuditLog()
+    await fill(db, log, 5)
+    mine = await entries_for(db, CODE)
     assert [e.id for e in mine] == [1, 3, 5] and [e.detail for e in mine] == ["step 1", "step 3", "step 5"]
     assert mine[0].at == NOW + timedelta(minutes=1)
-    assert await log.entries_for("TL-XXXX-YYYY") == []
+    assert await entries_for(db, "TL-XXXX-YYYY") == []
 
 
-async def test_a_state_change_and_its_entry_commit_or_roll_back_together(db: Database) -> None:
-    log = AuditLog(db)
-    async with db.transaction() as conn:
-        await conn.execute("CREATE TABLE thing (x INTEGER)")
-        await conn.execute("INSERT INTO thing VALUES (1)")
-        await log.append(conn, entry(1))
+async def test_a_state_change_and_its_entry_commit_or_roll_back_together(db: SqliteStorage) -> None:
+    log = AuditLog()
+    async with db.uow() as uow:
+        tip = await uow.tips.create(new_tip(), CODE, "scrypt$x", NOW)
+        await log.append(uow, entry(1))
     with pytest.raises(RuntimeError, match="boom"):
-        async with db.transaction() as conn:
-            await conn.execute("UPDATE thing SET x = 2")
-            await log.append(conn, entry(2))
+        async with db.uow() as uow:
+            await uow.tips.update(tip.id, status=Status.IN_REVIEW)
+            await log.append(uow, entry(2))
             raise RuntimeError("boom")
-    async with db.read() as conn:
-        assert (await (await conn.execute("SELECT x FROM thing")).fetchone())[0] == 1
-        assert (await (await conn.execute("SELECT COUNT(*) FROM audit_log")).fetchone())[0] == 1
-    nxt = await log.record(entry(3))
+    async with db.read() as uow:
+        assert (await uow.tips.by_id(tip.id)).status == Status.NEW  # type: ignore[union-attr]
+        assert [record.id for record in await uow.audit.all()] == [1]
+    nxt = await log.record(db, entry(3))
     assert nxt.id == 2  # the rolled-back entry left no trace, not even a used id
-    assert (await log.verify()).ok
+    assert (await log.verify(db)).ok
 
 
-async def test_append_refuses_to_run_outside_a_transaction(db: Database) -> None:
-    with pytest.raises(RuntimeError, match="transaction"):
-        await AuditLog(db).append(db.conn, entry(1))
+async def test_a_state_change_and_its_entry_commit_together(db: SqliteStorage) -> None:
+    log = AuditLog()
+    async with db.uow() as uow:
+        tip = await uow.tips.create(new_tip(), CODE, "scrypt$x", NOW)
+    async with db.uow() as uow:
+        await uow.tips.update(tip.id, status=Status.IN_REVIEW)
+        await log.append(uow, entry(1))
+    async with db.read() as uow:
+        assert (await uow.tips.by_id(tip.id)).status == Status.IN_REVIEW  # type: ignore[union-attr]
+        (record,) = await uow.audit.for_tip(CODE)
+        assert await uow.audit.head() == record
+    assert (record.from_status, record.to_status) == ("new", "in_review")
 
 
 @pytest.mark.parametrize(
@@ -131,24 +160,24 @@ async def test_append_refuses_to_run_outside_a_transaction(db: Database) -> None
         ({"at": datetime(2026, 11, 26, 8, 0)}, "timezone"),
     ],
 )
-async def test_entries_that_must_not_be_written_are_refused(db: Database, changes: dict, message: str) -> None:
-    log = AuditLog(db)
+async def test_entries_that_must_not_be_written_are_refused(db: SqliteStorage, changes: dict, message: str) -> None:
+    log = AuditLog()
     with pytest.raises(ValueError, match=message):
-        await log.record(entry(1, **changes))
-    assert (await log.verify()).count == 0
+        await log.record(db, entry(1, **changes))
+    assert (await log.verify(db)).count == 0
 
 
-async def test_details_are_kept_to_one_short_line(db: Database) -> None:
-    log = AuditLog(db)
-    long = await log.record(entry(1, detail="x" * 500))
+async def test_details_are_kept_to_one_short_line(db: SqliteStorage) -> None:
+    log = AuditLog()
+    long = await log.record(db, entry(1, detail="x" * 500))
     assert long.detail == "x" * 199 + "…"
-    lines = await log.record(entry(2, detail="  line one\n\tline two\r\n"))
+    lines = await log.record(db, entry(2, detail="  line one\n\tline two\r\n"))
     assert lines.detail == "line one line two"
-    assert [e.detail for e in await log.entries_for(CODE)] == [long.detail, "line one line two"]
-    assert (await log.verify()).ok
+    assert [e.detail for e in await entries_for(db, CODE)] == [long.detail, "line one line two"]
+    assert (await log.verify(db)).ok
 
 
-async def test_the_schema_itself_refuses_a_tipster_with_an_id(path: Path, db: Database) -> None:
+async def test_the_schema_itself_refuses_a_tipster_with_an_id(path: Path, db: SqliteStorage) -> None:
     conn = sqlite3.connect(path)
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute(
@@ -158,30 +187,30 @@ async def test_the_schema_itself_refuses_a_tipster_with_an_id(path: Path, db: Da
     conn.close()
 
 
-async def test_concurrent_appends_form_one_chain(db: Database) -> None:
-    log = AuditLog(db, secret=SECRET)
-    await asyncio.gather(*(log.record(entry(i)) for i in range(40)))
-    result = await log.verify()
+async def test_concurrent_appends_form_one_chain(db: SqliteStorage) -> None:
+    log = AuditLog(secret=SECRET)
+    await asyncio.gather(*(log.record(db, entry(i)) for i in range(40)))
+    result = await log.verify(db)
     assert result.ok and result.count == 40
 
 
 # --- append-only in SQLite -----------------------------------------------------------------------------
 
 
-async def test_triggers_block_update_and_delete(path: Path, db: Database) -> None:
-    log = AuditLog(db)
-    await fill(log, 2)
+async def test_triggers_block_update_and_delete(path: Path, db: SqliteStorage) -> None:
+    log = AuditLog()
+    await fill(db, log, 2)
     for statement in ("UPDATE audit_log SET detail = 'x' WHERE id = 1", "DELETE FROM audit_log WHERE id = 2"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            async with db.transaction() as conn:
-                await conn.execute(statement)
+            async with db.uow():  # the repositories cannot even say it: plain SQL on the connection
+                await db.conn.execute(statement)
     plain = sqlite3.connect(path)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         plain.execute("DELETE FROM audit_log")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         plain.execute("UPDATE audit_log SET prev_hash = hash")
     plain.close()
-    assert (await log.verify()).ok and (await log.verify()).count == 2
+    assert (await log.verify(db)).ok and (await log.verify(db)).count == 2
 
 
 # --- tampering by someone with the file ----------------------------------------------------------------
@@ -221,22 +250,22 @@ def move_up_and_insert(conn: sqlite3.Connection) -> None:
     insert(conn, fields, prev, digest)
 
 
-async def tampered(path: Path, n: int, attack: Attack, secret: bytes | None = None) -> tuple[Database, AuditLog]:
+async def tampered(path: Path, n: int, attack: Attack, secret: bytes | None = None) -> tuple[SqliteStorage, AuditLog]:
     """Writes n entries, closes the database, runs the attack with plain sqlite3, reopens."""
-    db = await Database.open(path)
-    await fill(AuditLog(db, secret=secret), n)
+    db = await SqliteStorage.open(path)
+    await fill(db, AuditLog(secret=secret), n)
     await db.close()
     conn = raw(path)
     attack(conn)
     conn.close()
-    db = await Database.open(path)
-    return db, AuditLog(db, secret=secret)
+    db = await SqliteStorage.open(path)
+    return db, AuditLog(secret=secret)
 
 
 async def check(path: Path, attack: Attack, bad_id: int | None, reason: str, secret: bytes | None = None) -> None:
     db, log = await tampered(path, 4, attack, secret)
     try:
-        result = await log.verify()
+        result = await log.verify(db)
     finally:
         await db.close()
     assert not result.ok
@@ -302,6 +331,19 @@ async def test_an_entry_with_a_made_up_hash_is_named(path: Path) -> None:
     )
 
 
+async def test_an_entry_with_an_unreadable_time_is_named(path: Path) -> None:
+    await check(path, lambda c: c.execute("UPDATE audit_log SET at = 'yesterday' WHERE id = 2"), 2, "contents do not match")
+
+
+async def test_a_time_rewritten_as_the_same_instant_in_another_offset_is_named(path: Path) -> None:
+    def rewrite(c: sqlite3.Connection) -> None:
+        (at,) = c.execute("SELECT at FROM audit_log WHERE id = 2").fetchone()
+        moment = datetime.fromisoformat(at)
+        c.execute("UPDATE audit_log SET at = ? WHERE id = 2", (moment.astimezone(timezone(timedelta(hours=7))).isoformat(),))
+
+    await check(path, rewrite, 2, "contents do not match")
+
+
 async def test_a_cut_off_tail_is_named(path: Path) -> None:
     await check(path, lambda c: c.execute("DELETE FROM audit_log WHERE id >= 3"), 3, "truncated")
 
@@ -309,19 +351,19 @@ async def test_a_cut_off_tail_is_named(path: Path) -> None:
 async def test_appending_after_a_cut_tail_never_reuses_an_id(path: Path) -> None:
     db, log = await tampered(path, 4, lambda c: c.execute("DELETE FROM audit_log WHERE id = 4"))
     try:
-        added = await log.record(entry(9))
+        added = await log.record(db, entry(9))
         assert added.id == 5
-        result = await log.verify()
+        result = await log.verify(db)
         assert not result.ok and result.first_bad_id == 5 and "entry 4 is missing" in result.reason
     finally:
         await db.close()
 
 
 async def test_a_fully_recomputed_chain_passes_alone_but_not_against_an_anchor(path: Path) -> None:
-    db = await Database.open(path)
-    log = AuditLog(db)
-    await fill(log, 4)
-    anchor = (await log.verify()).head_hash
+    db = await SqliteStorage.open(path)
+    log = AuditLog()
+    await fill(db, log, 4)
+    anchor = (await log.verify(db)).head_hash
     await db.close()
     conn = raw(path)
     conn.execute("UPDATE audit_log SET detail = 'rewritten' WHERE id = 2")
@@ -329,45 +371,45 @@ async def test_a_fully_recomputed_chain_passes_alone_but_not_against_an_anchor(p
     for entry_id in range(1, 5):
         prev = rehash(conn, entry_id, prev)
     conn.close()
-    db = await Database.open(path)
-    log = AuditLog(db)
+    db = await SqliteStorage.open(path)
+    log = AuditLog()
     try:
-        assert (await log.verify()).ok  # the limit of a plain chain: hence the anchor, and the MAC
-        result = await log.verify(anchor=anchor)
+        assert (await log.verify(db)).ok  # the limit of a plain chain: hence the anchor, and the MAC
+        result = await log.verify(db, anchor=anchor)
         assert not result.ok and result.first_bad_id is None and "anchored hash is not in the log" in result.reason
-        assert "not a valid hash" in (await log.verify(anchor="not-a-hash")).reason
+        assert "not a valid hash" in (await log.verify(db, anchor="not-a-hash")).reason
     finally:
         await db.close()
 
 
-async def test_an_old_anchor_stays_valid_as_the_log_grows(db: Database) -> None:
-    log = AuditLog(db)
-    await fill(log, 3)
-    anchor = (await log.verify()).head_hash
-    await fill(log, 2)
-    result = await log.verify(anchor=anchor.upper())
+async def test_an_old_anchor_stays_valid_as_the_log_grows(db: SqliteStorage) -> None:
+    log = AuditLog()
+    await fill(db, log, 3)
+    anchor = (await log.verify(db)).head_hash
+    await fill(db, log, 2)
+    result = await log.verify(db, anchor=anchor.upper())
     assert result.ok and result.count == 5 and result.head_hash != anchor
 
 
 # --- with the secret: MACs ------------------------------------------------------------------------------
 
 
-async def test_with_the_secret_every_entry_carries_a_mac(db: Database) -> None:
-    log = AuditLog(db, secret=SECRET)
-    first = await log.record(entry(1))
+async def test_with_the_secret_every_entry_carries_a_mac(db: SqliteStorage) -> None:
+    log = AuditLog(secret=SECRET)
+    first = await log.record(db, entry(1))
     key = hmac.new(SECRET, b"tipline/audit-mac/v1", hashlib.sha256).digest()
     assert first.mac == hmac.new(key, first.hash.encode(), hashlib.sha256).hexdigest()
-    assert (await log.verify()).ok
-    wrong = await AuditLog(db, secret=b"t" * 40).verify()
+    assert (await log.verify(db)).ok
+    wrong = await AuditLog(secret=b"t" * 40).verify(db)
     assert not wrong.ok and wrong.first_bad_id == 1 and "MAC is wrong" in wrong.reason
-    assert (await AuditLog(db).verify()).ok  # the plain chain still checks without the secret
+    assert (await AuditLog().verify(db)).ok  # the plain chain still checks without the secret
 
 
-async def test_a_log_written_without_the_secret_fails_a_keyed_check(db: Database) -> None:
-    await fill(AuditLog(db), 2)
-    result = await AuditLog(db, secret=SECRET).verify()
+async def test_a_log_written_without_the_secret_fails_a_keyed_check(db: SqliteStorage) -> None:
+    await fill(db, AuditLog(), 2)
+    result = await AuditLog(secret=SECRET).verify(db)
     assert not result.ok and result.first_bad_id == 1 and "no MAC" in result.reason
-    assert (await AuditLog(db, secret=SECRET).verify(use_key=False)).ok
+    assert (await AuditLog(secret=SECRET).verify(db, use_key=False)).ok
 
 
 async def test_with_the_secret_a_recomputed_chain_is_caught_at_the_first_rewritten_entry(path: Path) -> None:
@@ -400,10 +442,10 @@ def env(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 async def _write(path: Path, n: int, secret: bytes | None) -> str:
-    db = await Database.open(path)
-    log = AuditLog(db, secret=secret)
-    await fill(log, n)
-    head = await log.head()
+    db = await SqliteStorage.open(path)
+    log = AuditLog(secret=secret)
+    await fill(db, log, n)
+    head = await head_hash(db)
     await db.close()
     return head
 

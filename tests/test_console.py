@@ -33,6 +33,8 @@ PASSPHRASE = re.compile(r"(?<![\w-])[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}(?![\w-])
 EXAMPLE_CODE = "TL-7K3Q-9XMP"  # the example in "Send the tip code you received, for example ..."
 DATE = re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b")
 OPTION_LINE = re.compile(r"^  (\d+)\) (.*?)\s*$")
+# Where a question also takes typed words, options are listed by name and picked by typing their words.
+NAMED_LINE = re.compile(r"^  • (.*?)\s*$")
 
 # Button labels located by something that survives translation (the emoji), or the English wording,
 # or a likely Vietnamese wording.
@@ -62,7 +64,9 @@ def options(screen: str) -> list[str]:
             blocks.append([])
         if blocks and number == len(blocks[-1]) + 1:
             blocks[-1].append(label)
-    return blocks[-1] if blocks else []
+    if blocks:
+        return blocks[-1]
+    return [m[1] for line in screen.splitlines() if (m := NAMED_LINE.match(line))]
 
 
 def option_number(screen: str, pattern: str) -> int:
@@ -77,7 +81,7 @@ def option_number(screen: str, pattern: str) -> int:
 def question(screen: str) -> str:
     """The paragraph just above the options: the question being asked."""
     lines = screen.splitlines()
-    first_option = next(i for i, line in enumerate(lines) if OPTION_LINE.match(line))
+    first_option = next(i for i, line in enumerate(lines) if OPTION_LINE.match(line) or NAMED_LINE.match(line))
     paragraph: list[str] = []
     for line in reversed(lines[:first_option]):
         if not line.strip():
@@ -105,8 +109,15 @@ class Console:
         return self.screen
 
     def pick(self, pattern: str) -> str:
-        """Types the number of the option matching ``pattern`` on the current screen."""
-        return self.send(str(option_number(self.screen, pattern)))
+        """Types the number of the option matching ``pattern`` on the current screen, or, where options are
+        listed by name (the question also takes typed words), the words of its label."""
+        if any(OPTION_LINE.match(line) for line in self.screen.splitlines()):
+            return self.send(str(option_number(self.screen, pattern)))
+        named = [m[1] for line in self.screen.splitlines() if (m := NAMED_LINE.match(line))]
+        for label in named:
+            if re.search(pattern, label):
+                return self.send(re.sub(r"[^\w\s]", "", label).strip())
+        raise AssertionError(f"no option matching {pattern!r} among {named!r} on screen:\n{self.screen}")
 
     def pick_nth(self, position: int) -> str:
         labels = options(self.screen)

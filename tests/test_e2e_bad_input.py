@@ -13,7 +13,7 @@ from botapi import FakeBotApi
 from harness import Citizen, FakeClock, RunningBot, texts
 from test_e2e_citizen import CODE, DESCRIPTION, fill_report, person
 
-import bot.telegram.app as telegram_app
+import bot.telegram.channel as telegram_channel
 from tipline.facts import DESCRIPTION_MAX_CHARS
 
 
@@ -24,7 +24,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def bot(api: FakeBotApi, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningBot]:
-    monkeypatch.setattr(telegram_app, "RETRY_BASE_DELAY", 0.01)
+    monkeypatch.setattr(telegram_channel, "RETRY_BASE_DELAY", 0.01)
     running = RunningBot(api, tmp_path / "tipline.sqlite3", clock)
     await running.start()
     yield running
@@ -164,8 +164,8 @@ async def test_purge_removes_idle_drafts_and_tells_the_citizen_later(api: FakeBo
     await start_report(lan)
     await lan.press("cat:trading")
     clock.advance(hours=25)
-    assert bot.service is not None
-    await bot.service.purge()
+    assert bot.core is not None
+    await bot.core.citizens.purge()
     with bot.db() as db:
         state = db.execute("SELECT state FROM sessions").fetchone()[0]
     assert '"draft"' not in state and "Ma túy" not in state
@@ -184,7 +184,7 @@ async def test_telegram_outage_during_the_receipt_loses_nothing(api: FakeBotApi,
     # A longer outage: every retry fails, so the receipt is shown again at the next message.
     kim = person(api, bot, "Kim")
     await fill_report(kim)
-    api.fail_next(method="sendMessage", count=telegram_app.SEND_ATTEMPTS, status=502)
+    api.fail_next(method="sendMessage", count=telegram_channel.SEND_ATTEMPTS, status=502)
     lost = await kim.press("confirm")
     assert not CODE.search(texts(lost))  # at most an apology got through
     assert bot.errors and "Bad Gateway" in str(bot.errors[-1])
@@ -201,8 +201,8 @@ async def test_telegram_outage_during_the_receipt_loses_nothing(api: FakeBotApi,
 async def test_full_disk_gives_an_error_and_no_half_written_tip(api: FakeBotApi, bot: RunningBot) -> None:
     lan = person(api, bot)
     await fill_report(lan, "Mô tả dài: " + "ồ" * 2900)  # a tip that needs new pages (UTF-8: 3 bytes a letter)
-    assert bot.service is not None
-    conn = bot.service.db.conn
+    assert bot.core is not None
+    conn = bot.core.storage.conn
     pages = (await (await conn.execute("PRAGMA page_count")).fetchone())[0]
     await conn.execute(f"PRAGMA max_page_count = {pages + 2}")
     # Fill every free page, as a full disk would leave no room at all.

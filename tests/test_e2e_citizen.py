@@ -12,7 +12,7 @@ import pytest
 from botapi import FakeBotApi
 from harness import Citizen, RunningBot, texts
 
-import bot.telegram.app as telegram_app
+import bot.telegram.channel as telegram_channel
 
 CODE = re.compile(r"TL-[2-9A-Z]{4}-[2-9A-Z]{4}")
 PASSPHRASE = re.compile(r"(?<![A-Z0-9-])[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}(?![A-Z0-9-])")
@@ -21,7 +21,7 @@ DESCRIPTION = "Có người bán ma túy đá ở quán nước đầu ngõ 12 m
 
 @pytest.fixture
 async def bot(api: FakeBotApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningBot]:
-    monkeypatch.setattr(telegram_app, "RETRY_BASE_DELAY", 0.01)
+    monkeypatch.setattr(telegram_channel, "RETRY_BASE_DELAY", 0.01)
     running = RunningBot(api, tmp_path / "tipline.sqlite3")
     await running.start()
     yield running
@@ -156,8 +156,8 @@ async def test_opt_in_keeps_a_sealed_link_and_forget_removes_it(api: FakeBotApi,
         sealed = db.execute("SELECT sealed_ref, chat_key FROM subscriptions").fetchall()
     assert len(sealed) == 1
     assert str(lan.user.id).encode() not in bytes(sealed[0]["sealed_ref"])
-    assert bot.service is not None
-    assert bot.service.keyring.unseal(bytes(sealed[0]["sealed_ref"])) == ("telegram", lan.user.id)
+    assert bot.core is not None
+    assert bot.core.keyring.unseal(bytes(sealed[0]["sealed_ref"])) == ("telegram", str(lan.user.id))
     assert_no_identity_in_database(bot, lan)
 
     forgotten = await lan.say("/forget")

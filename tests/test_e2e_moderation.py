@@ -14,8 +14,10 @@ from botapi import FakeBotApi, SimGroup, SimUser
 from harness import SECRET, FakeClock, RunningBot, texts
 from test_e2e_citizen import assert_no_identity_in_database, person, submit
 
-import bot.telegram.app as telegram_app
-from tipline.staff.units import SqliteUnits, import_units
+import bot.telegram.channel as telegram_channel
+from tipline.delivery.model import Address
+from tipline.staff.actors import StaffUser
+from tipline.staff.units import import_units
 
 MODERATORS = -1001000000001
 POLICE = -1001000000002
@@ -38,7 +40,7 @@ def forum() -> bool:
 async def world(
     api: FakeBotApi, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, forum: bool
 ) -> AsyncIterator[dict[str, Any]]:
-    monkeypatch.setattr(telegram_app, "RETRY_BASE_DELAY", 0.01)
+    monkeypatch.setattr(telegram_channel, "RETRY_BASE_DELAY", 0.01)
     mod = api.user(user_id=5550002, first_name="Mai", username="mai_mod")
     admin = api.user(user_id=ADMIN_ID, first_name="Admin")
     officer = api.user(user_id=5550003, first_name="Hùng", username="hung_ca")
@@ -50,8 +52,8 @@ async def world(
         tipline_moderator_chat_id=MODERATORS, tipline_admin_ids=str(ADMIN_ID),
     )
     await bot.start()
-    assert bot.service is not None
-    report = await import_units(bot.service.db, UNITS_CSV)
+    assert bot.core is not None
+    report = await import_units(bot.core.storage, UNITS_CSV)
     assert report.ok, report
     yield {"bot": bot, "mod": mod, "admin": admin, "officer": officer, "outsider": outsider, "group": group, "police": police}
     await bot.stop()
@@ -71,7 +73,7 @@ async def card_in(chat: SimGroup, bot: RunningBot, code: str) -> dict[str, Any]:
 async def press(chat: SimGroup, who: SimUser, message: dict[str, Any], action: str, bot: RunningBot) -> dict[str, Any]:
     for row in message["reply_markup"]["inline_keyboard"]:
         for button in row:
-            if f"|{action}|" in button["callback_data"] or button["callback_data"].split("|")[2] == action:
+            if button["callback_data"].split("|")[1] == action:
                 await chat.press(who, message, button["callback_data"])
                 await bot.settle()
                 await bot.deliver()
@@ -126,15 +128,15 @@ async def test_a_tip_goes_from_citizen_to_police_and_back(api: FakeBotApi, world
     assert "Ninh Kiều" in (police.last or {}).get("text", "")
 
     card = await card_in(group, bot, code)
-    await press(group, world["mod"], card, "fwd", bot)
+    await press(group, world["mod"], card, "forward", bot)
     unit_card = await card_in(police, bot, code)
     assert "Lan" not in unit_card["text"] and "Mai" not in unit_card["text"]
     [news] = await lan.user.wait_for(1)
     assert code in news["text"]
 
-    await press(police, world["officer"], unit_card, "ack", bot)
+    await press(police, world["officer"], unit_card, "acknowledge", bot)
     unit_card = await card_in(police, bot, code)
-    await press(police, world["officer"], unit_card, "ok", bot)
+    await press(police, world["officer"], unit_card, "verified", bot)
     [handled] = await lan.user.wait_for(1)
     assert code in handled["text"]
     with bot.db() as db:
@@ -142,9 +144,9 @@ async def test_a_tip_goes_from_citizen_to_police_and_back(api: FakeBotApi, world
         assert tuple(row) == ("resolved", "verified")
         assert db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0] == 0  # closed: link gone
         actions = [r[0] for r in db.execute("SELECT action FROM audit_log WHERE tip_code = ? ORDER BY id", (code,))]
-    assert actions[:1] == ["claim"] and {"ask", "fwd", "ack", "ok", "tipster_added"} <= set(actions)
-    assert bot.service is not None and bot.service.moderation is not None
-    assert (await bot.service.moderation.audit.verify()).ok
+    assert actions[:1] == ["claim"] and {"ask", "forward", "acknowledge", "verified", "tipster_added"} <= set(actions)
+    assert bot.core is not None
+    assert (await bot.core.audit.verify(bot.core.storage)).ok
     assert_no_identity_in_database(bot, lan)
 
 
@@ -165,14 +167,14 @@ async def test_refusals_are_polite_and_audited(api: FakeBotApi, world: dict[str,
     assert refusal["text"]
 
     # Garbage data is refused too.
-    await group.press_raw(world["mod"], card["message_id"], "v1:m|zz|claim|new")
+    await group.press_raw(world["mod"], card["message_id"], "2c|zz|claim|new")
     await bot.settle()
     assert (await group.wait_for_answer())["text"]
 
     # A stale card: claim, then press the old card's claim button again.
     await press(group, world["mod"], card, "claim", bot)
     await group.press_raw(world["mod"], card["message_id"], next(
-        b["callback_data"] for r in card["reply_markup"]["inline_keyboard"] for b in r if "|claim|" in b["callback_data"]
+        b["callback_data"] for r in card["reply_markup"]["inline_keyboard"] for b in r if "|claim|" in b["callback_data"] + "|"
     ))
     await bot.settle()
     stale = (await group.wait_for_answer())["text"]
@@ -197,27 +199,28 @@ async def test_overdue_acknowledgement_is_escalated_after_a_reminder(api: FakeBo
     bot: RunningBot = world["bot"]
     group: SimGroup = world["group"]
     police: SimGroup = world["police"]
-    assert bot.service is not None and bot.service.moderation is not None
-    unit = await SqliteUnits(bot.service.db).by_code("CA-NK")
-    assert unit is not None
-    await SqliteUnits(bot.service.db).link_chat(unit.id, POLICE, clock())
+    assert bot.core is not None
+    async with bot.core.storage.uow() as uow:
+        unit = await uow.units.by_code("CA-NK")
+        assert unit is not None
+        await uow.units.link_chat(unit.id, Address("telegram", str(POLICE)), clock())
     lan = person(api, bot)
     code, _ = await submit(lan)
     await lan.press("optin:no")
     card = await card_in(group, bot, code)
     await press(group, world["mod"], card, "claim", bot)
-    await press(group, world["mod"], await card_in(group, bot, code), "fwd", bot)
+    await press(group, world["mod"], await card_in(group, bot, code), "forward", bot)
     await card_in(police, bot, code)
 
     clock.advance(hours=19)
-    assert await bot.service.moderation.check_deadlines() == 1
+    assert await bot.core.check_deadlines() == 1
     await bot.deliver()
     assert "🔔" in (police.last or {}).get("text", "")
     clock.advance(hours=6)
-    assert await bot.service.moderation.check_deadlines() == 1
+    assert await bot.core.check_deadlines() == 1
     await bot.deliver()
     assert "⏰" in (group.last or {}).get("text", "") and code in group.last["text"]  # type: ignore[index]
-    assert await bot.service.moderation.check_deadlines() == 0  # escalated once
+    assert await bot.core.check_deadlines() == 0  # escalated once
 
 
 async def test_duplicates_are_flagged_and_nothing_identifies_the_tipster(
@@ -239,7 +242,7 @@ async def test_duplicates_are_flagged_and_nothing_identifies_the_tipster(
     await minh.press("optin:no")
     card = await card_in(group, bot, second)
     assert first in card["text"], card["text"]  # possible duplicate, with its score
-    await press(group, world["mod"], card, "dup", bot)
+    await press(group, world["mod"], card, "duplicate", bot)
     await answer_prompt(group, world["mod"], first, bot)
     with bot.db() as db:
         row = db.execute("SELECT status, duplicate_of FROM tips WHERE code = ?", (second,)).fetchone()
@@ -291,7 +294,7 @@ async def test_in_a_forum_each_tip_gets_its_own_topic(api: FakeBotApi, world: di
 
     # Closing the tip closes its topic; reopening it reopens the topic.
     card = await card_in(group, bot, first)
-    await press(group, world["mod"], card, "close", bot)
+    await press(group, world["mod"], card, "unfounded", bot)
     await card_in(group, bot, first)
     assert group.topics[thread]["closed"] is True
     card = await card_in(group, bot, first)
@@ -336,7 +339,7 @@ async def test_forward_to_a_chosen_unit(api: FakeBotApi, world: dict[str, Any]) 
     await lan.press("optin:no")
     card = await card_in(group, bot, code)
     await press(group, world["mod"], card, "claim", bot)
-    await press(group, world["mod"], await card_in(group, bot, code), "units", bot)
+    await press(group, world["mod"], await card_in(group, bot, code), "choose_unit", bot)
     choices = group.last
     assert choices is not None and "Ninh Kiều" in str(choices["reply_markup"])
     unit_button = choices["reply_markup"]["inline_keyboard"][0][0]
@@ -350,16 +353,16 @@ async def test_forward_to_a_chosen_unit(api: FakeBotApi, world: dict[str, Any]) 
 async def test_the_queue_pages_most_urgent_first(api: FakeBotApi, world: dict[str, Any]) -> None:
     bot: RunningBot = world["bot"]
     group: SimGroup = world["group"]
-    assert bot.service is not None
-    from tipline.storage.sqlite.repositories import SqliteTips
+    assert bot.core is not None
+    from tipline.staff.arrivals import assess_tip
     from tipline.tips import Category, NewTip, Urgency
 
-    tips = SqliteTips(bot.service.db)
     for i in range(12):
         urgency = Urgency.NOW if i == 11 else Urgency.PAST
         new = NewTip(Category.USE, urgency, 92, None, None, None, None, f"Tin thứ {i} về ma túy", (), "vi", "telegram")
-        tip = await tips.create(new, f"TL-2222-{'ABCDEFGHJKMN'[i]}222", "h", bot.clock())
-        await bot.service.queue.assess_tip(tip, bot.clock())  # type: ignore[union-attr]
+        async with bot.core.storage.uow() as uow:
+            tip = await uow.tips.create(new, f"TL-2222-{'ABCDEFGHJKMN'[i]}222", "h", bot.clock())
+        await assess_tip(bot.core.storage, tip, bot.clock())
     await group.send(world["mod"], "/queue")
     await bot.settle()
     # Cards for these tips may arrive meanwhile: the list is the message with ten codes.
@@ -371,7 +374,7 @@ async def test_the_queue_pages_most_urgent_first(api: FakeBotApi, world: dict[st
     second = next(m for m in group.inbox if m["message_id"] == first["message_id"])  # edited in place
     assert second["text"].count("TL-2222-") == 2 and second["reply_markup"]
     # Someone outside the staff cannot turn the page.
-    await world["police"].press_raw(world["outsider"], second["message_id"], "v1:q|0")
+    await world["police"].press_raw(world["outsider"], second["message_id"], "2q|0")
     await bot.settle()
     assert (await world["police"].wait_for_answer())["text"]
 
@@ -379,17 +382,18 @@ async def test_the_queue_pages_most_urgent_first(api: FakeBotApi, world: dict[st
 async def test_admins_name_broadcasters_and_moderators_work_in_private(api: FakeBotApi, world: dict[str, Any]) -> None:
     bot: RunningBot = world["bot"]
     group: SimGroup = world["group"]
-    assert bot.service is not None and bot.service.moderation is not None
-    moderation = bot.service.moderation
+    assert bot.core is not None
+    authorizer = bot.core.authorizer
+    candidate = StaffUser("telegram", "5550009", "Thu")
     await group.send(world["mod"], "/addbroadcaster 5550009")  # not an admin: refused
     await bot.settle()
-    assert not await moderation.is_broadcaster("telegram", "5550009")
+    assert not await authorizer.is_broadcaster(candidate)
     await group.send(world["admin"], "/addbroadcaster 5550009")
     await bot.settle()
-    assert await moderation.is_broadcaster("telegram", "5550009")
+    assert await authorizer.is_broadcaster(candidate)
     await group.send(world["admin"], "/removebroadcaster 5550009")
     await bot.settle()
-    assert not await moderation.is_broadcaster("telegram", "5550009")
+    assert not await authorizer.is_broadcaster(candidate)
 
     lan = person(api, bot)
     code, _ = await submit(lan)
@@ -400,11 +404,11 @@ async def test_admins_name_broadcasters_and_moderators_work_in_private(api: Fake
     assert code in (mai.last or {}).get("text", "")
 
 
-async def test_cards_wait_out_a_telegram_outage(api: FakeBotApi, world: dict[str, Any]) -> None:
+async def test_cards_wait_out_a_telegram_outage(api: FakeBotApi, world: dict[str, Any], clock: FakeClock) -> None:
     bot: RunningBot = world["bot"]
     group: SimGroup = world["group"]
     assert bot.app is not None
-    bot.app.bot_data["tasks"][1].cancel()  # the background delivery loop: this test delivers by hand
+    bot.app.bot_data["tasks"][0].cancel()  # the background loops: this test delivers by hand
     lan = person(api, bot)
     await submit(lan)
     await lan.press("optin:no")
@@ -415,6 +419,7 @@ async def test_cards_wait_out_a_telegram_outage(api: FakeBotApi, world: dict[str
     with bot.db() as db:
         assert db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()[0] >= 1
     code = next(r[0] for r in bot.db().execute("SELECT code FROM tips"))
+    clock.advance(minutes=5)  # the outbox waits a little before it tries again
     card = await card_in(group, bot, code)  # delivered once Telegram is back
     assert code in card["text"]
     with bot.db() as db:

@@ -17,7 +17,8 @@ from tipline.cli import main
 from tipline.i18n import translator
 from tipline.records import reports
 from tipline.records.reports import EXPORT_COLUMNS, PeriodError, ProvinceError, parse_period
-from tipline.storage.sqlite.database import Database
+from tipline.storage.sqlite.store import SqliteStorage
+from tipline.tips import Category, Evidence, NewTip, Status, Urgency
 
 SECRET_DESCRIPTION = "Ông Nguyễn Văn Bí mật bán ma túy ở hẻm 51 XYZZY"
 SECRET_ADDRESS = "Số 7 hẻm Kín Đáo QWERTY"
@@ -30,12 +31,8 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def ts(moment: datetime | None) -> str | None:
-    return moment.isoformat(timespec="microseconds") if moment else None
-
-
 async def add_tip(
-    db: Database,
+    db: SqliteStorage,
     created: datetime,
     *,
     status: str = "new",
@@ -48,17 +45,19 @@ async def add_tip(
     outcome: str | None = None,
     code: str | None = None,
 ) -> str:
+    """A tip as intake writes it (with a description, an address, coordinates and evidence that no report may
+    show), then moved by moderation to the given status and times."""
     code = code or f"TL-AAAA-{next(_codes):04d}"
-    async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO tips (code, status, category, urgency, province_code, commune_code, address, latitude, "
-            "longitude, description, language, channel, passphrase_hash, priority, created_at, updated_at, "
-            "forwarded_at, acknowledged_at, closed_at, outcome, search_text) "
-            "VALUES (?, ?, ?, 'today', ?, ?, ?, 10.0345, 105.7876, ?, 'vi', 'telegram', 'scrypt$x', 2, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                code, status, category, province, commune, SECRET_ADDRESS, SECRET_DESCRIPTION, ts(created),
-                ts(created), ts(forwarded), ts(acknowledged), ts(closed), outcome, SECRET_DESCRIPTION.lower(),
-            ),
+    tip = NewTip(
+        category=Category(category), urgency=Urgency.TODAY, province_code=province, commune_code=commune,
+        address=SECRET_ADDRESS, latitude=10.0345, longitude=105.7876, description=SECRET_DESCRIPTION,
+        evidence=(Evidence("photo", "SECRET-FILE-ID"),), language="vi", channel="telegram",
+    )
+    async with db.uow() as uow:
+        created_tip = await uow.tips.create(tip, code, "scrypt$x", created)
+        await uow.tips.update(
+            created_tip.id, status=Status(status), priority=2, forwarded_at=forwarded, acknowledged_at=acknowledged,
+            closed_at=closed, outcome=outcome,
         )
     return code
 
@@ -69,10 +68,10 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def db(path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(path)
-    yield database
-    await database.close()
+async def db(path: Path) -> AsyncIterator[SqliteStorage]:
+    storage = await SqliteStorage.open(path)
+    yield storage
+    await storage.close()
 
 
 # --- periods -----------------------------------------------------------------------------------------------
@@ -127,7 +126,7 @@ def test_unknown_provinces(text: str) -> None:
 # --- rows and export ------------------------------------------------------------------------------------------
 
 
-async def test_a_period_is_whole_local_days_both_ends_included(db: Database) -> None:
+async def test_a_period_is_whole_local_days_both_ends_included(db: SqliteStorage) -> None:
     await add_tip(db, utc(2026, 10, 31, 16, 59, 59), code="TL-BEFO-RE22")  # 31/10 23:59:59 local
     await add_tip(db, utc(2026, 10, 31, 17, 0), code="TL-FIRS-T222")  # 1/11 00:00 local
     await add_tip(db, utc(2026, 11, 30, 16, 59, 59), code="TL-LAST-2222")  # 30/11 23:59:59 local
@@ -138,7 +137,7 @@ async def test_a_period_is_whole_local_days_both_ends_included(db: Database) -> 
     assert [r.code for r in one_day] == ["TL-AFTE-R222"]
 
 
-async def test_timestamps_with_another_offset_are_compared_as_instants(db: Database) -> None:
+async def test_timestamps_with_another_offset_are_compared_as_instants(db: SqliteStorage) -> None:
     local = datetime(2026, 11, 1, 0, 30, tzinfo=reports.TIMEZONE)  # written with +07:00
     await add_tip(db, local, code="TL-LOCA-L222")
     rows = await reports.report_rows(db, date(2026, 11, 1), date(2026, 11, 1))
@@ -146,7 +145,7 @@ async def test_timestamps_with_another_offset_are_compared_as_instants(db: Datab
     assert await reports.report_rows(db, date(2026, 10, 31), date(2026, 10, 31)) == []
 
 
-async def test_province_filter(db: Database) -> None:
+async def test_province_filter(db: SqliteStorage) -> None:
     await add_tip(db, utc(2026, 11, 5), code="TL-CANT-HO22")
     await add_tip(db, utc(2026, 11, 5), province=HCM, commune=None, code="TL-SAIG-ON22")
     rows = await reports.report_rows(db, *parse_period("2026-11"), province_code=HCM)
@@ -154,7 +153,7 @@ async def test_province_filter(db: Database) -> None:
     assert len(await reports.report_rows(db, *parse_period("2026-11"))) == 2
 
 
-async def test_csv_has_a_bom_a_header_local_times_and_no_free_text(db: Database) -> None:
+async def test_csv_has_a_bom_a_header_local_times_and_no_free_text(db: SqliteStorage) -> None:
     forwarded = utc(2026, 11, 5, 10)
     await add_tip(
         db, utc(2026, 11, 5, 3), status="resolved", code="TL-DONE-2222", forwarded=forwarded,
@@ -166,7 +165,7 @@ async def test_csv_has_a_bom_a_header_local_times_and_no_free_text(db: Database)
     assert text.startswith("\ufeffcode,created_at,status,")
     data = text.encode("utf-8")
     assert data.startswith(b"\xef\xbb\xbf")
-    for secret in (SECRET_DESCRIPTION, "XYZZY", SECRET_ADDRESS, "QWERTY", "10.0345", "105.7876", "scrypt"):
+    for secret in (SECRET_DESCRIPTION, "XYZZY", SECRET_ADDRESS, "QWERTY", "10.0345", "105.7876", "scrypt", "SECRET-FILE-ID"):
         assert secret not in text
     records = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
     assert tuple(records[0]) == EXPORT_COLUMNS
@@ -191,7 +190,7 @@ async def test_csv_has_a_bom_a_header_local_times_and_no_free_text(db: Database)
     assert still_open["commune"] == "" and still_open["forwarded_at"] == "" and still_open["hours_to_outcome"] == ""
 
 
-async def test_json_export(db: Database) -> None:
+async def test_json_export(db: SqliteStorage) -> None:
     await add_tip(db, utc(2026, 11, 5), province=HCM, commune=None, code="TL-SAIG-ON22")
     start, end = parse_period("2026-Q4")
     text = reports.to_json(await reports.report_rows(db, start, end, HCM), start, end, HCM)
@@ -204,7 +203,7 @@ async def test_json_export(db: Database) -> None:
     assert tip["code"] == "TL-SAIG-ON22" and tip["hours_to_acknowledge"] is None and tip["commune"] == ""
 
 
-async def test_hours_to_outcome_needs_forwarding_and_an_outcome(db: Database) -> None:
+async def test_hours_to_outcome_needs_forwarding_and_an_outcome(db: SqliteStorage) -> None:
     await add_tip(db, utc(2026, 11, 5), status="spam", closed=utc(2026, 11, 5, 1))
     (row,) = await reports.report_rows(db, *parse_period("2026-11"))
     assert row.hours_to_acknowledge is None and row.hours_to_outcome is None
@@ -213,7 +212,7 @@ async def test_hours_to_outcome_needs_forwarding_and_an_outcome(db: Database) ->
 # --- stats --------------------------------------------------------------------------------------------------------
 
 
-async def test_stats_counts_and_medians(db: Database) -> None:
+async def test_stats_counts_and_medians(db: SqliteStorage) -> None:
     f = utc(2026, 11, 10)
     await add_tip(db, utc(2026, 11, 1), status="acknowledged", forwarded=f, acknowledged=f + timedelta(hours=1))
     await add_tip(db, utc(2026, 11, 2), status="acknowledged", forwarded=f, acknowledged=f + timedelta(hours=3))
@@ -241,7 +240,7 @@ async def test_stats_counts_and_medians(db: Database) -> None:
     assert cantho.total == 4 and "online" not in cantho.by_category
 
 
-async def test_stats_without_data(db: Database) -> None:
+async def test_stats_without_data(db: SqliteStorage) -> None:
     await add_tip(db, utc(2026, 11, 1))
     result = await reports.stats(db, *parse_period("2026-11"))
     assert result.total == 1 and result.median_hours_to_acknowledge is None and result.median_hours_to_outcome is None
@@ -249,7 +248,7 @@ async def test_stats_without_data(db: Database) -> None:
     assert empty.total == 0 and empty.by_status == {} and empty.top_communes == []
 
 
-async def test_format_stats(db: Database) -> None:
+async def test_format_stats(db: SqliteStorage) -> None:
     f = utc(2026, 11, 10)
     await add_tip(db, utc(2026, 11, 1), status="acknowledged", forwarded=f, acknowledged=f + timedelta(hours=2.25))
     await add_tip(db, utc(2026, 11, 2), category="online", commune=None)
@@ -280,7 +279,7 @@ def env(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
 
     async def seed() -> None:
-        db = await Database.open(path)
+        db = await SqliteStorage.open(path)
         await add_tip(db, utc(2026, 11, 5), code="TL-CANT-HO22")
         await add_tip(db, utc(2026, 11, 6), province=HCM, commune=None, code="TL-SAIG-ON22")
         await add_tip(db, utc(2026, 7, 6), code="TL-JULY-2222")

@@ -9,22 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from tipline.storage.sqlite.database import Database, migrations
-from tipline.storage.sqlite.repositories import (
-    CodeTaken,
-    SqliteCounters,
-    SqliteSessions,
-    SqliteSubscriptions,
-    SqliteTips,
-)
-from tipline.tips import Category, Evidence, InvalidTransition, NewTip, Status, Urgency
+from tipline.delivery.model import Audience, Kind, NewItem
+from tipline.storage.ports import CodeTaken, StorageFull
+from tipline.storage.sqlite.store import SqliteStorage, migrations
+from tipline.tips import Category, Evidence, NewTip, Status, Urgency
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "t.sqlite3")
+async def db(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
+    database = await SqliteStorage.open(tmp_path / "t.sqlite3")
     yield database
     await database.close()
 
@@ -41,14 +36,14 @@ def new_tip(**changes: object) -> NewTip:
 
 async def test_migrations_apply_once_with_wal_and_foreign_keys(tmp_path: Path) -> None:
     path = tmp_path / "m.sqlite3"
-    first = await Database.open(path)
+    first = await SqliteStorage.open(path)
     latest = len(migrations())
     assert await first.schema_version() == latest
-    async with first.read() as conn:
-        assert (await (await conn.execute("PRAGMA journal_mode")).fetchone())[0] == "wal"
-        assert (await (await conn.execute("PRAGMA foreign_keys")).fetchone())[0] == 1
+    conn = first.conn
+    assert (await (await conn.execute("PRAGMA journal_mode")).fetchone())[0] == "wal"
+    assert (await (await conn.execute("PRAGMA foreign_keys")).fetchone())[0] == 1
     await first.close()
-    again = await Database.open(path)  # re-running is a no-op
+    again = await SqliteStorage.open(path)  # re-running is a no-op
     assert await again.migrate() == latest
     await again.close()
     plain = sqlite3.connect(path)
@@ -58,80 +53,131 @@ async def test_migrations_apply_once_with_wal_and_foreign_keys(tmp_path: Path) -
 
 
 async def test_a_failing_migration_leaves_the_schema_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tipline.storage.sqlite.database as dbmodule
+    import tipline.storage.sqlite.store as dbmodule
 
     good = migrations()
     broken = [*good, (len(good) + 1, "CREATE TABLE extra (x INTEGER);\nTHIS IS NOT SQL;")]
     monkeypatch.setattr(dbmodule, "migrations", lambda: broken)
     with pytest.raises(sqlite3.OperationalError):
-        await Database.open(tmp_path / "b.sqlite3")
+        await SqliteStorage.open(tmp_path / "b.sqlite3")
     plain = sqlite3.connect(tmp_path / "b.sqlite3")
     assert plain.execute("PRAGMA user_version").fetchone()[0] == len(good)
     assert plain.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'extra'").fetchone()[0] == 0
     plain.close()
 
 
-async def test_tips_are_written_whole_and_read_back(db: Database) -> None:
-    tips = SqliteTips(db)
-    tip = await tips.create(new_tip(), "TL-AAAA-BBBB", "scrypt$x", NOW)
+async def test_tips_are_written_whole_and_read_back(db: SqliteStorage) -> None:
+    async with db.uow() as uow:
+        tip = await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "scrypt$x", NOW)
     assert tip.status == Status.NEW and tip.evidence == (Evidence("photo", "F1", 1000),)
-    found = await tips.by_code("TL-AAAA-BBBB")
-    assert found is not None and found[0] == tip and found[1] == "scrypt$x"
-    assert await tips.by_code("TL-CCCC-DDDD") is None
+    async with db.read() as uow:
+        assert await uow.tips.by_code("TL-AAAA-BBBB") == tip
+        assert await uow.tips.passphrase_hash("TL-AAAA-BBBB") == "scrypt$x"
+        assert await uow.tips.by_code("TL-CCCC-DDDD") is None
     with pytest.raises(CodeTaken):
-        await tips.create(new_tip(), "TL-AAAA-BBBB", "scrypt$y", NOW)
-    await tips.add_followup(tip.id, "thêm", (Evidence("link", "https://x.y"),), NOW + timedelta(hours=1))
-    assert await tips.followups(tip.id) == [("thêm", NOW + timedelta(hours=1))]
+        async with db.uow() as uow:
+            await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "scrypt$y", NOW)
+    async with db.uow() as uow:
+        await uow.tips.add_followup(tip.id, "thêm", (Evidence("link", "https://x.y"),), NOW + timedelta(hours=1))
+        assert await uow.tips.followups(tip.id) == [("thêm", NOW + timedelta(hours=1))]
+        assert await uow.tips.followup_count(tip.id) == 1
 
 
-async def test_a_failed_write_leaves_nothing_behind(db: Database) -> None:
-    tips = SqliteTips(db)
+async def test_a_failed_unit_of_work_leaves_nothing_behind(db: SqliteStorage) -> None:
     bad_evidence = new_tip(evidence=(Evidence("photo", None, 1),))  # type: ignore[arg-type]
     with pytest.raises(sqlite3.IntegrityError):
-        await tips.create(bad_evidence, "TL-AAAA-BBBB", "h", NOW)
-    assert await tips.by_code("TL-AAAA-BBBB") is None
+        async with db.uow() as uow:
+            tip = await uow.tips.create(new_tip(), "TL-CCCC-DDDD", "h", NOW)
+            await uow.outbox.add(NewItem(Kind.CARD, Audience.MODERATORS, tip.id), NOW)
+            await uow.tips.create(bad_evidence, "TL-AAAA-BBBB", "h", NOW)
+    async with db.read() as uow:
+        assert await uow.tips.by_code("TL-AAAA-BBBB") is None
+        assert await uow.tips.by_code("TL-CCCC-DDDD") is None
+        assert await uow.outbox.backlog(NOW) == (0, None)
 
 
-async def test_status_moves_follow_the_state_machine_and_closing_drops_the_chat_link(db: Database) -> None:
-    tips, subs = SqliteTips(db), SqliteSubscriptions(db)
-    tip = await tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
-    await subs.add(tip.id, "key", b"sealed", NOW)
-    with pytest.raises(InvalidTransition):
-        await tips.set_status(tip.id, Status.RESOLVED, NOW)
-    for target in (Status.IN_REVIEW, Status.FORWARDED, Status.ACKNOWLEDGED):
-        await tips.set_status(tip.id, target, NOW)
-    assert await subs.for_tip(tip.id) == [b"sealed"]
-    await tips.set_status(tip.id, Status.RESOLVED, NOW)
-    assert await subs.for_tip(tip.id) == []
+async def test_only_moderation_fields_can_be_changed(db: SqliteStorage) -> None:
+    async with db.uow() as uow:
+        tip = await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
+        await uow.tips.update(tip.id, status=Status.IN_REVIEW, claimed_by=None, closed_at=None)
+        with pytest.raises(ValueError, match="description"):
+            await uow.tips.update(tip.id, description="rewritten")
+    async with db.read() as uow:
+        found = await uow.tips.by_id(tip.id)
+    assert found is not None and found.status == Status.IN_REVIEW and found.description == tip.description
 
 
-async def test_forgetting_a_chat_removes_only_its_links(db: Database) -> None:
-    tips, subs = SqliteTips(db), SqliteSubscriptions(db)
-    a = await tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
-    b = await tips.create(new_tip(), "TL-CCCC-DDDD", "h", NOW)
-    await subs.add(a.id, "me", b"1", NOW)
-    await subs.add(b.id, "me", b"2", NOW)
-    await subs.add(b.id, "other", b"3", NOW)
-    assert await subs.forget_chat("me") == 2
-    assert await subs.for_tip(b.id) == [b"3"]
+async def test_forgetting_a_chat_removes_only_its_links(db: SqliteStorage) -> None:
+    async with db.uow() as uow:
+        a = await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
+        b = await uow.tips.create(new_tip(), "TL-CCCC-DDDD", "h", NOW)
+        await uow.subscriptions.add(a.id, "me", b"1", NOW)
+        await uow.subscriptions.add(b.id, "me", b"2", NOW)
+        await uow.subscriptions.add(b.id, "other", b"3", NOW)
+        assert await uow.subscriptions.forget_chat("me") == 2
+        assert await uow.subscriptions.for_tip(b.id) == [b"3"]
 
 
-async def test_counters_count_per_window_and_expire(db: Database) -> None:
-    counters = SqliteCounters(db)
-    assert [await counters.hit("k", 60, NOW) for _ in range(3)] == [1, 2, 3]
-    assert await counters.peek("k", 60, NOW) == 3
-    later = NOW + timedelta(seconds=61)
-    assert await counters.peek("k", 60, later) == 0
-    assert await counters.hit("k", 60, later) == 1
-    assert await counters.purge(later) == 1
+async def test_counters_count_per_window_and_expire(db: SqliteStorage) -> None:
+    async with db.uow() as uow:
+        counters = uow.counters
+        assert [await counters.hit("k", 60, NOW) for _ in range(3)] == [1, 2, 3]
+        assert await counters.peek("k", 60, NOW) == 3
+        later = NOW + timedelta(seconds=61)
+        assert await counters.peek("k", 60, later) == 0
+        assert await counters.hit("k", 60, later) == 1
+        assert await counters.purge(later) == 1
 
 
-async def test_sessions_expire_drafts_and_purge(db: Database) -> None:
-    sessions = SqliteSessions(db)
-    await sessions.save("p1", '{"draft": {"category": "trading"}, "screen": "urgency"}', NOW, timedelta(days=30))
-    await sessions.save("p2", '{"lang": "en"}', NOW, timedelta(hours=1))
-    assert await sessions.expire_drafts(NOW + timedelta(hours=25)) == 1
-    loaded = await sessions.load("p1")
-    assert loaded is not None and '"draft"' not in loaded[0] and '"draft_expired":true' in loaded[0].replace(" ", "")
-    assert await sessions.purge(NOW + timedelta(hours=2)) == 1
-    assert await sessions.load("p2") is None
+async def test_sessions_expire_drafts_and_purge(db: SqliteStorage) -> None:
+    async with db.uow() as uow:
+        sessions = uow.sessions
+        await sessions.save("p1", '{"draft": {"category": "trading"}, "screen": "urgency"}', NOW, NOW + timedelta(days=30))
+        await sessions.save("p2", '{"lang": "en"}', NOW, NOW + timedelta(hours=1))
+        assert await sessions.expire_drafts(NOW + timedelta(hours=25)) == 1
+        loaded = await sessions.load("p1")
+        assert loaded is not None and '"draft"' not in loaded.state
+        assert '"draft_expired":true' in loaded.state.replace(" ", "")
+        assert await sessions.purge(NOW + timedelta(hours=2)) == 1
+        assert await sessions.load("p2") is None
+
+
+async def test_the_outbox_leases_most_urgent_first_and_retries_later(db: SqliteStorage) -> None:
+    async with db.uow() as uow:
+        tip = await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
+        news = await uow.outbox.add(NewItem(Kind.TIPSTER_NEWS, Audience.TIPSTER, tip.id, payload={"n": 1}), NOW)
+        card = await uow.outbox.add(NewItem(Kind.CARD, Audience.MODERATORS, tip.id), NOW)
+    lease = NOW + timedelta(minutes=2)
+    async with db.uow() as uow:
+        first = await uow.outbox.claim("worker-1", NOW, lease, 10, ["telegram"])
+        assert [item.id for item in first] == [card, news]  # a card never waits behind news
+        assert await uow.outbox.claim("worker-2", NOW, lease, 10, ["telegram"]) == []  # leased: nobody else takes them
+        await uow.outbox.delivered(card, NOW)
+        await uow.outbox.retry(news, NOW + timedelta(seconds=30), count_attempt=True)
+        assert await uow.outbox.claim("worker-2", NOW + timedelta(seconds=10), lease, 10, ["telegram"]) == []
+        again = await uow.outbox.claim("worker-2", NOW + timedelta(seconds=31), lease, 10, ["telegram"])
+        assert [(item.id, item.attempts, item.payload) for item in again] == [(news, 1, {"n": 1})]
+    async with db.uow() as uow:  # a worker that died: its lease runs out and another takes the item
+        assert [item.id for item in await uow.outbox.claim("worker-3", lease + timedelta(minutes=3), lease, 10, ["telegram"])] == [news]
+        await uow.outbox.fail(news, NOW, "refused")
+        assert await uow.outbox.backlog(NOW) == (0, None)
+
+
+async def test_a_full_disk_raises_storage_full_and_writes_nothing(db: SqliteStorage) -> None:
+    conn = db.conn
+    pages = (await (await conn.execute("PRAGMA page_count")).fetchone())[0]
+    await conn.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(StorageFull):
+        async with db.uow() as uow:
+            await uow.tips.create(new_tip(description="x" * 20000), "TL-AAAA-BBBB", "h", NOW)
+    async with db.read() as uow:
+        assert await uow.tips.by_code("TL-AAAA-BBBB") is None
+
+
+async def test_a_read_cannot_write(db: SqliteStorage) -> None:
+    """A change belongs in a unit of work, where it commits with the rest of it or not at all."""
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        async with db.read() as uow:
+            await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
+    async with db.uow() as uow:  # and writing works again afterwards
+        await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)

@@ -13,18 +13,21 @@ from pathlib import Path
 import pytest
 
 from tipline.cli import main
+from tipline.delivery.model import Address
 from tipline.staff.units import (
     INVITE_TTL,
     ChatAlreadyLinked,
     CommuneTaken,
     RowError,
-    SqliteUnits,
+    Unit,
+    UnitDirectory,
     UnitRow,
+    UpsertCounts,
     import_units,
     normalize_invite,
     parse_units_csv,
 )
-from tipline.storage.sqlite.database import Database
+from tipline.storage.sqlite.store import SqliteStorage
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 SECRET = b"test-secret-0123456789-0123456789-abcdef"
@@ -47,32 +50,62 @@ HEADER = "code,name,province,communes\n"
 GOOD_ROW = "CA-31135,Công an phường Ninh Kiều,Cần Thơ,Ninh Kiều\n"
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "t.sqlite3")
-    yield database
-    await database.close()
+def chat(chat_id: int) -> Address:
+    """A Telegram group chat, as the bot sees the chat a /link message came from."""
+    return Address("telegram", str(chat_id))
 
 
 @pytest.fixture
-def units(db: Database) -> SqliteUnits:
-    return SqliteUnits(db, SECRET)
+async def db(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
+    storage = await SqliteStorage.open(tmp_path / "t.sqlite3")
+    yield storage
+    await storage.close()
 
 
-async def imported(db: Database, text: str = UNITS_CSV) -> SqliteUnits:
+async def imported(db: SqliteStorage, text: str = UNITS_CSV) -> UnitDirectory:
     report = await import_units(db, text, NOW)
     assert report.errors == (), report.errors
-    return SqliteUnits(db, SECRET)
+    return UnitDirectory(db, SECRET)
+
+
+async def unit_by_code(db: SqliteStorage, code: str) -> Unit | None:
+    async with db.read() as uow:
+        return await uow.units.by_code(code)
+
+
+async def unit_by_id(db: SqliteStorage, unit_id: int) -> Unit | None:
+    async with db.read() as uow:
+        return await uow.units.by_id(unit_id)
+
+
+async def unit_for_commune(db: SqliteStorage, commune_code: int) -> Unit | None:
+    async with db.read() as uow:
+        return await uow.units.for_commune(commune_code)
+
+
+async def unit_by_chat(db: SqliteStorage, chat_id: int) -> Unit | None:
+    async with db.read() as uow:
+        return await uow.units.active_by_chat(chat(chat_id))
+
+
+async def all_units(db: SqliteStorage) -> list[Unit]:
+    async with db.read() as uow:
+        return await uow.units.all()
+
+
+async def link_chat(db: SqliteStorage, unit_id: int, chat_id: int) -> Unit | None:
+    async with db.uow() as uow:
+        return await uow.units.link_chat(unit_id, chat(chat_id), NOW)
 
 
 # ------------------------------------------------------------------------------------------ schema
 
 
-async def test_migration_creates_the_unit_tables_with_cascades(db: Database, tmp_path: Path) -> None:
-    units = await imported(db)
-    unit = await units.by_code("CA-70")
+async def test_migration_creates_the_unit_tables_with_cascades(db: SqliteStorage, tmp_path: Path) -> None:
+    directory = await imported(db)
+    unit = await unit_by_code(db, "CA-70")
     assert unit is not None
-    await units.create_invite(unit.id, "test", NOW)
+    await directory.create_invite(unit.id, "test", NOW)
     plain = sqlite3.connect(tmp_path / "t.sqlite3")
     try:
         plain.execute("PRAGMA foreign_keys = ON")
@@ -92,41 +125,69 @@ async def test_migration_creates_the_unit_tables_with_cascades(db: Database, tmp
         plain.close()
 
 
+async def test_a_chat_is_one_units_chat_in_the_schema_too(db: SqliteStorage, tmp_path: Path) -> None:
+    await imported(db)
+    hoan_kiem = await link_chat(db, (await unit_by_code(db, "CA-70")).id, -5)  # type: ignore[union-attr]
+    assert hoan_kiem is not None
+    plain = sqlite3.connect(tmp_path / "t.sqlite3")
+    try:
+        columns = {row[1] for row in plain.execute("PRAGMA table_info(units)")}
+        assert {"chat_channel", "chat"} <= columns and "chat_id" not in columns
+        assert plain.execute("SELECT chat_channel, chat FROM units WHERE code = 'CA-70'").fetchone() == (
+            "telegram", "-5"
+        )
+        with pytest.raises(sqlite3.IntegrityError):  # the same chat for a second unit
+            plain.execute("UPDATE units SET chat_channel = 'telegram', chat = '-5' WHERE code = 'CA-4'")
+        # The same chat id on another channel is another chat.
+        plain.execute("UPDATE units SET chat_channel = 'zalo', chat = '-5' WHERE code = 'CA-4'")
+        plain.rollback()
+    finally:
+        plain.close()
+
+
 # ------------------------------------------------------------------------------------------ import
 
 
-async def test_import_a_realistic_file(db: Database) -> None:
+async def test_import_a_realistic_file(db: SqliteStorage) -> None:
     report = await import_units(db, UNITS_CSV, NOW)
     assert report.ok and report.written
     assert (report.units, report.communes) == (5, 11)
     assert (report.counts.created, report.counts.updated, report.counts.unchanged) == (5, 0, 0)
 
-    units = SqliteUnits(db)  # lookups need no secret
-    expected = {
-        NINH_KIEU: "CA-31135", CAI_KHE: "CA-31135", CAI_RANG: "CA-31186", HUNG_PHU: "CA-31186",
-        TAN_AN: "CA-31147", AN_BINH: "CA-31147", HOAN_KIEM: "CA-70", CUA_NAM: "CA-70",
-        BA_DINH: "CA-4", NGOC_HA: "CA-4", VAN_MIEU: "CA-4",
-    }
-    for commune, code in expected.items():
-        unit = await units.for_commune(commune)
-        assert unit is not None and unit.code == code, commune
-    assert await units.for_commune(31212) is None  # Thốt Nốt: no unit yet
-    assert await units.for_commune(999_999) is None
+    async with db.read() as uow:  # lookups need no secret: only invites do (UnitDirectory)
+        units = uow.units
+        expected = {
+            NINH_KIEU: "CA-31135", CAI_KHE: "CA-31135", CAI_RANG: "CA-31186", HUNG_PHU: "CA-31186",
+            TAN_AN: "CA-31147", AN_BINH: "CA-31147", HOAN_KIEM: "CA-70", CUA_NAM: "CA-70",
+            BA_DINH: "CA-4", NGOC_HA: "CA-4", VAN_MIEU: "CA-4",
+        }
+        for commune, code in expected.items():
+            unit = await units.for_commune(commune)
+            assert unit is not None and unit.code == code, commune
+            assert await units.active_for_commune(commune) == unit  # every imported unit is active
+        assert await units.for_commune(31212) is None  # Thốt Nốt: no unit yet
+        assert await units.for_commune(999_999) is None
+        assert await units.active_for_commune(31212) is None
 
-    ninh_kieu = await units.by_code(" ca-31135 ")
-    assert ninh_kieu is not None
-    assert ninh_kieu.name == "Công an phường Ninh Kiều"
-    assert ninh_kieu.province_code == CAN_THO
-    assert ninh_kieu.communes == (CAI_KHE, NINH_KIEU)
-    assert ninh_kieu.chat_id is None and ninh_kieu.linked_at is None and ninh_kieu.active
-    assert ninh_kieu.created_at == ninh_kieu.updated_at == NOW
-    assert await units.by_id(ninh_kieu.id) == ninh_kieu
-    assert (await units.by_code("CA-31147")).name == "Công an phường Tân An, Cần Thơ"  # type: ignore[union-attr]
+        ninh_kieu = await units.by_code(" ca-31135 ")
+        assert ninh_kieu is not None
+        assert ninh_kieu.name == "Công an phường Ninh Kiều"
+        assert ninh_kieu.province_code == CAN_THO
+        assert ninh_kieu.communes == (CAI_KHE, NINH_KIEU)
+        assert ninh_kieu.chat is None and ninh_kieu.linked_at is None and ninh_kieu.active
+        assert ninh_kieu.created_at == ninh_kieu.updated_at == NOW
+        assert await units.by_id(ninh_kieu.id) == ninh_kieu
+        assert (await units.by_code("CA-31147")).name == "Công an phường Tân An, Cần Thơ"  # type: ignore[union-attr]
 
-    assert [u.code for u in await units.in_province(CAN_THO)] == ["CA-31135", "CA-31147", "CA-31186"]
-    assert [u.code for u in await units.in_province(HA_NOI)] == ["CA-4", "CA-70"]
-    assert await units.in_province(HCM) == []
-    assert [u.code for u in await units.all()] == ["CA-4", "CA-70", "CA-31135", "CA-31147", "CA-31186"]
+        assert [u.code for u in await units.in_province(CAN_THO)] == ["CA-31135", "CA-31147", "CA-31186"]
+        assert [u.code for u in await units.in_province(HA_NOI)] == ["CA-4", "CA-70"]
+        assert await units.in_province(HCM) == []
+        assert [u.code for u in await units.all()] == ["CA-4", "CA-70", "CA-31135", "CA-31147", "CA-31186"]
+        # Active units of a province by name, for a moderator choosing where to forward a tip.
+        assert [u.name for u in await units.active_in_province(CAN_THO)] == [
+            "Công an phường Cái Răng", "Công an phường Ninh Kiều", "Công an phường Tân An, Cần Thơ"
+        ]
+        assert await units.active_in_province(HCM) == []
 
 
 def test_bom_windows_line_endings_blank_lines_and_column_order() -> None:
@@ -188,14 +249,14 @@ BAD_ROWS = [
 
 @pytest.mark.parametrize(("row", "message"), BAD_ROWS, ids=[message[:40] for _, message in BAD_ROWS])
 async def test_every_bad_row_is_reported_with_its_line_and_nothing_is_written(
-    db: Database, row: str, message: str
+    db: SqliteStorage, row: str, message: str
 ) -> None:
     report = await import_units(db, HEADER + GOOD_ROW + row + "\n", NOW)
     assert not report.ok and not report.written
     assert [error.line for error in report.errors] == [3]
     assert message in report.errors[0].message, report.errors[0].message
     assert str(report.errors[0]).startswith("line 3: ")
-    assert await SqliteUnits(db).all() == []
+    assert await all_units(db) == []
 
 
 @pytest.mark.parametrize(
@@ -213,11 +274,11 @@ async def test_every_bad_row_is_reported_with_its_line_and_nothing_is_written(
         ("\ncode,name,province,communes\n" + 'CA-1,"Công an,92,Ninh Kiều\n', 3, "malformed CSV"),
     ],
 )
-async def test_header_and_file_errors(db: Database, text: str, line: int, message: str) -> None:
+async def test_header_and_file_errors(db: SqliteStorage, text: str, line: int, message: str) -> None:
     report = await import_units(db, text, NOW)
     assert report.errors and report.errors[0].line == line
     assert message in report.errors[0].message, report.errors
-    assert await SqliteUnits(db).all() == []
+    assert await all_units(db) == []
 
 
 def test_all_errors_are_reported_in_one_pass() -> None:
@@ -228,188 +289,210 @@ def test_all_errors_are_reported_in_one_pass() -> None:
     assert [error.line for error in errors] == [4, 5, 6, 7, 8, 9]
 
 
-async def test_a_commune_of_a_unit_not_in_the_file_is_refused(db: Database) -> None:
-    units = await imported(db)
+async def test_a_commune_of_a_unit_not_in_the_file_is_refused(db: SqliteStorage) -> None:
+    await imported(db)
     text = HEADER + "CA-NEW,Công an mới,Cần Thơ,Thốt Nốt\nCA-NEW2,Công an khác,92,Ninh Kiều;Hỏa Lựu\n"
     report = await import_units(db, text, NOW)
     assert [(e.line, e.message) for e in report.errors] == [
         (3, 'commune Phường Ninh Kiều (31135) already belongs to unit CA-31135 ("Công an phường Ninh Kiều"), '
             "which is not in this file: remove it there first, or include that unit with its new communes"),
     ]
-    assert await units.by_code("CA-NEW") is None  # the good row was not written either
-    assert (await units.for_commune(NINH_KIEU)).code == "CA-31135"  # type: ignore[union-attr]
+    assert await unit_by_code(db, "CA-NEW") is None  # the good row was not written either
+    assert (await unit_for_commune(db, NINH_KIEU)).code == "CA-31135"  # type: ignore[union-attr]
 
     # Redefining the owner in the same file moves the commune.
     moved = HEADER + "CA-31135,Công an phường Ninh Kiều,92,Cái Khế\nCA-NEW2,Công an khác,92,Ninh Kiều;Hỏa Lựu\n"
     report = await import_units(db, moved, NOW)
     assert report.ok and (report.counts.created, report.counts.updated) == (1, 1)
-    assert (await units.for_commune(NINH_KIEU)).code == "CA-NEW2"  # type: ignore[union-attr]
-    assert (await units.by_code("CA-31135")).communes == (CAI_KHE,)  # type: ignore[union-attr]
+    assert (await unit_for_commune(db, NINH_KIEU)).code == "CA-NEW2"  # type: ignore[union-attr]
+    assert (await unit_by_code(db, "CA-31135")).communes == (CAI_KHE,)  # type: ignore[union-attr]
 
 
-async def test_reimport_is_idempotent_and_updates_names_and_communes(db: Database) -> None:
-    units = await imported(db)
-    before = await units.all()
+async def test_reimport_is_idempotent_and_updates_names_and_communes(db: SqliteStorage) -> None:
+    await imported(db)
+    before = await all_units(db)
     later = NOW + timedelta(days=30)
     again = await import_units(db, UNITS_CSV, later)
     assert again.ok and (again.counts.created, again.counts.updated, again.counts.unchanged) == (0, 0, 5)
-    assert await units.all() == before  # not even updated_at moves
+    assert await all_units(db) == before  # not even updated_at moves
 
     edited = UNITS_CSV.replace("Công an phường Cái Răng,92,cai rang;hung phu", "Công an P. Cái Răng,92,cai rang")
     edited = edited.replace("CA-4,", "ca-4,")  # same unit, whatever the case
     report = await import_units(db, edited, later)
     assert report.ok and (report.counts.created, report.counts.updated, report.counts.unchanged) == (0, 2, 3)
-    cai_rang = await units.by_code("CA-31186")
+    cai_rang = await unit_by_code(db, "CA-31186")
     assert cai_rang is not None and cai_rang.name == "Công an P. Cái Răng" and cai_rang.communes == (CAI_RANG,)
     assert cai_rang.updated_at == later and cai_rang.created_at == NOW
-    assert await units.for_commune(HUNG_PHU) is None  # freed
-    assert (await units.by_code("CA-4")).code == "ca-4"  # type: ignore[union-attr]
-    assert len(await units.all()) == 5
+    assert await unit_for_commune(db, HUNG_PHU) is None  # freed
+    assert (await unit_by_code(db, "CA-4")).code == "ca-4"  # type: ignore[union-attr]
+    assert len(await all_units(db)) == 5
 
     # A file naming only some units leaves the others alone.
     report = await import_units(db, HEADER + "CA-70,Công an phường Hoàn Kiếm (mới),1,Hoàn Kiếm\n", later)
     assert report.ok
-    assert len(await units.all()) == 5
-    assert (await units.for_commune(NINH_KIEU)).code == "CA-31135"  # type: ignore[union-attr]
-    assert await units.for_commune(CUA_NAM) is None
+    assert len(await all_units(db)) == 5
+    assert (await unit_for_commune(db, NINH_KIEU)).code == "CA-31135"  # type: ignore[union-attr]
+    assert await unit_for_commune(db, CUA_NAM) is None
 
 
-async def test_dry_run_checks_without_writing(db: Database) -> None:
+async def test_dry_run_checks_without_writing(db: SqliteStorage) -> None:
     report = await import_units(db, UNITS_CSV, NOW, dry_run=True)
     assert report.ok and not report.written and report.units == 5
-    assert await SqliteUnits(db).all() == []
+    assert await all_units(db) == []
 
 
-async def test_upsert_many_refuses_duplicates_and_taken_communes(db: Database) -> None:
-    units = await imported(db)
+async def test_upsert_refuses_duplicates_and_taken_communes(db: SqliteStorage) -> None:
+    await imported(db)
+
+    async def upsert(rows: list[UnitRow]) -> UpsertCounts:
+        async with db.uow() as uow:
+            return await uow.units.upsert(rows, NOW)
+
     with pytest.raises(ValueError):
-        await units.upsert_many([UnitRow("X", "x", 92, (31212,)), UnitRow("x", "y", 92, (31213,))], NOW)
+        await upsert([UnitRow("X", "x", 92, (31212,)), UnitRow("x", "y", 92, (31213,))])
     with pytest.raises(ValueError):
-        await units.upsert_many([UnitRow("X", "x", 92, (31212,)), UnitRow("Y", "y", 92, (31212,))], NOW)
+        await upsert([UnitRow("X", "x", 92, (31212,)), UnitRow("Y", "y", 92, (31212,))])
     with pytest.raises(CommuneTaken) as taken:
-        await units.upsert_many([UnitRow("X", "x", 92, (31212, NINH_KIEU))], NOW)
+        await upsert([UnitRow("X", "x", 92, (31212, NINH_KIEU))])
     assert taken.value.taken == [(NINH_KIEU, "CA-31135")]
-    assert await units.by_code("X") is None
-    counts = await units.upsert_many([UnitRow("X", "Công an phường Thốt Nốt", 92, (31212,))], NOW)
-    assert counts.created == 1 and (await units.for_commune(31212)).code == "X"  # type: ignore[union-attr]
+    assert await unit_by_code(db, "X") is None
+    counts = await upsert([UnitRow("X", "Công an phường Thốt Nốt", 92, (31212,))])
+    assert counts.created == 1 and (await unit_for_commune(db, 31212)).code == "X"  # type: ignore[union-attr]
+
+
+async def test_a_failed_upsert_leaves_nothing_of_its_unit_of_work(db: SqliteStorage) -> None:
+    await imported(db)
+    with pytest.raises(CommuneTaken):
+        async with db.uow() as uow:
+            # A good row written first, then a row taking another unit's commune: the whole unit of work goes.
+            await uow.units.upsert([UnitRow("X", "Công an phường Thốt Nốt", 92, (31212,))], NOW)
+            await uow.units.upsert([UnitRow("Y", "y", 92, (NINH_KIEU,))], NOW)
+    assert await unit_by_code(db, "X") is None and await unit_for_commune(db, 31212) is None
 
 
 # ------------------------------------------------------------------------------------------ invites
 
 
-async def test_an_invite_links_the_chat_once(db: Database, tmp_path: Path) -> None:
+async def test_an_invite_links_the_chat_once(db: SqliteStorage, tmp_path: Path) -> None:
     units = await imported(db)
-    unit = await units.by_code("CA-31135")
+    unit = await unit_by_code(db, "CA-31135")
     assert unit is not None
     code = await units.create_invite(unit.id, "moderator:42", NOW)
     assert INVITE.match(code)
 
-    # Only a keyed hash is stored.
+    # Only a keyed hash is stored (a storage-level check: read the file and the table as they are).
     raw = (tmp_path / "t.sqlite3").read_bytes() + (tmp_path / "t.sqlite3-wal").read_bytes()
     assert code.encode() not in raw and code[5:].replace("-", "").encode() not in raw
-    async with db.read() as conn:
-        async with conn.execute("SELECT code_hash, created_by, expires_at, used_at FROM unit_invites") as cursor:
-            (row,) = await cursor.fetchall()
+    async with db.conn.execute("SELECT code_hash, created_by, expires_at, used_at FROM unit_invites") as cursor:
+        (row,) = await cursor.fetchall()
     assert len(row["code_hash"]) == 64 and row["created_by"] == "moderator:42" and row["used_at"] is None
     assert datetime.fromisoformat(row["expires_at"]) == NOW + INVITE_TTL
 
-    linked = await units.redeem_invite(f"/link {code.lower().replace('-', ' ')}", -100123, NOW + timedelta(hours=1))
+    linked = await units.redeem_invite(
+        f"/link {code.lower().replace('-', ' ')}", chat(-100123), NOW + timedelta(hours=1)
+    )
     assert linked is not None and linked.id == unit.id
-    assert linked.chat_id == -100123 and linked.linked_at == NOW + timedelta(hours=1)
-    assert await units.by_chat(-100123) == linked
-    assert await units.by_chat(-100999) is None
+    assert linked.chat == Address("telegram", "-100123") and linked.linked_at == NOW + timedelta(hours=1)
+    assert await unit_by_chat(db, -100123) == linked
+    assert await unit_by_chat(db, -100999) is None
+    async with db.read() as uow:  # the same chat id on another channel is another chat
+        assert await uow.units.active_by_chat(Address("zalo", "-100123")) is None
 
-    assert await units.redeem_invite(code, -100123, NOW + timedelta(hours=2)) is None  # used
-    assert await units.redeem_invite(code, -100456, NOW + timedelta(hours=2)) is None
-    assert (await units.by_id(unit.id)).chat_id == -100123  # type: ignore[union-attr]
+    assert await units.redeem_invite(code, chat(-100123), NOW + timedelta(hours=2)) is None  # used
+    assert await units.redeem_invite(code, chat(-100456), NOW + timedelta(hours=2)) is None
+    assert (await unit_by_id(db, unit.id)).chat == chat(-100123)  # type: ignore[union-attr]
 
 
-async def test_expired_unknown_and_malformed_codes(db: Database) -> None:
+async def test_expired_unknown_and_malformed_codes(db: SqliteStorage) -> None:
     units = await imported(db)
-    unit = await units.by_code("CA-70")
+    unit = await unit_by_code(db, "CA-70")
     assert unit is not None
     code = await units.create_invite(unit.id, "cli", NOW, ttl=timedelta(days=1))
-    assert await units.redeem_invite(code, -1, NOW + timedelta(days=1)) is None  # expired at the instant
-    assert await units.redeem_invite(code, -1, NOW + timedelta(days=2)) is None
-    assert await units.redeem_invite("UNIT-2345-6789", -1, NOW) is None  # unknown
+    assert await units.redeem_invite(code, chat(-1), NOW + timedelta(days=1)) is None  # expired at the instant
+    assert await units.redeem_invite(code, chat(-1), NOW + timedelta(days=2)) is None
+    assert await units.redeem_invite("UNIT-2345-6789", chat(-1), NOW) is None  # unknown
     for garbage in ("", "/link", "UNIT-0000-1111", "UNIT-ABCD-EFG", "hello world", "TL-ABCD-EFGH-X"):
-        assert await units.redeem_invite(garbage, -1, NOW) is None
-    assert (await units.by_id(unit.id)).chat_id is None  # type: ignore[union-attr]
+        assert await units.redeem_invite(garbage, chat(-1), NOW) is None
+    assert (await unit_by_id(db, unit.id)).chat is None  # type: ignore[union-attr]
     fresh = await units.create_invite(unit.id, "cli", NOW, ttl=timedelta(days=1))
-    assert await units.redeem_invite(fresh, -1, NOW + timedelta(days=1) - timedelta(seconds=1)) is not None
+    assert await units.redeem_invite(fresh, chat(-1), NOW + timedelta(days=1) - timedelta(seconds=1)) is not None
 
 
-async def test_concurrent_redeems_give_exactly_one_success(db: Database) -> None:
+async def test_concurrent_redeems_give_exactly_one_success(db: SqliteStorage) -> None:
     units = await imported(db)
-    unit = await units.by_code("CA-4")
+    unit = await unit_by_code(db, "CA-4")
     assert unit is not None
     code = await units.create_invite(unit.id, "cli", NOW)
-    results = await asyncio.gather(*(units.redeem_invite(code, -1000 - i, NOW) for i in range(8)))
+    results = await asyncio.gather(*(units.redeem_invite(code, chat(-1000 - i), NOW) for i in range(8)))
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
-    assert (await units.by_id(unit.id)).chat_id == winners[0].chat_id  # type: ignore[union-attr]
+    assert (await unit_by_id(db, unit.id)).chat == winners[0].chat  # type: ignore[union-attr]
 
 
-async def test_concurrent_redeems_over_two_connections(db: Database, tmp_path: Path) -> None:
+async def test_concurrent_redeems_over_two_connections(db: SqliteStorage, tmp_path: Path) -> None:
     units = await imported(db)
-    unit = await units.by_code("CA-4")
+    unit = await unit_by_code(db, "CA-4")
     assert unit is not None
     code = await units.create_invite(unit.id, "cli", NOW)
-    other_db = await Database.open(tmp_path / "t.sqlite3")
+    other_db = await SqliteStorage.open(tmp_path / "t.sqlite3")
     try:
-        other = SqliteUnits(other_db, SECRET)
+        other = UnitDirectory(other_db, SECRET)
         results = await asyncio.gather(
-            *(repo.redeem_invite(code, -2000 - i, NOW) for i, repo in enumerate([units, other] * 4))
+            *(directory.redeem_invite(code, chat(-2000 - i), NOW) for i, directory in enumerate([units, other] * 4))
         )
     finally:
         await other_db.close()
     assert sum(r is not None for r in results) == 1
 
 
-async def test_a_redeem_voids_the_units_other_codes_and_a_new_code_moves_the_chat(db: Database) -> None:
+async def test_a_redeem_voids_the_units_other_codes_and_a_new_code_moves_the_chat(db: SqliteStorage) -> None:
     units = await imported(db)
-    unit = await units.by_code("CA-70")
+    unit = await unit_by_code(db, "CA-70")
     assert unit is not None
     first = await units.create_invite(unit.id, "cli", NOW)
     second = await units.create_invite(unit.id, "cli", NOW)
     assert first != second
-    assert await units.redeem_invite(second, -1, NOW) is not None
-    assert await units.redeem_invite(first, -2, NOW) is None  # voided
+    assert await units.redeem_invite(second, chat(-1), NOW) is not None
+    assert await units.redeem_invite(first, chat(-2), NOW) is None  # voided
     third = await units.create_invite(unit.id, "cli", NOW)
-    moved = await units.redeem_invite(third, -2, NOW)  # the unit got a new chat
-    assert moved is not None and moved.chat_id == -2
-    assert await units.by_chat(-1) is None
+    moved = await units.redeem_invite(third, chat(-2), NOW)  # the unit got a new chat
+    assert moved is not None and moved.chat == chat(-2)
+    assert await unit_by_chat(db, -1) is None
 
 
-async def test_a_chat_belongs_to_one_unit(db: Database) -> None:
+async def test_a_chat_belongs_to_one_unit(db: SqliteStorage) -> None:
     units = await imported(db)
-    hoan_kiem, ba_dinh = await units.by_code("CA-70"), await units.by_code("CA-4")
+    hoan_kiem, ba_dinh = await unit_by_code(db, "CA-70"), await unit_by_code(db, "CA-4")
     assert hoan_kiem is not None and ba_dinh is not None
-    linked = await units.link_chat(hoan_kiem.id, -5, NOW)
-    assert linked.chat_id == -5
-    assert (await units.link_chat(hoan_kiem.id, -5, NOW)).chat_id == -5  # again: no-op
+    linked = await link_chat(db, hoan_kiem.id, -5)
+    assert linked is not None and linked.chat == chat(-5)
+    assert (await link_chat(db, hoan_kiem.id, -5)).chat == chat(-5)  # type: ignore[union-attr]  # again: no-op
     code = await units.create_invite(ba_dinh.id, "cli", NOW)
     with pytest.raises(ChatAlreadyLinked) as exc:
-        await units.redeem_invite(code, -5, NOW)
+        await units.redeem_invite(code, chat(-5), NOW)
     assert exc.value.unit_code == "CA-70"
-    assert (await units.redeem_invite(code, -6, NOW)).chat_id == -6  # type: ignore[union-attr]  # not consumed
+    assert (await units.redeem_invite(code, chat(-6), NOW)).chat == chat(-6)  # type: ignore[union-attr]  # not consumed
     with pytest.raises(ChatAlreadyLinked):
-        await units.link_chat(ba_dinh.id, -5, NOW)
-    with pytest.raises(KeyError):
-        await units.link_chat(9999, -7, NOW)
+        await link_chat(db, ba_dinh.id, -5)
+    assert (await unit_by_id(db, ba_dinh.id)).chat == chat(-6)  # type: ignore[union-attr]  # unchanged
+    assert await link_chat(db, 9999, -7) is None  # an unknown unit: nothing linked
+    assert await unit_by_chat(db, -7) is None
     with pytest.raises(KeyError):
         await units.create_invite(9999, "cli", NOW)
 
 
-async def test_invites_need_the_secret_and_are_bound_to_it(db: Database) -> None:
+async def test_invites_are_bound_to_the_secret(db: SqliteStorage) -> None:
     units = await imported(db)
-    unit = await units.by_code("CA-70")
+    unit = await unit_by_code(db, "CA-70")
     assert unit is not None
-    with pytest.raises(RuntimeError):
-        await SqliteUnits(db).create_invite(unit.id, "cli", NOW)
     code = await units.create_invite(unit.id, "cli", NOW)
-    assert await SqliteUnits(db, b"another-secret-0123456789-0123456789").redeem_invite(code, -1, NOW) is None
-    assert await units.redeem_invite(code, -1, NOW) is not None
+    other = UnitDirectory(db, b"another-secret-0123456789-0123456789")
+    assert await other.redeem_invite(code, chat(-1), NOW) is None
+    assert await units.redeem_invite(code, chat(-1), NOW) is not None  # the failed attempt did not use it up
+    # A code created under the other secret is unknown under ours.
+    foreign = await other.create_invite(unit.id, "cli", NOW)
+    assert await units.redeem_invite(foreign, chat(-2), NOW) is None
+    assert (await unit_by_id(db, unit.id)).chat == chat(-1)  # type: ignore[union-attr]
 
 
 def test_normalize_invite() -> None:
@@ -457,15 +540,17 @@ def test_cli_import_list_and_invite(env: Path, tmp_path: Path, capsys: pytest.Ca
     assert match and INVITE.match(match.group(1))
     assert "CA-31135" in captured.err
 
-    async def redeem() -> tuple[str, int | None] | None:
-        db = await Database.open(env)
+    async def redeem() -> tuple[str, Address | None] | None:
+        storage = await SqliteStorage.open(env)
         try:
-            unit = await SqliteUnits(db, SECRET).redeem_invite(match.group(1), -100777, datetime.now(UTC))
-            return (unit.code, unit.chat_id) if unit else None
+            unit = await UnitDirectory(storage, SECRET).redeem_invite(
+                match.group(1), Address("telegram", "-100777"), datetime.now(UTC)
+            )
+            return (unit.code, unit.chat) if unit else None
         finally:
-            await db.close()
+            await storage.close()
 
-    assert asyncio.run(redeem()) == ("CA-31135", -100777)
+    assert asyncio.run(redeem()) == ("CA-31135", Address("telegram", "-100777"))
     assert main(["units", "list"]) == 0
     assert "1 linked to a chat" in capsys.readouterr().out
 

@@ -1,4 +1,4 @@
-"""Local console mode: the citizen flows in a terminal, choices as numbered options, no network.
+"""Local console mode: the citizen flows in a terminal, choices written out to be typed back, no network.
 
 Started by ``python -m bot`` when no TELEGRAM_BOT_TOKEN is set, so anyone can try the bot at once.
 """
@@ -11,34 +11,26 @@ import threading
 from functools import partial
 from typing import TextIO
 
-from tipline.citizen.service import Tipline
-from tipline.events import Command, Inbound, Pick, Text
+from tipline.citizen.service import CitizenService
+from tipline.delivery.plain import plain_text
+from tipline.delivery.port import ChannelTraits
+from tipline.events import Command, Inbound, Text
 from tipline.i18n import DEFAULT_LANGUAGE, translator
-from tipline.replies import Choice, Reply
+from tipline.replies import Reply
 
 CHANNEL = "console"
 CHAT = "local"
+TRAITS = ChannelTraits(buttons=False, max_text=100_000, reply_to=False, edits=False)
 
 
-def render(replies: list[Reply]) -> tuple[str, list[Choice]]:
-    """The replies as terminal text, and the numbered options of the last question."""
-    lines: list[str] = []
-    options: list[Choice] = []
-    for reply in replies:
-        lines.append(reply.text)
-        if reply.choices:
-            options = reply.flat_choices
-            lines.extend(f"  {number}) {choice.label}" for number, choice in enumerate(options, start=1))
-        lines.append("")
-    return "\n".join(lines), options
+def render(replies: list[Reply]) -> str:
+    """The replies as terminal text, each followed by a blank line."""
+    return "".join(plain_text(reply) + "\n\n" for reply in replies)
 
 
-def parse(line: str, options: list[Choice]) -> Inbound:
-    """The event for a typed line. A number that is not an option goes to the core as text, which
-    answers it as it answers any unexpected text on that step."""
+def parse(line: str) -> Inbound:
+    """The event for a typed line: a command, or text (the core decides whether it picks a choice)."""
     text = line.strip()
-    if text.isdigit() and options and 1 <= int(text) <= len(options):
-        return Pick(options[int(text) - 1].data)
     if text.startswith("/") and len(text) > 1:
         head, _sep, args = text.partition(" ")
         return Command(head[1:], args.strip())
@@ -55,7 +47,11 @@ async def _read_line(stdin: TextIO) -> str:
             line = stdin.readline()
         except (OSError, ValueError):
             line = ""
-        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(line))
+        def deliver() -> None:
+            if not future.done():
+                future.set_result(line)
+
+        loop.call_soon_threadsafe(deliver)
 
     threading.Thread(target=read, daemon=True).start()
     return await future
@@ -63,20 +59,18 @@ async def _read_line(stdin: TextIO) -> str:
 
 async def show(replies: list[Reply], stdout: TextIO = sys.stdout) -> None:
     """Delivers replies to the terminal (the service drops a receipt copy once this returned)."""
-    stdout.write(render(replies)[0])
+    stdout.write(render(replies))
     stdout.flush()
 
 
-async def run_console(service: Tipline, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+async def run_console(service: CitizenService, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
     _ = translator(DEFAULT_LANGUAGE).gettext
     banner = _(
         "Tipline, local console mode (no TELEGRAM_BOT_TOKEN set). Type a number to pick an option, "
         "text to answer, /help for commands, /quit or Ctrl-D to leave."
     )
     stdout.write(banner + "\n\n")
-    output, options = render(await service.handle(CHANNEL, CHAT, Command("start")))
-    stdout.write(output)
-    stdout.flush()
+    await service.handle(CHANNEL, CHAT, Command("start"), partial(show, stdout=stdout), TRAITS)
     while True:
         stdout.write("> ")
         stdout.flush()
@@ -86,6 +80,4 @@ async def run_console(service: Tipline, stdin: TextIO = sys.stdin, stdout: TextI
             return
         if not line.strip():
             continue
-        replies = await service.handle(CHANNEL, CHAT, parse(line, options), partial(show, stdout=stdout))
-        if replies:
-            options = render(replies)[1]
+        await service.handle(CHANNEL, CHAT, parse(line), partial(show, stdout=stdout), TRAITS)

@@ -1,19 +1,20 @@
-"""The Telegram application: turns updates into core events and core replies into Bot API calls.
+"""The Telegram application: updates in, the core's answers out through ``TelegramChannel``.
 
-No business rule lives here. Identities never reach a log line: handlers log tip codes only (the service
-does), and the error handler logs the exception without the update.
+No business rule lives here: citizens' updates go to ``core.citizens``, the staff side's to
+``core.staff``. Identities never reach a log line: handlers log tip codes only (the core does), and the
+error handler logs the exception without the update.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections import OrderedDict
+from typing import Any
 
 from telegram import BotCommand, Message, Update
-from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.constants import ChatType
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -25,172 +26,148 @@ from telegram.ext import (
     filters,
 )
 
-from tipline.bootstrap import bootstrap
+from tipline.bootstrap import Core, bootstrap
 from tipline.citizen.conversation import error_reply
-from tipline.citizen.service import Tipline
 from tipline.citizen.session import Session
 from tipline.config import Settings
-from tipline.events import Answer, Command, Inbound, Location, Media, Pick, Text, Unsupported
+from tipline.delivery.direct import send_replies
+from tipline.delivery.model import Address
+from tipline.delivery.port import DeliveryError
+from tipline.events import Inbound, Pick, Unsupported
 from tipline.i18n import translator
-from tipline.replies import Reply
-from tipline.staff.moderation import question_code
+from tipline.replies import MenuEntry, Reply, Step
 
 from .callbacks import unpack
-from .render import chunks, keyboard
-from .staff import Staff
+from .channel import NAME, TelegramChannel, sent_of
+from .updates import command_of, replied_to_bot, staff_user, to_event
 
 log = logging.getLogger(__name__)
-CHANNEL = "telegram"
-T = TypeVar("T")
-
-PURGE_EVERY_SECONDS = 3600
-SEND_ATTEMPTS = 6
-RETRY_BASE_DELAY = 0.5  # seconds; doubles per attempt, capped at 10
+CLEARED_MEMORY = 10_000  # keyboards the bot remembers having removed
 
 
 class TiplineContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
-    """The handler context, with the core service and the staff side as typed attributes."""
+    """The handler context, with the core and the channel as typed attributes."""
 
     @property
-    def service(self) -> Tipline:
-        service: Tipline = self.application.bot_data["service"]
-        return service
+    def core(self) -> Core:
+        core: Core = self.application.bot_data["core"]
+        return core
 
     @property
-    def staff(self) -> Staff:
-        staff: Staff = self.application.bot_data["staff"]
-        return staff
+    def channel(self) -> TelegramChannel:
+        channel: TelegramChannel = self.application.bot_data["channel"]
+        return channel
+
+    @property
+    def cleared(self) -> OrderedDict[tuple[int, int], None]:
+        cleared: OrderedDict[tuple[int, int], None] = self.application.bot_data["cleared"]
+        return cleared
 
 
-# --- updates → core events -------------------------------------------------------------------------
+# --- citizens ----------------------------------------------------------------------------------------
 
 
-def to_event(message: Message) -> Inbound:
-    """What the person did, in the core's terms."""
-    replied = message.reply_to_message
-    if message.text is not None and replied is not None and replied.from_user is not None and replied.from_user.is_bot:
-        code = question_code(replied.text or "")
-        if code and not message.text.startswith("/"):
-            return Answer(code, message.text)
-    if message.text is not None:
-        entity = message.entities[0] if message.entities else None
-        if entity is not None and entity.type == "bot_command" and entity.offset == 0:
-            head, _sep, args = message.text.partition(" ")
-            return Command(head[1:].split("@", 1)[0], args.strip())
-        return Text(message.text)
-    if message.photo:
-        largest = message.photo[-1]
-        return Media("photo", largest.file_id, largest.file_size, "image/jpeg")
-    for kind in ("video", "document", "voice", "audio", "animation", "video_note"):
-        attachment = getattr(message, kind)
-        if attachment is not None:
-            return Media(
-                kind,  # type: ignore[arg-type]
-                attachment.file_id,
-                getattr(attachment, "file_size", None),
-                getattr(attachment, "mime_type", None),
-                getattr(attachment, "file_name", None),
-            )
-    if message.location is not None:
-        return Location(message.location.latitude, message.location.longitude)
-    for kind in ("sticker", "contact", "poll", "dice", "game", "venue", "story"):
-        if getattr(message, kind, None) is not None:
-            return Unsupported(kind)
-    return Unsupported("other")
+async def _citizen(context: TiplineContext, chat_id: int, event: Inbound, pressed: Message | None = None) -> None:
+    """Runs one event through the citizen service; the replies go out under the chat's lock."""
+    to = Address(NAME, str(chat_id))
 
-
-# --- core replies → Bot API ------------------------------------------------------------------------
-
-
-async def with_retry(call: Callable[[], Awaitable[T]]) -> T:
-    """Retries through flood limits and network trouble; a refusal (400/403) is not retried."""
-    delay = RETRY_BASE_DELAY
-    for attempt in range(1, SEND_ATTEMPTS + 1):
-        try:
-            return await call()
-        except RetryAfter as exc:
-            wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
-            if attempt == SEND_ATTEMPTS:
-                raise
-            await asyncio.sleep(float(wait))
-        except BadRequest:
-            raise
-        except NetworkError:
-            if attempt == SEND_ATTEMPTS:
-                raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def send_replies(bot: ExtBot[None], chat_id: int, replies: list[Reply]) -> None:
-    for reply in replies:
-        pieces = chunks(reply.text)
-        for index, piece in enumerate(pieces):
-            markup = keyboard(reply) if index == len(pieces) - 1 else None
-
-            async def send(piece: str = piece, markup: Any = markup) -> Message:
-                return await bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML, reply_markup=markup)
-
-            await with_retry(send)
-
-
-async def _answer(context: TiplineContext, chat_id: int, event: Inbound) -> None:
     async def deliver(replies: list[Reply]) -> None:
-        await send_replies(context.bot, chat_id, replies)
+        if pressed is not None:
+            await _clear_keyboard(context, pressed)
+        await send_replies(context.channel, to, replies)
 
-    await context.service.handle(CHANNEL, chat_id, event, deliver)
+    await context.core.citizens.handle(NAME, chat_id, event, deliver, context.channel.traits)
+    context.core.outbox.wake()
 
 
-# --- handlers --------------------------------------------------------------------------------------
-
-
-async def on_message(update: Update, context: TiplineContext) -> None:
-    """Answers a message in a private chat."""
-    message = update.effective_message
-    if message is None or update.effective_chat is None:
+async def _clear_keyboard(context: TiplineContext, message: Message) -> None:
+    """Removes the buttons of a question once one was chosen, once: a double tap must not ask Telegram to
+    remove them again (it refuses an edit that changes nothing). Runs under the chat's lock."""
+    key = (message.chat.id, message.message_id)
+    if message.reply_markup is None or key in context.cleared:
         return
-    if await context.staff.on_message(update, context.bot):
-        context.staff.wake.set()
+    context.cleared[key] = None
+    while len(context.cleared) > CLEARED_MEMORY:
+        context.cleared.popitem(last=False)
+    try:
+        await message.edit_reply_markup(reply_markup=None)
+    except TelegramError:
+        pass  # already edited or deleted: harmless
+
+
+# --- handlers ----------------------------------------------------------------------------------------
+
+
+async def on_private_message(update: Update, context: TiplineContext) -> None:
+    """A message in a private chat: a staff command if it is one for this person, else the citizen's."""
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    if message is None or chat is None:
         return
-    await _answer(context, update.effective_chat.id, to_event(message))
-    context.staff.wake.set()
+    command = command_of(message)
+    staff = context.core.staff
+    if command is not None and user is not None:
+        if await staff.command(staff_user(user), sent_of(message).address, command.name, command.args, True):
+            return
+    replied = replied_to_bot(message)
+    if replied is not None and user is not None and message.text is not None and command is None:
+        # A moderator answering a prompt in a private chat with the bot (the prompt row decides).
+        if await staff.reply(staff_user(user), sent_of(replied), message.text):
+            return
+    await _citizen(context, chat.id, to_event(message))
 
 
 async def on_group_message(update: Update, context: TiplineContext) -> None:
-    """Staff commands and prompt answers in the moderators' group and police unit chats."""
-    if await context.staff.on_message(update, context.bot):
-        context.staff.wake.set()
+    """Staff commands and answers to the bot's prompts in the moderators' group and police unit chats."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or message.text is None:
+        return
+    staff = context.core.staff
+    where = sent_of(message).address
+    command = command_of(message)
+    if command is not None:
+        await staff.command(staff_user(user), where, command.name, command.args, False)
+        return
+    replied = replied_to_bot(message)
+    if replied is not None:
+        await staff.reply(staff_user(user), sent_of(replied), message.text)
+    # Anything else is staff talking among themselves: nothing for the bot to do.
 
 
 async def on_edited(update: Update, context: TiplineContext) -> None:
     """Explains that edits are not picked up (the earlier text was already used)."""
     if update.effective_chat is not None:
-        await _answer(context, update.effective_chat.id, Unsupported("edited"))
+        await _citizen(context, update.effective_chat.id, Unsupported("edited"))
 
 
 async def on_button(update: Update, context: TiplineContext) -> None:
-    """Answers a button press: stops the spinner, removes the old buttons, runs the choice."""
+    """A button: a citizen's choice in a private chat, or a staff button anywhere else."""
     query = update.callback_query
-    if query is None:
-        return
-    if await context.staff.on_button(update, context.bot):
+    if query is None or update.effective_user is None:
         return
     message = query.message
-    chat = message.chat if message is not None else None
-    try:
-        await query.answer()
-    except BadRequest:
-        pass  # too old to answer; the press is still handled below
-    if chat is None or chat.type != ChatType.PRIVATE or not isinstance(message, Message):
+    action = unpack(query.data)
+    citizen = action is None or isinstance(action, Step | MenuEntry)
+    if (
+        citizen
+        and isinstance(message, Message)
+        and message.chat.type == ChatType.PRIVATE
+        and not await context.core.staff.is_staff_chat(sent_of(message).address)
+    ):
+        await _answer(query, "")
+        await _citizen(context, message.chat.id, Pick(action), pressed=message)
         return
-    data = unpack(query.data)
-    if message.reply_markup is not None and not data.startswith("*|"):
-        try:
-            await message.edit_reply_markup(reply_markup=None)
-        except TelegramError:
-            pass  # already edited or deleted: harmless
-    await _answer(context, chat.id, Pick(data))
+    if not isinstance(message, Message):
+        await _answer(query, "")
+        return
+    answer = await context.core.staff.press(staff_user(update.effective_user), sent_of(message), action)
+    await _answer(query, answer)
+
+
+async def _answer(query: Any, text: str) -> None:
+    try:
+        await query.answer(text[:200] or None, show_alert=bool(text))
+    except BadRequest:
+        pass  # too old to answer; the press is still handled
 
 
 async def on_error(update: object, context: TiplineContext) -> None:
@@ -199,19 +176,19 @@ async def on_error(update: object, context: TiplineContext) -> None:
     if isinstance(error, Forbidden):
         log.info("a chat is unreachable (blocked the bot or left)")
         return
-    if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
+    if isinstance(error, NetworkError | DeliveryError) and not isinstance(error, BadRequest):
         log.warning("Telegram could not be reached while answering an update: %s", error)
     else:
         log.error("unexpected error while handling an update", exc_info=error)
     if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
-        chat_id = update.effective_chat.id
+        to = Address(NAME, str(update.effective_chat.id))
         try:
-            await send_replies(context.bot, chat_id, [error_reply(Session())])
-        except TelegramError:
+            await send_replies(context.channel, to, [error_reply(Session())])
+        except DeliveryError:
             log.warning("could not send the apology either")
 
 
-# --- the application -------------------------------------------------------------------------------
+# --- the application ---------------------------------------------------------------------------------
 
 
 def bot_commands(language: str) -> list[BotCommand]:
@@ -229,30 +206,22 @@ def bot_commands(language: str) -> list[BotCommand]:
     ]
 
 
-async def _purge_loop(service: Tipline) -> None:
-    while True:
-        try:
-            await service.purge()
-        except Exception:  # keep purging later even if one run fails
-            log.exception("purge failed")
-        await asyncio.sleep(PURGE_EVERY_SECONDS)
-
-
 async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    if "service" not in application.bot_data:
+    if "core" not in application.bot_data:
         # Opened here so the database lives on the loop that runs the bot.
-        application.bot_data["service"] = await bootstrap(application.bot_data["settings"])
-        application.bot_data["owns_service"] = True
+        application.bot_data["core"] = await bootstrap(application.bot_data["settings"])
+        application.bot_data["owns_core"] = True
+    core: Core = application.bot_data["core"]
+    channel = TelegramChannel(application.bot)
+    application.bot_data["channel"] = channel
+    application.bot_data["cleared"] = OrderedDict()
+    core.channels.register(channel)
+    core.authorizer.membership = channel
+    if core.authorizer.moderators is None:
+        log.warning("TIPLINE_MODERATOR_CHAT_ID is not set: tips are kept, and their cards wait until it is")
     await application.bot.set_my_commands(bot_commands("vi"))
     await application.bot.set_my_commands(bot_commands("en"), language_code="en")
-    service = application.bot_data["service"]
-    staff = Staff(application.bot_data["settings"], service)
-    application.bot_data["staff"] = staff
-    application.bot_data["tasks"] = [
-        asyncio.create_task(_purge_loop(service)),
-        asyncio.create_task(staff.run_delivery(application.bot)),
-        asyncio.create_task(staff.run_deadlines()),
-    ]
+    application.bot_data["tasks"] = [asyncio.create_task(core.background())]
 
 
 async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -265,16 +234,16 @@ async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> 
 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    if application.bot_data.pop("owns_service", False):
-        await application.bot_data["service"].db.close()
+    if application.bot_data.pop("owns_core", False):
+        await application.bot_data["core"].close()
 
 
 def build_application(
-    settings: Settings, service: Tipline | None = None, token: str | None = None
+    settings: Settings, core: Core | None = None, token: str | None = None
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The configured application; the caller runs it (polling here, or a webhook it owns).
 
-    Without a service, one is bootstrapped from the settings when the application starts.
+    Without a core, one is bootstrapped from the settings when the application starts.
     """
     application = (
         ApplicationBuilder()
@@ -289,12 +258,12 @@ def build_application(
         .build()
     )
     application.bot_data["settings"] = settings
-    if service is not None:
-        application.bot_data["service"] = service
+    if core is not None:
+        application.bot_data["core"] = core
     private = filters.ChatType.PRIVATE
     application.add_handler(CallbackQueryHandler(on_button))
-    application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, on_message))
+    application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, on_private_message))
     application.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, on_edited))
     application.add_handler(MessageHandler(~private & filters.UpdateType.MESSAGE & filters.TEXT, on_group_message))
-    application.add_error_handler(on_error)  # type: ignore[arg-type]
+    application.add_error_handler(on_error)
     return application

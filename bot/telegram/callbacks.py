@@ -1,32 +1,146 @@
-"""Callback data: short, versioned, validated in one place.
+"""Callback data: one small payload class per kind of button, packed and checked in one place.
 
-A button carries ``v1:<turn>|<action>``. The version lets buttons already posted keep working (or be
-refused politely) after a change; anything that does not parse becomes an empty pick, which the core
-answers as a stale button.
+``2`` is the format's version: buttons already posted keep working after a change of format, or are
+refused politely. Anything that does not parse (an older version, a forged payload) unpacks to None,
+which the core answers as a stale button. Telegram allows 64 bytes of callback data; ``pack`` refuses more.
 """
 
 from __future__ import annotations
 
-VERSION = "v1"
+import re
+from dataclasses import dataclass
+from typing import ClassVar
+
+from tipline.replies import Action, CardAction, MenuEntry, QueuePage, Step, UnitChoice
+
+VERSION = "2"
 MAX_BYTES = 64  # Telegram's limit for callback_data
+_NAME = re.compile(r"^[a-z][a-z0-9_:-]{0,39}$")
 
 
 class CallbackTooLong(ValueError):
     pass
 
 
-def pack(data: str) -> str:
-    packed = f"{VERSION}:{data}"
+@dataclass(frozen=True)
+class Payload:
+    prefix: ClassVar[str]
+
+    @staticmethod
+    def fields(data: str, count: int) -> list[str] | None:
+        parts = data.split("|")
+        return parts if len(parts) == count else None
+
+
+class StepPayload(Payload):
+    """A citizen's option on the current question: ``2s|<turn>|<name>``."""
+
+    prefix = "s"
+
+    @staticmethod
+    def pack(action: Step) -> str:
+        return f"{action.turn}|{action.name}"
+
+    @staticmethod
+    def unpack(data: str) -> Step | None:
+        parts = Payload.fields(data, 2)
+        if parts is None or not parts[0].isdigit() or not _NAME.match(parts[1]):
+            return None
+        return Step(parts[1], int(parts[0]))
+
+
+class MenuPayload(Payload):
+    """An entry of the citizens' menu, valid on any message: ``2m|<name>``."""
+
+    prefix = "m"
+
+    @staticmethod
+    def pack(action: MenuEntry) -> str:
+        return action.name
+
+    @staticmethod
+    def unpack(data: str) -> MenuEntry | None:
+        return MenuEntry(data) if _NAME.match(data) else None
+
+
+class CardPayload(Payload):
+    """A button on a tip's card: ``2c|<action>|<status seen>``. The tip is the card's, not in the data."""
+
+    prefix = "c"
+
+    @staticmethod
+    def pack(action: CardAction) -> str:
+        return f"{action.name}|{action.seen}"
+
+    @staticmethod
+    def unpack(data: str) -> CardAction | None:
+        parts = Payload.fields(data, 2)
+        if parts is None or not _NAME.match(parts[0]) or not _NAME.match(parts[1]):
+            return None
+        return CardAction(parts[0], parts[1])
+
+
+class PagePayload(Payload):
+    """A page of the staff queue: ``2q|<page>``."""
+
+    prefix = "q"
+
+    @staticmethod
+    def pack(action: QueuePage) -> str:
+        return str(action.page)
+
+    @staticmethod
+    def unpack(data: str) -> QueuePage | None:
+        return QueuePage(int(data)) if data.isdigit() and len(data) < 6 else None
+
+
+class UnitPayload(Payload):
+    """A police unit picked from a list the server sent: ``2u|<unit id>``."""
+
+    prefix = "u"
+
+    @staticmethod
+    def pack(action: UnitChoice) -> str:
+        return str(action.unit_id)
+
+    @staticmethod
+    def unpack(data: str) -> UnitChoice | None:
+        return UnitChoice(int(data)) if data.isdigit() and len(data) < 10 else None
+
+
+def pack(action: Action) -> str:
+    """The callback data for a choice's action; raises CallbackTooLong beyond Telegram's 64 bytes."""
+    if isinstance(action, Step):
+        prefix, body = StepPayload.prefix, StepPayload.pack(action)
+    elif isinstance(action, MenuEntry):
+        prefix, body = MenuPayload.prefix, MenuPayload.pack(action)
+    elif isinstance(action, CardAction):
+        prefix, body = CardPayload.prefix, CardPayload.pack(action)
+    elif isinstance(action, QueuePage):
+        prefix, body = PagePayload.prefix, PagePayload.pack(action)
+    else:
+        prefix, body = UnitPayload.prefix, UnitPayload.pack(action)
+    packed = f"{VERSION}{prefix}|{body}"
     if len(packed.encode()) > MAX_BYTES:
         raise CallbackTooLong(packed)
     return packed
 
 
-def unpack(raw: str | None) -> str:
-    """The core's choice data, or '' for anything forged, foreign or from an unknown version."""
-    if not raw:
-        return ""
-    version, sep, data = raw.partition(":")
-    if version != VERSION or not sep or not data.isprintable() or len(raw.encode()) > MAX_BYTES:
-        return ""
-    return data
+_UNPACK = {
+    StepPayload.prefix: StepPayload.unpack,
+    MenuPayload.prefix: MenuPayload.unpack,
+    CardPayload.prefix: CardPayload.unpack,
+    PagePayload.prefix: PagePayload.unpack,
+    UnitPayload.prefix: UnitPayload.unpack,
+}
+
+
+def unpack(raw: str | None) -> Action | None:
+    """The action a button carries, or None for anything forged, foreign or from an unknown version."""
+    if not raw or len(raw.encode()) > MAX_BYTES or not raw.startswith(VERSION):
+        return None
+    head, sep, body = raw[len(VERSION):].partition("|")
+    unpack_one = _UNPACK.get(head)
+    if not sep or unpack_one is None:
+        return None
+    return unpack_one(body)

@@ -1,4 +1,4 @@
-"""Turns core replies into Bot API calls: HTML-escaped text, inline keyboards, long text split."""
+"""Core messages as Bot API parameters: HTML-escaped text, inline keyboards, long text split."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ import html
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from tipline.replies import Reply
+from tipline.replies import Choice
 
 from .callbacks import pack
 
 MAX_TEXT = 4096
 
 
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    if not reply.choices:
+def keyboard(choices: tuple[tuple[Choice, ...], ...]) -> InlineKeyboardMarkup | None:
+    if not choices:
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(choice.label, callback_data=pack(choice.data)) for choice in row] for row in reply.choices]
+        [[InlineKeyboardButton(choice.label, callback_data=pack(choice.action)) for choice in row] for row in choices]
     )
 
 

@@ -1,38 +1,127 @@
-"""The composition root: settings in, a ready service out (with the moderator queue wired to it)."""
+"""The composition root: settings in, the core wired together out.
+
+Channel adapters then register their channel (``core.channels.register``) and, for the staff side, how
+to ask about membership of the moderators' chat (``core.authorizer.membership``), and run
+``core.background()`` beside their own loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
-from tipline.citizen.service import Clock, Tipline, utcnow
+from tipline.citizen.service import CitizenService
+from tipline.clock import Clock, utcnow
 from tipline.config import Settings
+from tipline.delivery.model import Address, Kind
+from tipline.delivery.outbox import OutboxWorker
+from tipline.delivery.port import Channels
 from tipline.i18n import set_locales_dir
 from tipline.privacy.keys import Keyring
+from tipline.records.audit import AuditLog
+from tipline.staff.arrivals import assess_tip
+from tipline.staff.authorization import Authorizer
+from tipline.staff.card_posting import CardPoster
+from tipline.staff.deadlines import check_deadlines
+from tipline.staff.desk import StaffDesk
 from tipline.staff.moderation import Deadlines, Moderation
-from tipline.staff.views import Queue
-from tipline.storage.sqlite.database import Database
+from tipline.staff.relay import TipsterRelay
+from tipline.staff.units import UnitDirectory
+from tipline.storage.sqlite.store import SqliteStorage
 from tipline.tips import Tip
 
+log = logging.getLogger(__name__)
 
-async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Tipline:
+PURGE_EVERY_SECONDS = 3600
+DEADLINES_EVERY_SECONDS = 60
+
+
+@dataclass
+class Core:
+    settings: Settings
+    storage: SqliteStorage
+    keyring: Keyring
+    clock: Clock
+    channels: Channels
+    audit: AuditLog
+    citizens: CitizenService
+    moderation: Moderation
+    authorizer: Authorizer
+    units: UnitDirectory
+    staff: StaffDesk
+    outbox: OutboxWorker
+
+    async def check_deadlines(self) -> int:
+        acted = await check_deadlines(self.storage, self.audit, self.clock, self.moderation.deadlines)
+        if acted:
+            self.outbox.wake()
+        return acted
+
+    async def background(self) -> None:
+        """The loops beside the channels: delivering the outbox, deadlines, purging what expired."""
+        await asyncio.gather(
+            self.outbox.run(),
+            _every(DEADLINES_EVERY_SECONDS, self.check_deadlines, "deadline check"),
+            _every(PURGE_EVERY_SECONDS, self.citizens.purge, "purge"),
+        )
+
+    async def close(self) -> None:
+        await self.storage.close()
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+    while True:
+        try:
+            await job()
+        except Exception:  # keep going: one failed run must not stop the next
+            log.exception("%s failed", name)
+        await asyncio.sleep(seconds)
+
+
+async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
     if settings.tipline_locales_dir is not None:
         set_locales_dir(settings.tipline_locales_dir)
-    db = await Database.open(settings.tipline_db)
     secret = settings.secret()
-    service = Tipline(db, Keyring(secret), clock=clock)
+    storage = await SqliteStorage.open(settings.tipline_db)
+    keyring = Keyring(secret)
+    channels = Channels()
+    audit = AuditLog(secret)
+    moderators = (
+        Address("telegram", str(settings.tipline_moderator_chat_id))
+        if settings.tipline_moderator_chat_id is not None else None
+    )
+    admins = frozenset(("telegram", str(user_id)) for user_id in settings.admin_ids)
     deadlines = Deadlines(
         acknowledge=timedelta(hours=settings.tipline_ack_hours), outcome=timedelta(hours=settings.tipline_outcome_hours)
     )
-    service.moderation = Moderation(db, clock, deadlines, secret)
-    service.queue = Queue(db)
-    queue, moderation = service.queue, service.moderation
+    citizens = CitizenService(storage, keyring, clock=clock)
+    moderation = Moderation(storage, audit, clock, deadlines)
+    authorizer = Authorizer(storage, clock, admins, moderators)
+    units = UnitDirectory(storage, secret)
+    cards = CardPoster(storage, channels, moderators, clock)
+    relay = TipsterRelay(storage, channels, keyring, clock)
+    relay.on_question = citizens.remember_question
+    outbox = OutboxWorker(
+        storage,
+        {Kind.CARD: cards.post_card, Kind.STAFF_TEXT: cards.post_text, Kind.TIPSTER_NEWS: relay.deliver},
+        clock,
+        channels,
+    )
+    staff = StaffDesk(storage, channels, authorizer, moderation, units, audit, keyring, clock, wake=outbox.wake)
 
     async def assess(tip: Tip) -> None:
-        await queue.assess_tip(tip, clock())
+        await assess_tip(storage, tip, clock())
+        outbox.wake()
 
     async def followup(tip: Tip, text: str, has_file: bool) -> None:
         await moderation.tipster_wrote(tip.id, text, has_file)
+        outbox.wake()
 
-    service.on_tip = assess
-    service.on_followup = followup
-    return service
+    citizens.on_tip = assess
+    citizens.on_followup = followup
+    return Core(
+        settings, storage, keyring, clock, channels, audit, citizens, moderation, authorizer, units, staff, outbox
+    )

@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from tipline.replies import Action
+
 MediaKind = Literal["photo", "video", "document", "voice", "audio", "animation", "video_note"]
 
 
 @dataclass(frozen=True)
 class Text:
+    """Typed text. ``reply_to``: the id of the bot's message it answers, on channels that have replies."""
+
     text: str
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -23,9 +28,10 @@ class Command:
 
 @dataclass(frozen=True)
 class Pick:
-    """A choice the person picked: a button press or a numbered option typed back."""
+    """A choice the person picked with a button. ``None``: a button the channel could not read (from an
+    older version, or forged), answered as a stale button."""
 
-    data: str
+    action: Action | None
 
 
 @dataclass(frozen=True)
@@ -52,12 +58,4 @@ class Unsupported:
     kind: str
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A reply to one of the bot's messages that named a tip: the tipster answering the team's question."""
-
-    code: str
-    text: str
-
-
-Inbound = Text | Command | Pick | Media | Location | Unsupported | Answer
+Inbound = Text | Command | Pick | Media | Location | Unsupported

@@ -5,6 +5,8 @@ Nothing here can hold a tipster's identity: a tip is what was reported, where, a
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -131,6 +133,16 @@ PUBLIC_STATUS: dict[Status, str] = {
     Status.SPAM: N_("Closed"),
     Status.DUPLICATE: N_("Closed: the same matter was already reported"),
 }
+
+
+def evidence_summary(kinds: Iterable[str], label: Callable[[str], str]) -> str:
+    """'photo × 2, link × 1' in the reader's words (``label`` names a kind), or '' when there is none."""
+    counts = Counter(kinds)
+    return ", ".join(f"{label(kind)} × {n}" for kind, n in counts.items())
+
+
+# Priority levels, lowest first: a tip's ``priority`` is the index of its level.
+PRIORITY_LEVELS = ("low", "normal", "high", "urgent")
 
 
 @dataclass(frozen=True)

@@ -8,22 +8,31 @@ into the matching ``after_*`` function here to word the answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tipline.citizen import intake
-from tipline.citizen.choices import GLOBAL_TURN, menu_choices, menu_reply, new_prompt, option, tr, with_notice
+from tipline.citizen.choices import (
+    menu_choices,
+    menu_reply,
+    new_prompt,
+    option,
+    remember_offer,
+    texts,
+    typed_choice,
+    with_notice,
+)
 from tipline.citizen.effects import AddFollowup, AnswerTip, CheckReceipt, Context, Forget, Result, Subscribe
 from tipline.citizen.receipts import normalize_code
 from tipline.citizen.session import Screen, Session
-from tipline.events import Answer, Command, Inbound, Location, Media, Pick, Text, Unsupported
+from tipline.events import Command, Inbound, Location, Media, Pick, Text, Unsupported
 from tipline.facts import C04_HOTLINE, CHILD_PROTECTION_NUMBER, EMERGENCY_NUMBER, FOLLOWUP_MAX_CHARS
 from tipline.i18n import LANGUAGES
-from tipline.replies import Reply
+from tipline.replies import MenuEntry, Reply, Step
 from tipline.tips import PUBLIC_STATUS, Tip
 
 
 def welcome(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     text = _(
         "Welcome to the drug-crime tip line.\n\n"
         "Here you can report drug crime anonymously, follow up on your report with a code, and find "
@@ -37,7 +46,7 @@ def welcome(session: Session) -> Reply:
 
 
 def help_reply(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     text = _(
         "Commands:\n"
         "/report: report a tip\n"
@@ -53,7 +62,7 @@ def help_reply(session: Session) -> Reply:
 
 
 def info_reply(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     text = _(
         "Where to get help\n"
         "• Emergency, police: {emergency}\n"
@@ -75,28 +84,35 @@ def info_reply(session: Session) -> Reply:
 def handle(session: Session, event: Inbound, ctx: Context) -> Result:
     """Answers one inbound event. The given session is not modified; the result carries the new one."""
     session = session.model_copy(deep=True)
+    return remember_offer(_dispatch(session, typed_choice(session, event, ctx), ctx))
+
+
+def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
     if isinstance(event, Command):
         return _command(session, event, ctx)
-    if isinstance(event, Answer):
+    question = session.private.question
+    if question is not None and question.until <= ctx.now:
+        session.private.question = question = None
+    if isinstance(event, Text) and question is not None and event.reply_to == question.message:
+        # A reply to the very message that carried the team's question (kept sealed by the service).
         text = event.text.strip()
-        if not text or len(text) > FOLLOWUP_MAX_CHARS:
-            return _screen(session, Text(event.text), ctx, None)
-        return Result(session, [], AnswerTip(event.code, text))
+        if text and len(text) <= FOLLOWUP_MAX_CHARS:
+            return Result(session, [], AnswerTip(question.code, text))
     if isinstance(event, Pick):
-        turn, _sep, action = event.data.partition("|")
-        if turn == GLOBAL_TURN:
-            return _global_action(session, action, ctx)
-        if turn != str(session.turn) or not action:
-            _ = tr(session).gettext
+        action = event.action
+        if isinstance(action, MenuEntry):
+            return _global_action(session, action.name, ctx)
+        if not isinstance(action, Step) or action.turn != session.turn:
+            _ = texts(session).gettext
             notice = Reply(_("That button belongs to an older message. Here is where we are now:"))
             return with_notice(notice, reprompt(session, ctx))
-        return _screen(session, event, ctx, action)
+        return _screen(session, event, ctx, action.name)
     return _screen(session, event, ctx, None)
 
 
 def _command(session: Session, event: Command, ctx: Context) -> Result:
     name = event.name.lower()
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     if name == "start":
         if session.draft is not None and session.screen not in (Screen.MENU,):
             session.screen = Screen.MENU
@@ -120,7 +136,7 @@ def _command(session: Session, event: Command, ctx: Context) -> Result:
         had_draft = session.draft is not None
         session.draft = None
         _clear_lookup(session)
-        session.optin_code = None
+        session.private.optin_code = None
         session.screen = Screen.MENU
         text = _("Your report was discarded. Nothing was sent.") if had_draft else _("Cancelled.")
         return Result(session, [menu_reply(session, text)])
@@ -131,7 +147,7 @@ def _command(session: Session, event: Command, ctx: Context) -> Result:
 
 
 def _global_action(session: Session, action: str, ctx: Context) -> Result:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     if action == "menu:report":
         if session.draft is not None and session.screen in intake.REPORT_SCREENS:
             notice = Reply(_("Let's continue your report where you left it."))
@@ -161,14 +177,14 @@ def reprompt(session: Session, ctx: Context) -> Result:
     screen = session.screen
     if screen in intake.REPORT_SCREENS and session.draft is not None:
         return intake.prompt(session, ctx)
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     if screen == Screen.LOOKUP_CODE:
         return Result(session, [_code_prompt(session)])
     if screen == Screen.LOOKUP_PASSPHRASE:
         return Result(session, [_passphrase_prompt(session)])
     if screen == Screen.FOLLOWUP:
         return Result(session, [_followup_prompt(session)])
-    if screen == Screen.OPTIN and session.optin_code:
+    if screen == Screen.OPTIN and _optin_open(session, ctx):
         return Result(session, [optin_prompt(session)])
     if screen == Screen.LANGUAGE:
         return _global_action(session, "menu:language", ctx)
@@ -177,7 +193,7 @@ def reprompt(session: Session, ctx: Context) -> Result:
 
 
 def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     if isinstance(event, Unsupported):
         if event.kind == "contact":
             text = _("For your safety we do not keep phone numbers: that contact was not saved.")
@@ -194,18 +210,23 @@ def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) 
         if code in LANGUAGES:
             session.lang = code
             session.screen = Screen.MENU
-            return Result(session, [menu_reply(session, tr(session).gettext("Language changed."))])
+            return Result(session, [menu_reply(session, texts(session).gettext("Language changed."))])
     if screen == Screen.LOOKUP_CODE:
         return _on_code(session, event, ctx)
     if screen == Screen.LOOKUP_PASSPHRASE:
         return _on_passphrase(session, event, ctx)
     if screen == Screen.FOLLOWUP:
         return _on_followup(session, event, ctx, action)
-    if screen == Screen.OPTIN and session.optin_code:
-        if action == "optin:yes":
-            return Result(session, [], Subscribe(session.optin_code))
+    if screen == Screen.OPTIN and not _optin_open(session, ctx):
+        session.private.optin_code = session.private.optin_until = None
+        session.screen = Screen.MENU
+        text = _("The question about updates has expired. To get updates about your tip, check it with /status.")
+        return Result(session, [menu_reply(session, text)])
+    if screen == Screen.OPTIN:
+        if action == "optin:yes" and session.private.optin_code:
+            return Result(session, [], Subscribe(session.private.optin_code))
         if action == "optin:no":
-            session.optin_code = None
+            session.private.optin_code = session.private.optin_until = None
             session.screen = Screen.MENU
             text = _("All right: no messages will be sent to this chat. Check your tip any time with /status.")
             return Result(session, [menu_reply(session, text)])
@@ -218,7 +239,7 @@ def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) 
 
 
 def _kind_name(session: Session, kind: str) -> str:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     names = {
         "sticker": _("sticker"),
         "poll": _("poll"),
@@ -235,32 +256,32 @@ def _kind_name(session: Session, kind: str) -> str:
 
 def _clear_lookup(session: Session) -> None:
     session.lookup_purpose = None
-    session.lookup_code = None
-    session.followup_code = None
+    session.private.lookup_code = None
+    session.private.followup_code = None
 
 
 def _code_prompt(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     return Reply(_("Send the tip code you received, for example TL-7K3Q-9XMP. Send /cancel to stop."))
 
 
 def _passphrase_prompt(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     return Reply(
         _("Now send the passphrase that came with code {code}. Delete the message afterwards if you like.").format(
-            code=session.lookup_code
+            code=session.private.lookup_code
         )
     )
 
 
 def _followup_prompt(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     new_prompt(session)
     return Reply(
         _(
             "Send what you want to add to {code}: text (up to {limit} characters per message), photos, videos, "
             "files or links. Each message is added as you send it. Press Done when you have finished."
-        ).format(code=session.followup_code, limit=tr(session).number(FOLLOWUP_MAX_CHARS)),
+        ).format(code=session.private.followup_code, limit=texts(session).number(FOLLOWUP_MAX_CHARS)),
         ((option(session, _("✅ Done"), "followup:done"),),),
     )
 
@@ -271,17 +292,17 @@ def _start_lookup(session: Session, purpose: str, args: str) -> Result:
     session.screen = Screen.LOOKUP_CODE
     code = normalize_code(args) if args.strip() else None
     if code:
-        session.lookup_code = code
+        session.private.lookup_code = code
         session.screen = Screen.LOOKUP_PASSPHRASE
         return Result(session, [_passphrase_prompt(session)])
     replies = []
     if args.strip():
-        replies.append(Reply(tr(session).gettext("That does not look like a tip code.")))
+        replies.append(Reply(texts(session).gettext("That does not look like a tip code.")))
     return Result(session, [*replies, _code_prompt(session)])
 
 
 def _on_code(session: Session, event: Inbound, ctx: Context) -> Result:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     if not isinstance(event, Text):
         return with_notice(Reply(_("Please type the code as text.")), reprompt(session, ctx))
     code = normalize_code(event.text)
@@ -289,22 +310,22 @@ def _on_code(session: Session, event: Inbound, ctx: Context) -> Result:
         return with_notice(
             Reply(_("That does not look like a tip code. Codes look like TL-7K3Q-9XMP.")), reprompt(session, ctx)
         )
-    session.lookup_code = code
+    session.private.lookup_code = code
     session.screen = Screen.LOOKUP_PASSPHRASE
     return Result(session, [_passphrase_prompt(session)])
 
 
 def _on_passphrase(session: Session, event: Inbound, ctx: Context) -> Result:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     if not isinstance(event, Text) or not event.text.strip() or len(event.text) > 100:
         return with_notice(Reply(_("Please type the passphrase as text.")), reprompt(session, ctx))
-    assert session.lookup_code is not None and session.lookup_purpose is not None
-    return Result(session, [], CheckReceipt(session.lookup_purpose, session.lookup_code, event.text))
+    assert session.private.lookup_code is not None and session.lookup_purpose is not None
+    return Result(session, [], CheckReceipt(session.lookup_purpose, session.private.lookup_code, event.text))
 
 
 def _on_followup(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
-    _ = tr(session).gettext
-    code = session.followup_code
+    _ = texts(session).gettext
+    code = session.private.followup_code
     if code is None:
         session.screen = Screen.MENU
         return Result(session, [menu_reply(session)])
@@ -319,7 +340,7 @@ def _on_followup(session: Session, event: Inbound, ctx: Context, action: str | N
         if len(text) > FOLLOWUP_MAX_CHARS:
             over = Reply(
                 _("That message is too long ({count} characters; the limit is {limit}). Please split it.").format(
-                    count=tr(session).number(len(text)), limit=tr(session).number(FOLLOWUP_MAX_CHARS)
+                    count=texts(session).number(len(text)), limit=texts(session).number(FOLLOWUP_MAX_CHARS)
                 )
             )
             return with_notice(over, reprompt(session, ctx))
@@ -338,8 +359,23 @@ def _on_followup(session: Session, event: Inbound, ctx: Context, action: str | N
 # --- continuations after the service performed an effect -------------------------------------------
 
 
+OPTIN_WINDOW = timedelta(minutes=15)  # how long the question about updates stays open (the link is sealed)
+
+
+def _optin_open(session: Session, ctx: Context) -> bool:
+    until = session.private.optin_until
+    return session.private.optin_code is not None and until is not None and ctx.now < until
+
+
+def offer_updates(session: Session, code: str, ctx: Context) -> None:
+    """Opens the question about updates for one tip, for a short while."""
+    session.screen = Screen.OPTIN
+    session.private.optin_code = code
+    session.private.optin_until = ctx.now + OPTIN_WINDOW
+
+
 def optin_prompt(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     new_prompt(session)
     return Reply(
         _(
@@ -351,12 +387,11 @@ def optin_prompt(session: Session) -> Reply:
     )
 
 
-def after_submit(session: Session, code: str, passphrase: str) -> Result:
+def after_submit(session: Session, code: str, passphrase: str, ctx: Context) -> Result:
     """The receipt: code and passphrase, shown once, then the opt-in question."""
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     session.draft = None
-    session.screen = Screen.OPTIN
-    session.optin_code = code
+    offer_updates(session, code, ctx)
     receipt = Reply(
         _(
             "Thank you. Your report was received.\n\n"
@@ -371,7 +406,7 @@ def after_submit(session: Session, code: str, passphrase: str) -> Result:
 
 
 def after_submit_failed(session: Session, ctx: Context) -> Result:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     notice = Reply(
         _(
             "Sorry, we could not save your report just now because of a storage problem. Nothing was sent; "
@@ -382,8 +417,8 @@ def after_submit_failed(session: Session, ctx: Context) -> Result:
 
 
 def after_subscribe(session: Session) -> Result:
-    _ = tr(session).gettext
-    session.optin_code = None
+    _ = texts(session).gettext
+    session.private.optin_code = session.private.optin_until = None
     session.screen = Screen.MENU
     text = _("Done: updates about this tip will come to this chat. Send /forget at any time to remove the link.")
     return Result(session, [menu_reply(session, text)])
@@ -395,14 +430,15 @@ class StatusView:
     messages: list[tuple[str, datetime]]
     province_name: str
     commune_name: str | None
+    subscribed: bool = False
 
 
-def after_receipt_ok(session: Session, view: StatusView) -> Result:
-    t = tr(session)
+def after_receipt_ok(session: Session, view: StatusView, ctx: Context) -> Result:
+    t = texts(session)
     _ = t.gettext
     if session.lookup_purpose == "followup":
-        session.followup_code = view.tip.code
-        session.lookup_code = None
+        session.private.followup_code = view.tip.code
+        session.private.lookup_code = None
         session.screen = Screen.FOLLOWUP
         return Result(session, [_followup_prompt(session)])
     _clear_lookup(session)
@@ -419,12 +455,16 @@ def after_receipt_ok(session: Session, view: StatusView) -> Result:
         for text, when in view.messages:
             lines.append(f"• {t.datetime(when)}: {text}")
         lines.append(_("To answer, use /followup."))
-    return Result(session, [menu_reply(session, "\n".join(lines))])
+    if view.tip.is_closed or view.subscribed:
+        return Result(session, [menu_reply(session, "\n".join(lines))])
+    # Updates can still be asked for here, whether or not the receipt's question was answered.
+    offer_updates(session, view.tip.code, ctx)
+    return Result(session, [Reply("\n".join(lines)), optin_prompt(session)])
 
 
 def after_receipt_failed(session: Session, ctx: Context, attempts_left: int) -> Result:
-    t = tr(session)
-    session.lookup_code = None
+    t = texts(session)
+    session.private.lookup_code = None
     session.screen = Screen.LOOKUP_CODE
     text = t.ngettext(
         "The code and passphrase do not match any tip. You have {n} more try before a pause.",
@@ -435,7 +475,7 @@ def after_receipt_failed(session: Session, ctx: Context, attempts_left: int) -> 
 
 
 def after_receipt_locked(session: Session, minutes: int) -> Result:
-    t = tr(session)
+    t = texts(session)
     _clear_lookup(session)
     session.screen = Screen.MENU
     text = t.ngettext(
@@ -447,23 +487,20 @@ def after_receipt_locked(session: Session, minutes: int) -> Result:
 
 
 def after_followup(session: Session, ctx: Context, added: str) -> Result:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     new_prompt(session)
-    note = _("Added to {code}: {what}. Send more, or press Done.").format(code=session.followup_code, what=added)
+    note = _("Added to {code}: {what}. Send more, or press Done.").format(code=session.private.followup_code, what=added)
     return Result(session, [Reply(note, ((option(session, _("✅ Done"), "followup:done"),),))])
 
 
-def after_answer(session: Session, ctx: Context, code: str, accepted: bool) -> Result:
-    _ = tr(session).gettext
-    if accepted:
-        text = _("Thank you: your answer about {code} was passed on to the team.").format(code=code)
-    else:
-        text = _("To add information to {code}, please use /followup with your code and passphrase.").format(code=code)
+def after_answer(session: Session, ctx: Context, code: str) -> Result:
+    _ = texts(session).gettext
+    text = _("Thank you: your answer about {code} was passed on to the team.").format(code=code)
     return with_notice(Reply(text), reprompt(session, ctx))
 
 
 def after_forget(session: Session, removed: int) -> Result:
-    t = tr(session)
+    t = texts(session)
     fresh = Session(lang=session.lang, turn=session.turn)
     if removed == 0:
         text = t.gettext("Done. Your unfinished report and settings in this chat were deleted. No tip was linked to it.")
@@ -477,12 +514,12 @@ def after_forget(session: Session, removed: int) -> Result:
 
 
 def flood_notice(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     return Reply(_("You are sending messages very fast. Please wait a minute; messages sent meanwhile are ignored."))
 
 
 def draft_expired_notice(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     return Reply(
         _(
             "Your unfinished report was deleted because it was left for more than {hours} hours, to protect "
@@ -492,5 +529,5 @@ def draft_expired_notice(session: Session) -> Reply:
 
 
 def error_reply(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     return Reply(_("Sorry, something went wrong on our side. Please try again; what you entered so far is kept."))

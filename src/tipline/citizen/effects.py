@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tipline.citizen.session import Session
+from tipline.delivery.port import ChannelTraits
 from tipline.events import Media
 from tipline.replies import Reply
 
@@ -57,6 +58,11 @@ class Result:
     effect: Effect | None = None
 
 
+# What a channel with buttons can do; the default for a step run without a channel (tests, benchmarks).
+BUTTONS = ChannelTraits(buttons=True, max_text=4096, reply_to=True, edits=True)
+
+
 @dataclass(frozen=True)
 class Context:
     now: datetime
+    traits: ChannelTraits = BUTTONS

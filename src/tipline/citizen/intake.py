@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from tipline.citizen.choices import menu_reply, new_prompt, option, tr, with_notice
+from tipline.citizen.choices import menu_reply, new_prompt, option, texts, with_notice
 from tipline.citizen.effects import Context, Result, SubmitTip
 from tipline.citizen.session import Draft, EvidenceItem, Screen, Session
 from tipline.events import Inbound, Location, Media, Text
@@ -23,7 +23,7 @@ from tipline.facts import (
 )
 from tipline.places.communes import directory
 from tipline.replies import Choice, Reply
-from tipline.tips import CATEGORY_LABELS, EVIDENCE_LABELS, URGENCY_LABELS, Category, Urgency
+from tipline.tips import CATEGORY_LABELS, EVIDENCE_LABELS, URGENCY_LABELS, Category, Urgency, evidence_summary
 
 __all__ = ["DRAFT_IDLE_HOURS", "REPORT_SCREENS", "begin", "resume", "prompt", "step", "media_problem"]
 
@@ -60,7 +60,7 @@ def begin(session: Session, ctx: Context) -> Result:
     """Starts a new report."""
     session.draft = Draft()
     session.screen = Screen.CATEGORY
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     intro = Reply(
         _(
             "Let's make a report. I will ask a few short questions; you can go back at any step, and /cancel "
@@ -113,7 +113,7 @@ def _back(session: Session, ctx: Context) -> Result:
         session.screen = _first_missing(draft)
     elif session.screen == Screen.CATEGORY:
         session.screen = Screen.MENU
-        _ = tr(session).gettext
+        _ = texts(session).gettext
         return Result(session, [menu_reply(session, _("Your draft is kept. Choose 'Report a tip' to continue it."))])
     else:
         session.screen = ORDER[ORDER.index(session.screen) - 1]
@@ -126,7 +126,7 @@ def _draft(session: Session) -> Draft:
 
 
 def _nav(session: Session, *extra: Choice) -> tuple[Choice, ...]:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     return (*extra, option(session, _("⬅️ Back"), "back"), option(session, _("✖️ Cancel"), "cancel"))
 
 
@@ -135,7 +135,7 @@ def _nav(session: Session, *extra: Choice) -> tuple[Choice, ...]:
 
 def prompt(session: Session, ctx: Context) -> Result:
     """Asks the question of the current step."""
-    t = tr(session)
+    t = texts(session)
     _ = t.gettext
     draft = _draft(session)
     new_prompt(session)
@@ -175,15 +175,17 @@ def prompt(session: Session, ctx: Context) -> Result:
             ("edit:description", _("Description")),
             ("edit:evidence", _("Evidence")),
         ]
-        rows = [tuple(option(session, label, action) for action, label in parts[i : i + 2]) for i in range(0, 6, 2)]
-        reply = Reply(_("Which part do you want to change?"), (*rows, (option(session, _("⬅️ Back"), "back"),)))
+        pairs: list[tuple[Choice, ...]] = [
+            tuple(option(session, label, action) for action, label in parts[i : i + 2]) for i in range(0, 6, 2)
+        ]
+        reply = Reply(_("Which part do you want to change?"), (*pairs, (option(session, _("⬅️ Back"), "back"),)))
     else:  # pragma: no cover - REPORT_SCREENS is closed
         raise AssertionError(screen)
     return Result(session, [reply])
 
 
 def _province_prompt(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     draft = _draft(session)
     provinces = directory().provinces()
     pages = (len(provinces) + PROVINCES_PER_PAGE - 1) // PROVINCES_PER_PAGE
@@ -208,7 +210,7 @@ def _province_prompt(session: Session) -> Reply:
 
 
 def _commune_prompt(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     draft = _draft(session)
     province = directory().province(draft.province_code or 0)
     rows: list[tuple[Choice, ...]] = []
@@ -231,7 +233,7 @@ def _commune_prompt(session: Session) -> Reply:
 
 
 def _description_prompt(session: Session) -> Reply:
-    t = tr(session)
+    t = texts(session)
     _ = t.gettext
     draft = _draft(session)
     used = len(draft.description_text)
@@ -239,7 +241,7 @@ def _description_prompt(session: Session) -> Reply:
         text = _(
             "Description so far: {used} of {limit} characters. Send more text to add to it, or press Done."
         ).format(used=t.number(used), limit=t.number(DESCRIPTION_MAX_CHARS))
-        extra = (option(session, _("✅ Done"), "next"), option(session, _("🗑 Start over"), "clear"))
+        extra: tuple[Choice, ...] = (option(session, _("✅ Done"), "next"), option(session, _("🗑 Start over"), "clear"))
     else:
         text = _(
             "Step 5 of 6. Describe what you know: what happens, where exactly, when and how often, and how to "
@@ -255,7 +257,7 @@ def _description_prompt(session: Session) -> Reply:
 
 
 def _evidence_prompt(session: Session) -> Reply:
-    t = tr(session)
+    t = texts(session)
     _ = t.gettext
     draft = _draft(session)
     count = len(draft.evidence)
@@ -275,7 +277,7 @@ def _evidence_prompt(session: Session) -> Reply:
 
 def summary_lines(session: Session, draft: Draft) -> list[str]:
     """The draft in a few lines, as the citizen will check it."""
-    t = tr(session)
+    t = texts(session)
     _ = t.gettext
     d = directory()
     province = d.province(draft.province_code or 0)
@@ -286,10 +288,7 @@ def summary_lines(session: Session, draft: Draft) -> list[str]:
     description = draft.description_text
     if len(description) > 1500:
         description = description[:1500] + "…"
-    kinds: dict[str, int] = {}
-    for item in draft.evidence:
-        kinds[item.kind] = kinds.get(item.kind, 0) + 1
-    evidence = ", ".join(f"{_evidence_kind(session, kind)} × {n}" for kind, n in kinds.items()) or _("none")
+    evidence = evidence_summary((e.kind for e in draft.evidence), lambda kind: _evidence_kind(session, kind)) or _("none")
     lines = [
         _("• Type: {value}").format(value=_(CATEGORY_LABELS[Category(draft.category)]) if draft.category else "—"),
         _("• When: {value}").format(value=_(URGENCY_LABELS[Urgency(draft.urgency)]) if draft.urgency else "—"),
@@ -305,7 +304,7 @@ def summary_lines(session: Session, draft: Draft) -> list[str]:
 
 
 def _review(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     draft = _draft(session)
     text = "\n".join(
         [_("Please check your report:"), "", *summary_lines(session, draft), "", _("Nothing is sent until you press Confirm.")]
@@ -320,7 +319,7 @@ def _review(session: Session) -> Reply:
 
 
 def _evidence_kind(session: Session, kind: str) -> str:
-    return tr(session).gettext(EVIDENCE_LABELS[kind]) if kind in EVIDENCE_LABELS else kind
+    return texts(session).gettext(EVIDENCE_LABELS[kind]) if kind in EVIDENCE_LABELS else kind
 
 
 # --- steps ------------------------------------------------------------------------------------------
@@ -328,7 +327,7 @@ def _evidence_kind(session: Session, kind: str) -> str:
 
 def step(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
     """Handles one event on the current report step."""
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     if action == "cancel":
         session.draft = None
         session.screen = Screen.MENU
@@ -344,7 +343,7 @@ def _repeat(session: Session, ctx: Context, reason: str) -> Result:
 
 
 def _expect_button(session: Session, ctx: Context) -> Result:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     return _repeat(session, ctx, _("Please choose one of the buttons below."))
 
 
@@ -366,7 +365,7 @@ def _on_urgency(session: Session, event: Inbound, ctx: Context, action: str | No
 
 
 def _emergency_notice(session: Session) -> Reply:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     return Reply(
         _(
             "If anyone is in danger right now, call {emergency} immediately. You can also call or text the "
@@ -376,7 +375,7 @@ def _emergency_notice(session: Session) -> Reply:
 
 
 def _on_province(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     draft = _draft(session)
     d = directory()
     if action and action.startswith("page:"):
@@ -410,7 +409,9 @@ def _on_province(session: Session, event: Inbound, ctx: Context, action: str | N
         if provinces or matches:
             new_prompt(session)
             draft.candidates = [m.commune.code for m in matches]
-            rows = [(option(session, p.province.name, f"prov:{p.province.code}"),) for p in provinces[:4]]
+            rows: list[tuple[Choice, ...]] = [
+                (option(session, p.province.name, f"prov:{p.province.code}"),) for p in provinces[:4]
+            ]
             rows += [
                 (option(session, f"{m.commune.name} ({m.province.name})", f"com:{m.commune.code}"),) for m in matches
             ]
@@ -446,7 +447,7 @@ def _set_commune(session: Session, code: int | None, ctx: Context) -> Result:
 
 
 def _on_commune(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     draft = _draft(session)
     d = directory()
     if action == "com:unknown":
@@ -479,7 +480,7 @@ def _on_commune(session: Session, event: Inbound, ctx: Context, action: str | No
 
 
 def _on_address(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     draft = _draft(session)
     if action == "next":
         return _advance(session, ctx)
@@ -504,7 +505,7 @@ def _on_address(session: Session, event: Inbound, ctx: Context, action: str | No
 
 
 def _on_description(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
-    t = tr(session)
+    t = texts(session)
     _ = t.gettext
     draft = _draft(session)
     if action == "next":
@@ -539,16 +540,16 @@ def _on_description(session: Session, event: Inbound, ctx: Context, action: str 
 
 def media_problem(session: Session, media: Media) -> str | None:
     """Why an attachment cannot be kept, or None when it can."""
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     if media.size is not None and media.size > EVIDENCE_MAX_BYTES:
         return _("That file is too large ({mb} MB). The limit is {limit} MB per file.").format(
-            mb=tr(session).number(round(media.size / (1024 * 1024), 1)), limit=EVIDENCE_MAX_BYTES // (1024 * 1024)
+            mb=texts(session).number(round(media.size / (1024 * 1024), 1)), limit=EVIDENCE_MAX_BYTES // (1024 * 1024)
         )
     return None
 
 
 def _on_evidence(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
-    _ = tr(session).gettext
+    _ = texts(session).gettext
     draft = _draft(session)
     if action == "next":
         return _advance(session, ctx)

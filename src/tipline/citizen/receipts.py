@@ -23,18 +23,19 @@ _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
 
 
-def _groups(sizes: tuple[int, ...]) -> str:
+def random_groups(sizes: tuple[int, ...]) -> str:
+    """Groups of random characters from ``ALPHABET``, e.g. '7K3Q-9XMP' for (4, 4)."""
     return "-".join("".join(secrets.choice(ALPHABET) for _ in range(size)) for size in sizes)
 
 
 def new_code() -> str:
     """A short tip code such as TL-7K3Q-9XMP (30^8 ≈ 6.6·10^11 possibilities)."""
-    return f"{CODE_PREFIX}-{_groups(_CODE_GROUPS)}"
+    return f"{CODE_PREFIX}-{random_groups(_CODE_GROUPS)}"
 
 
 def new_passphrase() -> str:
     """A secret such as H4KP-Z9RM-T2WC (about 59 bits), shown to the tipster once."""
-    return _groups(_PASS_GROUPS)
+    return random_groups(_PASS_GROUPS)
 
 
 def _clean(text: str) -> str:

@@ -1,7 +1,13 @@
-"""Per-chat conversation state, stored as JSON keyed by a pseudonym (never a chat id)."""
+"""Per-chat conversation state, stored as JSON keyed by a pseudonym (never a chat id).
+
+Whatever names a tip (a code being looked up, the tip a follow-up goes to, the opt-in question, a receipt
+not yet delivered, the team's open question) is ``private``: never written in clear, but sealed with the
+server secret by the service, and kept only as long as its step needs (``Private.until``).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -26,6 +32,22 @@ class Screen(StrEnum):
     LOOKUP_PASSPHRASE = "lookup_passphrase"
     FOLLOWUP = "followup"
     LANGUAGE = "language"
+
+
+# Questions that also take typed words (a place name, a description, a code): on a channel without buttons,
+# a bare number typed there is text, never a choice.
+FREE_TEXT_SCREENS = frozenset(
+    {
+        Screen.PROVINCE,
+        Screen.COMMUNE,
+        Screen.ADDRESS,
+        Screen.DESCRIPTION,
+        Screen.EVIDENCE,
+        Screen.LOOKUP_CODE,
+        Screen.LOOKUP_PASSPHRASE,
+        Screen.FOLLOWUP,
+    }
+)
 
 
 class EvidenceItem(BaseModel):
@@ -57,21 +79,51 @@ class Draft(BaseModel):
         return "\n".join(self.description)
 
 
+class Offered(BaseModel):
+    """A choice of the last question, remembered so it can be typed back on channels without buttons."""
+
+    name: str
+    key: str  # the label, folded (no diacritics, emoji or punctuation), to match what is typed
+    turn: int | None  # None: a menu entry, valid on any message
+
+
+class OpenQuestion(BaseModel):
+    """The team's question to this chat: a reply to that very message answers it."""
+
+    code: str
+    message: str
+    until: datetime
+
+
+class Private(BaseModel):
+    """What would tie this chat to a tip: sealed before it is stored, and dropped when its step is over."""
+
+    lookup_code: str | None = None
+    followup_code: str | None = None
+    optin_code: str | None = None
+    optin_until: datetime | None = None
+    receipt: tuple[str, str] | None = None  # code and passphrase, until the channel took the receipt
+    question: OpenQuestion | None = None
+    until: datetime | None = None  # when everything here may go
+
+    def is_empty(self) -> bool:
+        return not any(
+            (self.lookup_code, self.followup_code, self.optin_code, self.receipt, self.question)
+        )
+
+
 class Session(BaseModel):
     lang: str = DEFAULT_LANGUAGE
     screen: Screen = Screen.MENU
     # Increments with every prompt that has choices; a pressed choice must carry the current turn,
     # so buttons from older messages are recognised as stale instead of acting out of place.
     turn: int = 0
+    offered: list[Offered] = Field(default_factory=list)
+    offered_free_text: bool = False
     draft: Draft | None = None
     lookup_purpose: Literal["status", "followup"] | None = None
-    lookup_code: str | None = None
-    followup_code: str | None = None
-    optin_code: str | None = None
-    # A receipt sealed with the server secret until the channel confirms it was delivered, so that
-    # a Telegram outage at the wrong moment cannot lose the only copy of a passphrase.
-    pending_receipt: str | None = None
+    # Never dumped in clear: the service seals it into ``sealed`` (see the module's docstring).
+    private: Private = Field(default_factory=Private, exclude=True)
+    sealed: str | None = None
     # Set by the purge job when it deleted an idle draft, so the citizen is told at their next message.
     draft_expired: bool = False
-    # Flood control: the window in which the citizen was already told to slow down.
-    flood_notice_window: int | None = None

@@ -13,28 +13,28 @@ from typing import Any
 
 from tipline.bootstrap import bootstrap
 from tipline.config import ConfigError, load_settings
-from tipline.storage.sqlite.database import Database
+from tipline.storage.sqlite.store import SqliteStorage
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 async def _migrate(args: argparse.Namespace) -> int:
     settings = load_settings()
-    db = await Database.open(settings.tipline_db)
+    storage = await SqliteStorage.open(settings.tipline_db)
     try:
-        version = await db.schema_version()
+        version = await storage.schema_version()
     finally:
-        await db.close()
+        await storage.close()
     print(f"database {settings.tipline_db} is at schema version {version}")
     return 0
 
 
 async def _purge(args: argparse.Namespace) -> int:
-    service = await bootstrap(load_settings())
+    core = await bootstrap(load_settings())
     try:
-        await service.purge()
+        await core.citizens.purge()
     finally:
-        await service.db.close()
+        await core.close()
     print("expired drafts, sessions and counters removed")
     return 0
 

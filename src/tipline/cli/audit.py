@@ -11,20 +11,20 @@ from tipline.cli import run_async
 from tipline.config import load_settings
 from tipline.i18n import TIMEZONE
 from tipline.records.audit import AuditLog
-from tipline.storage.sqlite.database import Database
+from tipline.storage.sqlite.store import SqliteStorage
 
 
-async def _open(args: argparse.Namespace) -> tuple[Database, AuditLog]:
+async def _open(args: argparse.Namespace) -> tuple[SqliteStorage, AuditLog]:
     settings = load_settings()
     secret = None if getattr(args, "without_key", False) else settings.secret()
-    db = await Database.open(settings.tipline_db)
-    return db, AuditLog(db, secret=secret)
+    storage = await SqliteStorage.open(settings.tipline_db)
+    return storage, AuditLog(secret=secret)
 
 
 async def _verify(args: argparse.Namespace) -> int:
     db, log = await _open(args)
     try:
-        result = await log.verify(anchor=args.anchor, use_key=not args.without_key)
+        result = await log.verify(db, anchor=args.anchor, use_key=not args.without_key)
     finally:
         await db.close()
     if result.ok:
@@ -46,7 +46,8 @@ async def _show(args: argparse.Namespace) -> int:
         return 2
     db, log = await _open(args)
     try:
-        entries = await log.entries_for(code)
+        async with db.read() as uow:
+            entries = await uow.audit.for_tip(code)
     finally:
         await db.close()
     if not entries:

@@ -11,8 +11,8 @@ from pathlib import Path
 from tipline.cli import run_async
 from tipline.config import load_settings
 from tipline.places.communes import directory
-from tipline.staff.units import INVITE_TTL, SqliteUnits, import_units
-from tipline.storage.sqlite.database import Database
+from tipline.staff.units import INVITE_TTL, UnitDirectory, import_units
+from tipline.storage.sqlite.store import SqliteStorage
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,10 +46,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     inviter.set_defaults(handler=run_async(_invite))
 
 
-async def _open() -> tuple[Database, bytes]:
+async def _open() -> tuple[SqliteStorage, bytes]:
     settings = load_settings()
     secret = settings.secret()
-    return await Database.open(settings.tipline_db), secret
+    return await SqliteStorage.open(settings.tipline_db), secret
 
 
 async def _import(args: argparse.Namespace) -> int:
@@ -105,10 +105,10 @@ async def _list(args: argparse.Namespace) -> int:
                 print(f"tipline: unknown province {value!r}", file=sys.stderr)
                 return 1
             province_code = exact[0].province.code
-    db, secret = await _open()
+    db, _secret = await _open()
     try:
-        repo = SqliteUnits(db, secret)
-        units = await (repo.all() if province_code is None else repo.in_province(province_code))
+        async with db.read() as uow:
+            units = await (uow.units.all() if province_code is None else uow.units.in_province(province_code))
     finally:
         await db.close()
     if not units:
@@ -121,7 +121,7 @@ async def _list(args: argparse.Namespace) -> int:
             unit.code,
             province.short_name if province else str(unit.province_code),
             str(len(unit.communes)),
-            ("linked" if unit.chat_id is not None else "not linked") + ("" if unit.active else ", inactive"),
+            ("linked" if unit.chat is not None else "not linked") + ("" if unit.active else ", inactive"),
             unit.name,
         ))
     widths = [max(len(row[i]) for row in table) for i in range(4)]
@@ -131,7 +131,7 @@ async def _list(args: argparse.Namespace) -> int:
             for code in units[index - 1].communes:
                 commune = d.commune(code)
                 print(f"    {code:>5}  {' '.join(commune.name.split()) if commune else '?'}")
-    linked = sum(unit.chat_id is not None for unit in units)
+    linked = sum(unit.chat is not None for unit in units)
     communes = sum(len(unit.communes) for unit in units)
     print(f"{len(units)} units covering {communes} communes; {linked} linked to a chat")
     return 0
@@ -143,13 +143,13 @@ async def _invite(args: argparse.Namespace) -> int:
         return 1
     db, secret = await _open()
     try:
-        repo = SqliteUnits(db, secret)
-        unit = await repo.by_code(args.code)
+        async with db.read() as uow:
+            unit = await uow.units.by_code(args.code)
         if unit is None:
             print(f"tipline: no unit with code {args.code!r} (see `tipline units list`)", file=sys.stderr)
             return 1
         now = datetime.now(UTC)
-        code = await repo.create_invite(unit.id, args.by or _operator(), now, timedelta(days=args.days))
+        code = await UnitDirectory(db, secret).create_invite(unit.id, args.by or _operator(), now, timedelta(days=args.days))
     finally:
         await db.close()
     expires = (now + timedelta(days=args.days)).astimezone().strftime("%Y-%m-%d %H:%M %Z")

@@ -261,24 +261,24 @@ class Directory:
             words = tuple(fold(r) for r in raw)
             self._marks.append(tuple(marks(r) for r in raw))
             self._words.append(words)
-            for w in words:
-                postings.setdefault(w, set()).add(i)
+            for word in words:
+                postings.setdefault(word, set()).add(i)
         self._postings = {w: frozenset(s) for w, s in postings.items()}
         self._in_province = {code: frozenset(ix) for code, ix in by_province.items()}
         self._vocab = frozenset(self._postings)
 
         # prefix -> longer vocabulary words starting with it
         prefixes: dict[str, list[str]] = {}
-        for w in self._vocab:
-            for k in range(1, len(w)):
-                prefixes.setdefault(w[:k], []).append(w)
+        for word in self._vocab:
+            for k in range(1, len(word)):
+                prefixes.setdefault(word[:k], []).append(word)
         self._prefixes = {p: tuple(ws) for p, ws in prefixes.items()}
 
         # word and its one-deletion variants -> vocabulary words (typo lookup)
         deletes: dict[str, set[str]] = {}
-        for w in self._vocab:
-            for d in _deletes(w) | {w}:
-                deletes.setdefault(d, set()).add(w)
+        for word in self._vocab:
+            for d in _deletes(word) | {word}:
+                deletes.setdefault(d, set()).add(word)
         self._deletes = {d: tuple(ws) for d, ws in deletes.items()}
 
         names = Counter(" ".join(w) for w in self._words)
@@ -306,8 +306,8 @@ class Directory:
         for p in self._provinces:
             add(p.short_name, p.code)
             add(p.name, p.code)
-        for p in vnp.Province.iter_all():
-            add(p.codename.replace("_", " "), int(p.code))
+        for source in vnp.Province.iter_all():
+            add(source.codename.replace("_", " "), int(source.code))
         for alias, code in _PROVINCE_ALIASES.items():
             add(alias, code)
         for name, code in _FORMER_PROVINCES.items():

@@ -5,10 +5,10 @@ tipster: never a chat id), the tip code, the action, the status change and a sho
 code, a unit id: never tip text or personal data). A state change and its entry are written in the same
 transaction::
 
-    async with db.transaction() as conn:
+    async with storage.uow() as uow:
         ...  # change the tip
-        await audit.append(conn, AuditEntry("moderator", staff_id, "forward", tip_code=code,
-                                            from_status=Status.IN_REVIEW, to_status=Status.FORWARDED))
+        await audit.append(uow, AuditEntry("moderator", staff_id, "forward", tip_code=code,
+                                           from_status=Status.IN_REVIEW, to_status=Status.FORWARDED))
 
 The hash chain
 --------------
@@ -42,23 +42,22 @@ import hashlib
 import hmac
 import json
 import re
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiosqlite
+from tipline.records.model import AuditRecord
 
-from tipline.storage.sqlite.database import Database
+if TYPE_CHECKING:
+    from tipline.storage.ports import Storage, UnitOfWork
 
 GENESIS_HASH = "0" * 64
 MAX_DETAIL = 200
 _ACTION = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _FIELDS = ("id", "at", "actor_role", "actor_id", "tip_code", "action", "from_status", "to_status", "detail")
-_COLUMNS = ", ".join((*_FIELDS, "prev_hash", "hash", "mac"))
 
 
 class ActorRole(StrEnum):
@@ -90,24 +89,6 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
-class AuditRecord:
-    """An entry as stored."""
-
-    id: int
-    at: datetime
-    actor_role: str
-    actor_id: str
-    tip_code: str | None
-    action: str
-    from_status: str | None
-    to_status: str | None
-    detail: str
-    prev_hash: str
-    hash: str
-    mac: str | None = None
-
-
-@dataclass(frozen=True)
 class VerifyResult:
     ok: bool
     count: int  # entries read
@@ -116,7 +97,7 @@ class VerifyResult:
     reason: str = ""
 
 
-def entry_hash(fields: Mapping[str, Any] | sqlite3.Row, prev_hash: str) -> str:
+def entry_hash(fields: Mapping[str, Any], prev_hash: str) -> str:
     """SHA-256 (hex) of the canonical JSON of an entry's fields (``_FIELDS``) and ``prev_hash``."""
     canonical = {name: fields[name] for name in _FIELDS}
     canonical["prev_hash"] = prev_hash
@@ -166,139 +147,113 @@ def _validate(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-def _record(row: aiosqlite.Row) -> AuditRecord:
-    return AuditRecord(
-        id=row["id"],
-        at=datetime.fromisoformat(row["at"]),
-        actor_role=row["actor_role"],
-        actor_id=row["actor_id"],
-        tip_code=row["tip_code"],
-        action=row["action"],
-        from_status=row["from_status"],
-        to_status=row["to_status"],
-        detail=row["detail"],
-        prev_hash=row["prev_hash"],
-        hash=row["hash"],
-        mac=row["mac"],
-    )
+def stored_fields(record: AuditRecord) -> dict[str, Any]:
+    """The fields of a stored entry as they were hashed."""
+    return {
+        "id": record.id,
+        "at": record.at_text or record.at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_role": record.actor_role,
+        "actor_id": record.actor_id,
+        "tip_code": record.tip_code,
+        "action": record.action,
+        "from_status": record.from_status,
+        "to_status": record.to_status,
+        "detail": record.detail,
+    }
 
 
 class AuditLog:
-    """The ``audit_log`` table. ``secret``: the server secret, to add (and require) a MAC on every entry.
+    """Appends to and verifies the audit log. ``secret``: the server secret, to add (and require) a MAC on
+    every entry.
 
     Use the same choice everywhere the log is written and verified: a log written without the secret
     fails verification with it (``verify(use_key=False)`` then checks the plain chain).
     """
 
-    def __init__(self, db: Database, secret: bytes | None = None) -> None:
-        self.db = db
+    def __init__(self, secret: bytes | None = None) -> None:
         self._key = _derive_key(secret) if secret else None
 
-    async def append(self, conn: aiosqlite.Connection, entry: AuditEntry) -> AuditRecord:
-        """Appends an entry inside the caller's ``db.transaction()``: it commits or rolls back with it."""
-        if not conn.in_transaction:
-            raise RuntimeError("AuditLog.append must run inside db.transaction()")
+    async def append(self, uow: UnitOfWork, entry: AuditEntry) -> AuditRecord:
+        """Appends an entry inside the caller's unit of work: it commits or rolls back with it."""
         fields = _validate(entry)
-        async with conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1") as cursor:
-            last = await cursor.fetchone()
-        async with conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'") as cursor:
-            seq = await cursor.fetchone()
-        prev_hash = last["hash"] if last else GENESIS_HASH
+        last = await uow.audit.head()
+        prev_hash = last.hash if last else GENESIS_HASH
         # Never reuse an id, not even after a (detected) truncation: ids are part of the hashes.
-        fields["id"] = max(last["id"] if last else 0, seq[0] if seq else 0) + 1
+        fields["id"] = await uow.audit.highest_id() + 1
         digest = entry_hash(fields, prev_hash)
-        mac = _mac(self._key, digest) if self._key else None
-        await conn.execute(
-            f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({', '.join('?' * (len(_FIELDS) + 3))})",
-            (*(fields[name] for name in _FIELDS), prev_hash, digest, mac),
-        )
-        return AuditRecord(
+        record = AuditRecord(
             id=fields["id"], at=datetime.fromisoformat(fields["at"]), actor_role=fields["actor_role"],
             actor_id=fields["actor_id"], tip_code=fields["tip_code"], action=fields["action"],
             from_status=fields["from_status"], to_status=fields["to_status"], detail=fields["detail"],
-            prev_hash=prev_hash, hash=digest, mac=mac,
+            prev_hash=prev_hash, hash=digest, mac=_mac(self._key, digest) if self._key else None,
+            at_text=fields["at"],
         )
+        await uow.audit.insert(record)
+        return record
 
-    async def record(self, entry: AuditEntry) -> AuditRecord:
-        """Appends an entry in a transaction of its own (for actions with no other write)."""
-        async with self.db.transaction() as conn:
-            return await self.append(conn, entry)
+    async def record(self, storage: Storage, entry: AuditEntry) -> AuditRecord:
+        """Appends an entry in a unit of work of its own (for actions with no other write)."""
+        async with storage.uow() as uow:
+            return await self.append(uow, entry)
 
-    async def entries_for(self, tip_code: str) -> list[AuditRecord]:
-        """A tip's entries, oldest first."""
-        async with self.db.read() as conn:
-            async with conn.execute(
-                f"SELECT {_COLUMNS} FROM audit_log WHERE tip_code = ? ORDER BY id", (tip_code,)
-            ) as cursor:
-                return [_record(row) for row in await cursor.fetchall()]
-
-    async def head(self) -> str:
-        """The hash of the newest entry (GENESIS_HASH when the log is empty)."""
-        async with self.db.read() as conn:
-            async with conn.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1") as cursor:
-                row = await cursor.fetchone()
-        return row["hash"] if row else GENESIS_HASH
-
-    async def verify(self, anchor: str | None = None, use_key: bool = True) -> VerifyResult:
+    async def verify(self, storage: Storage, anchor: str | None = None, use_key: bool = True) -> VerifyResult:
         """Walks the whole log and reports the first entry that does not fit.
 
         Checks, entry by entry: ids follow each other, ``prev_hash`` is the previous entry's hash, the hash
         matches the contents, and (with a secret and ``use_key``) the MAC is valid; then that no entries
         were cut off the end, and that ``anchor`` (a head hash written down earlier) is still in the chain.
         """
-        key = self._key if use_key else None
-        count, prev_id, prev_hash = 0, 0, GENESIS_HASH
-        anchor = anchor.strip().lower() if anchor else None
-        anchor_found = False
+        # The counter first: entries appended (by another process) during the walk then only raise the
+        # last id seen, and cannot look like a truncation.
+        async with storage.read() as uow:
+            seq = await uow.audit.highest_id()
+            records = await uow.audit.all()
+        return verify_chain(records, seq, self._key if use_key else None, anchor)
 
-        def bad(entry_id: int | None, reason: str) -> VerifyResult:
-            return VerifyResult(False, count, prev_hash, entry_id, reason)
 
-        async with self.db.read() as conn:
-            # The counter first: entries appended (by another process) during the walk then only raise the
-            # last id seen, and cannot look like a truncation.
-            async with conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'") as cursor:
-                seq_row = await cursor.fetchone()
-            async with conn.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY id") as cursor:
-                async for row in cursor:
-                    entry_id = row["id"]
-                    if entry_id != prev_id + 1:
-                        missing = (
-                            f"entry {prev_id + 1} is missing" if entry_id == prev_id + 2
-                            else f"entries {prev_id + 1} to {entry_id - 1} are missing"
-                        )
-                        return bad(entry_id, f"{missing} (deleted, or ids renumbered)")
-                    if row["prev_hash"] != prev_hash:
-                        before = f"entry {prev_id}" if prev_id else "the start of the log"
-                        return bad(
-                            entry_id,
-                            f"its prev_hash does not match the hash of {before} "
-                            "(an entry was changed, removed, inserted or reordered)",
-                        )
-                    if entry_hash(row, prev_hash) != row["hash"]:
-                        return bad(entry_id, "its contents do not match its hash (the entry was changed)")
-                    if key is not None:
-                        if not row["mac"]:
-                            return bad(
-                                entry_id,
-                                "it has no MAC (the MAC was removed, or the log was written without the secret: "
-                                "give AuditLog the secret, or check the plain chain with --without-key)",
-                            )
-                        if not hmac.compare_digest(row["mac"], _mac(key, row["hash"])):
-                            return bad(
-                                entry_id,
-                                "its MAC is wrong (rewritten without the secret, or another secret was used)",
-                            )
-                    count, prev_id, prev_hash = count + 1, entry_id, row["hash"]
-                    anchor_found = anchor_found or row["hash"] == anchor
-        seq = int(seq_row[0]) if seq_row else 0
-        if seq > prev_id:
-            after = f"entry {prev_id}" if prev_id else "the start of the log"
-            return bad(prev_id + 1, f"entries after {after} are missing (the log was truncated)")
-        if anchor is not None and not anchor_found:
-            reason = (
-                "the anchor is not a valid hash" if not _HEX64.match(anchor)
-                else "the anchored hash is not in the log (the history up to it was rewritten or cut)"
+def verify_chain(records: list[AuditRecord], highest_id: int, key: bytes | None, anchor: str | None) -> VerifyResult:
+    count, prev_id, prev_hash = 0, 0, GENESIS_HASH
+    anchor = anchor.strip().lower() if anchor else None
+    anchor_found = False
+
+    def bad(entry_id: int | None, reason: str) -> VerifyResult:
+        return VerifyResult(False, count, prev_hash, entry_id, reason)
+
+    for row in records:
+        entry_id = row.id
+        if entry_id != prev_id + 1:
+            missing = (
+                f"entry {prev_id + 1} is missing" if entry_id == prev_id + 2
+                else f"entries {prev_id + 1} to {entry_id - 1} are missing"
             )
-            return bad(None, reason)
-        return VerifyResult(True, count, prev_hash)
+            return bad(entry_id, f"{missing} (deleted, or ids renumbered)")
+        if row.prev_hash != prev_hash:
+            before = f"entry {prev_id}" if prev_id else "the start of the log"
+            return bad(
+                entry_id,
+                f"its prev_hash does not match the hash of {before} "
+                "(an entry was changed, removed, inserted or reordered)",
+            )
+        if entry_hash(stored_fields(row), prev_hash) != row.hash:
+            return bad(entry_id, "its contents do not match its hash (the entry was changed)")
+        if key is not None:
+            if not row.mac:
+                return bad(
+                    entry_id,
+                    "it has no MAC (the MAC was removed, or the log was written without the secret: "
+                    "give AuditLog the secret, or check the plain chain with --without-key)",
+                )
+            if not hmac.compare_digest(row.mac, _mac(key, row.hash)):
+                return bad(entry_id, "its MAC is wrong (rewritten without the secret, or another secret was used)")
+        count, prev_id, prev_hash = count + 1, entry_id, row.hash
+        anchor_found = anchor_found or row.hash == anchor
+    if highest_id > prev_id:
+        after = f"entry {prev_id}" if prev_id else "the start of the log"
+        return bad(prev_id + 1, f"entries after {after} are missing (the log was truncated)")
+    if anchor is not None and not anchor_found:
+        reason = (
+            "the anchor is not a valid hash" if not _HEX64.match(anchor)
+            else "the anchored hash is not in the log (the history up to it was rewritten or cut)"
+        )
+        return bad(None, reason)
+    return VerifyResult(True, count, prev_hash)

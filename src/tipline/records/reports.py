@@ -27,7 +27,8 @@ from babel.numbers import format_decimal
 
 from tipline.i18n import TIMEZONE, Translator
 from tipline.places.communes import directory
-from tipline.storage.sqlite.database import Database
+from tipline.records.model import ReportRow
+from tipline.storage.ports import Storage
 from tipline.tips import CATEGORY_LABELS, STATUS_LABELS, Category, Status
 
 EXPORT_COLUMNS = (
@@ -131,89 +132,11 @@ def resolve_province(text: str) -> int:
 # ------------------------------------------------------------------------------------------- rows
 
 
-@dataclass(frozen=True)
-class ReportRow:
-    """One tip as it appears in a report: no identity, no free text."""
-
-    code: str
-    created_at: datetime
-    status: str
-    category: str
-    urgency: str
-    province_code: int
-    commune_code: int | None
-    priority: int
-    forwarded_at: datetime | None
-    acknowledged_at: datetime | None
-    closed_at: datetime | None
-    outcome: str | None
-
-    @property
-    def hours_to_acknowledge(self) -> float | None:
-        return _hours(self.forwarded_at, self.acknowledged_at)
-
-    @property
-    def hours_to_outcome(self) -> float | None:
-        return _hours(self.forwarded_at, self.closed_at) if self.outcome else None
-
-
-def _hours(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return (end - start).total_seconds() / 3600
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-# Only these columns are ever read: the query itself cannot leak a description or an address.
-_SELECT = (
-    "SELECT code, created_at, status, category, urgency, province_code, commune_code, priority, "
-    "forwarded_at, acknowledged_at, closed_at, outcome FROM tips"
-)
-
-
-async def report_rows(db: Database, start: date, end: date, province_code: int | None = None) -> list[ReportRow]:
+async def report_rows(storage: Storage, start: date, end: date, province_code: int | None = None) -> list[ReportRow]:
     """The tips created from ``start`` to ``end`` (local dates, inclusive), oldest first."""
     begin, finish = utc_bounds(start, end)
-    # Timestamps are ISO strings; a day's margin in SQL, then the exact bounds on parsed times, so that
-    # any offset a timestamp was written with is compared correctly.
-    sql = f"{_SELECT} WHERE created_at >= ? AND created_at < ?"
-    params: list[object] = [(begin - timedelta(days=1)).isoformat(), (finish + timedelta(days=1)).isoformat()]
-    if province_code is not None:
-        sql += " AND province_code = ?"
-        params.append(province_code)
-    async with db.read() as conn:
-        async with conn.execute(sql + " ORDER BY created_at, id", params) as cursor:
-            rows = await cursor.fetchall()
-    found = []
-    for row in rows:
-        created = _parse(row["created_at"])
-        assert created is not None
-        if not begin <= created < finish:
-            continue
-        found.append(
-            ReportRow(
-                code=row["code"],
-                created_at=created,
-                status=row["status"],
-                category=row["category"],
-                urgency=row["urgency"],
-                province_code=row["province_code"],
-                commune_code=row["commune_code"],
-                priority=row["priority"],
-                forwarded_at=_parse(row["forwarded_at"]),
-                acknowledged_at=_parse(row["acknowledged_at"]),
-                closed_at=_parse(row["closed_at"]),
-                outcome=row["outcome"],
-            )
-        )
-    found.sort(key=lambda r: r.created_at)
-    return found
+    async with storage.read() as uow:
+        return await uow.tips.report_rows(begin, finish, province_code)
 
 
 # ----------------------------------------------------------------------------------------- export
@@ -286,12 +209,12 @@ def to_json(rows: Sequence[ReportRow], start: date, end: date, province_code: in
 
 
 async def export(
-    db: Database, out: TextIO, start: date, end: date, province_code: int | None = None, fmt: str = "csv"
+    storage: Storage, out: TextIO, start: date, end: date, province_code: int | None = None, fmt: str = "csv"
 ) -> int:
     """Writes the report for the period to ``out``; returns the number of tips."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
-    rows = await report_rows(db, start, end, province_code)
+    rows = await report_rows(storage, start, end, province_code)
     out.write(to_csv(rows) if fmt == "csv" else to_json(rows, start, end, province_code))
     return len(rows)
 
@@ -347,9 +270,9 @@ def compute_stats(
     )
 
 
-async def stats(db: Database, start: date, end: date, province_code: int | None = None, top: int = 10) -> Stats:
+async def stats(storage: Storage, start: date, end: date, province_code: int | None = None, top: int = 10) -> Stats:
     """Counts and medians for the tips created from ``start`` to ``end`` (local dates, inclusive)."""
-    return compute_stats(await report_rows(db, start, end, province_code), start, end, province_code, top)
+    return compute_stats(await report_rows(storage, start, end, province_code), start, end, province_code, top)
 
 
 def _category_label(value: str, translator: Translator) -> str:

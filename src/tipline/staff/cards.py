@@ -1,8 +1,8 @@
 """Cards: how a tip looks to moderators and to the police unit it was forwarded to.
 
-A card is built from a ``CardView``, which has no field that could hold the tipster's identity. Buttons
-carry ``<audience>|<tip id>|<action>|<status seen>``: the server re-checks role and state on every press,
-and a press on a card whose status has moved on is refused as stale.
+A card is built from a ``CardView``, which has no field that could hold the tipster's identity. Its
+buttons carry an action and the status the card showed, nothing else: the tip is the card's, found on the
+server from the message that was pressed, and the server re-checks role and state on every press.
 """
 
 from __future__ import annotations
@@ -11,12 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tipline.i18n import N_, translator
-from tipline.replies import Choice, Reply
+from tipline.replies import CardAction, Choice, Reply
 from tipline.staff.triage import Assessment
-from tipline.tips import CATEGORY_LABELS, EVIDENCE_LABELS, STATUS_LABELS, URGENCY_LABELS, Status, Tip
+from tipline.tips import (
+    CATEGORY_LABELS,
+    EVIDENCE_LABELS,
+    PRIORITY_LEVELS,
+    STATUS_LABELS,
+    URGENCY_LABELS,
+    Status,
+    Tip,
+    evidence_summary,
+)
 
 STAFF_LANGUAGE = "vi"
-LEVELS = ("low", "normal", "high", "urgent")
 LEVEL_LABELS = {"low": N_("low"), "normal": N_("normal"), "high": N_("high"), "urgent": N_("URGENT")}
 REASON_LABELS = {
     "urgency_now": N_("happening now"),
@@ -46,23 +54,35 @@ OUTCOME_LABELS = {
 }
 ACTION_LABELS = {
     "claim": N_("claimed"),
-    "unclaim": N_("released"),
-    "up": N_("priority raised"),
-    "down": N_("priority lowered"),
+    "release": N_("released"),
+    "raise": N_("priority raised"),
+    "lower": N_("priority lowered"),
     "ask": N_("question to the tipster"),
     "spam": N_("marked as spam"),
-    "dup": N_("marked as duplicate"),
-    "fwd": N_("forwarded"),
-    "fwdto": N_("forwarded"),
-    "close": N_("closed"),
+    "duplicate": N_("marked as duplicate"),
+    "forward": N_("forwarded"),
+    "forward_to": N_("forwarded"),
+    "unfounded": N_("closed"),
     "reopen": N_("reopened"),
-    "ack": N_("acknowledged"),
-    "info": N_("asked for more information"),
-    "ok": N_("outcome reported"),
-    "no": N_("outcome reported"),
-    "tr": N_("outcome reported"),
+    "acknowledge": N_("acknowledged"),
+    "ask_more": N_("asked for more information"),
+    "verified": N_("outcome reported"),
+    "not_verified": N_("outcome reported"),
+    "transferred": N_("outcome reported"),
 }
-PROMPT_ACTIONS = ("ask", "dup", "reopen", "info")
+# Names the audit log used before the actions were renamed (entries are never rewritten).
+ACTION_LABELS.update(
+    {
+        "unclaim": ACTION_LABELS["release"], "up": ACTION_LABELS["raise"], "down": ACTION_LABELS["lower"],
+        "dup": ACTION_LABELS["duplicate"], "fwd": ACTION_LABELS["forward"], "fwdto": ACTION_LABELS["forward"],
+        "close": ACTION_LABELS["unfounded"], "ack": ACTION_LABELS["acknowledge"], "info": ACTION_LABELS["ask_more"],
+        "ok": ACTION_LABELS["verified"], "no": ACTION_LABELS["verified"], "tr": ACTION_LABELS["verified"],
+    }
+)
+# Actions that need text first: the bot asks for it in a message answered by replying to it.
+PROMPT_ACTIONS = frozenset({"ask", "duplicate", "reopen", "ask_more"})
+# Opens the list of the province's units to forward to.
+CHOOSE_UNIT = "choose_unit"
 
 
 @dataclass(frozen=True)
@@ -79,11 +99,11 @@ class CardView:
 
 
 def level_of(tip: Tip) -> str:
-    return LEVELS[max(0, min(tip.priority, len(LEVELS) - 1))]
+    return PRIORITY_LEVELS[max(0, min(tip.priority, len(PRIORITY_LEVELS) - 1))]
 
 
-def _choice(audience: str, tip: Tip, label: str, action: str) -> Choice:
-    return Choice(label, f"{audience}|{tip.id}|{action}|{tip.status.value}")
+def _choice(tip: Tip, label: str, action: str) -> Choice:
+    return Choice(label, CardAction(action, tip.status.value))
 
 
 def card_text(view: CardView, for_police: bool = False) -> str:
@@ -111,11 +131,8 @@ def card_text(view: CardView, for_police: bool = False) -> str:
     lines.append("")
     lines.append(tip.description[:2500])
     lines.append("")
-    kinds: dict[str, int] = {}
-    for item in tip.evidence:
-        kinds[item.kind] = kinds.get(item.kind, 0) + 1
-    if kinds:
-        items = ", ".join(f"{_(EVIDENCE_LABELS[k]) if k in EVIDENCE_LABELS else k} × {n}" for k, n in kinds.items())
+    items = evidence_summary((e.kind for e in tip.evidence), lambda k: _(EVIDENCE_LABELS[k]) if k in EVIDENCE_LABELS else k)
+    if items:
         lines.append(_("Evidence: {items}").format(items=items))
         lines.extend(f"🔗 {item.ref}" for item in tip.evidence if item.kind == "link")
     if view.followups:
@@ -158,17 +175,17 @@ def moderator_card(view: CardView) -> Reply:
     tip = view.tip
 
     def c(label: str, action: str) -> Choice:
-        return _choice("m", tip, label, action)
+        return _choice(tip, label, action)
 
-    priority = (c(_("⬆️ Priority"), "up"), c(_("⬇️ Priority"), "down"))
+    priority = (c(_("⬆️ Priority"), "raise"), c(_("⬇️ Priority"), "lower"))
     rows: list[tuple[Choice, ...]]
     if tip.status == Status.NEW:
-        rows = [(c(_("🙋 Claim"), "claim"), c(_("❓ Ask tipster"), "ask")), (c(_("🚫 Spam"), "spam"), c(_("♊ Duplicate"), "dup")), priority]
+        rows = [(c(_("🙋 Claim"), "claim"), c(_("❓ Ask tipster"), "ask")), (c(_("🚫 Spam"), "spam"), c(_("♊ Duplicate"), "duplicate")), priority]
     elif tip.status in (Status.IN_REVIEW, Status.NEEDS_INFO):
         rows = [
-            (c(_("❓ Ask tipster"), "ask"), c(_("👮 Forward"), "fwd")),
-            (c(_("👮 Forward to…"), "units"), c(_("↩️ Release"), "unclaim")),
-            (c(_("🚫 Spam"), "spam"), c(_("♊ Duplicate"), "dup"), c(_("✖️ Unfounded"), "close")),
+            (c(_("❓ Ask tipster"), "ask"), c(_("👮 Forward"), "forward")),
+            (c(_("👮 Forward to…"), CHOOSE_UNIT), c(_("↩️ Release"), "release")),
+            (c(_("🚫 Spam"), "spam"), c(_("♊ Duplicate"), "duplicate"), c(_("✖️ Unfounded"), "unfounded")),
             priority,
         ]
     else:
@@ -181,16 +198,16 @@ def unit_card(view: CardView) -> Reply:
     tip = view.tip
 
     def c(label: str, action: str) -> Choice:
-        return _choice("u", tip, label, action)
+        return _choice(tip, label, action)
 
     rows: tuple[tuple[Choice, ...], ...] = ()
     if tip.status == Status.FORWARDED:
-        rows = ((c(_("✅ Acknowledge"), "ack"), c(_("❓ Ask for more"), "info")),)
+        rows = ((c(_("✅ Acknowledge"), "acknowledge"), c(_("❓ Ask for more"), "ask_more")),)
     elif tip.status == Status.ACKNOWLEDGED:
         rows = (
-            (c(_("✔️ Verified and handled"), "ok"),),
-            (c(_("✖️ Not verified"), "no"), c(_("➡️ Transferred"), "tr")),
-            (c(_("❓ Ask for more"), "info"),),
+            (c(_("✔️ Verified and handled"), "verified"),),
+            (c(_("✖️ Not verified"), "not_verified"), c(_("➡️ Transferred"), "transferred")),
+            (c(_("❓ Ask for more"), "ask_more"),),
         )
     header = _("👮 Forwarded tip for your unit. Please acknowledge it, verify it, and report the outcome.")
     return Reply(header + "\n\n" + card_text(view, for_police=True), rows)
@@ -200,20 +217,15 @@ def prompt_text(action: str, code: str) -> str:
     """The message a moderator or unit answers (as a reply) to give the text an action needs."""
     _ = translator(STAFF_LANGUAGE).gettext
     asks = {
-        "ask": _("Reply to this message with your question for the tipster."),
-        "dup": _("Reply to this message with the code of the tip this one duplicates."),
-        "reopen": _("Reply to this message with the reason for reopening."),
-        "info": _("Reply to this message with what you need to know; the moderators will ask the tipster."),
+        "ask": _("{code}: reply to this message with your question for the tipster."),
+        "duplicate": _("{code}: reply to this message with the code of the tip this one duplicates."),
+        "reopen": _("{code}: reply to this message with the reason for reopening."),
+        "ask_more": _("{code}: reply to this message with what you need to know; the moderators will ask the tipster."),
     }
-    return f"✍️ [{action} {code}] {asks[action]}"
+    return "✍️ " + asks[action].format(code=code)
 
 
-def parse_callback(data: str) -> tuple[str, int, str, str, str] | None:
-    """(audience, tip id, action, argument, status seen) from button data, or None when malformed."""
-    parts = data.split("|")
-    if len(parts) != 4 or parts[0] not in ("m", "u") or not parts[1].isdigit():
-        return None
-    action, _sep, arg = parts[2].partition(":")
-    if not action.isalpha() or parts[3] not in {s.value for s in Status}:
-        return None
-    return parts[0], int(parts[1]), action, arg, parts[3]
+def withdrawn_card(code: str) -> Reply:
+    """What a unit's card becomes when the moderators take a tip back: no details it no longer needs."""
+    _ = translator(STAFF_LANGUAGE).gettext
+    return Reply(_("{code}: the moderators took this tip back; it is no longer with your unit.").format(code=code))

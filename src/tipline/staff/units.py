@@ -1,13 +1,13 @@
 """The police unit directory: which commune police unit ("Công an xã/phường/đặc khu") receives the tips
-about a commune, and the Telegram chat each unit reads them in.
+about a commune, and the chat each unit reads them in.
 
 - Units come from a CSV file (``code,name,province,communes``) checked against the official directory
   (:mod:`tipline.places.communes`) and imported all-or-nothing: one bad row and nothing is written.
-- A commune belongs to at most one unit; :meth:`SqliteUnits.for_commune` is the routing lookup.
+- A commune belongs to at most one unit; ``uow.units.active_for_commune`` is the routing lookup.
 - A unit's chat is linked with a one-time invite code (``UNIT-XXXX-XXXX``) that a moderator creates and
   the unit sends to the bot from its chat. Only a keyed hash of the code is stored.
 
-Units are identified officials, not tipsters: their chat ids are kept in clear.
+Units are identified officials, not tipsters: their chats are kept in clear.
 """
 
 from __future__ import annotations
@@ -17,16 +17,15 @@ import hashlib
 import hmac
 import io
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import aiosqlite
-
-from tipline.citizen.receipts import ALPHABET
+from tipline.citizen.receipts import ALPHABET, random_groups
+from tipline.delivery.model import Address
 from tipline.places.communes import Commune, Province, directory
 from tipline.places.textnorm import fold, has_marks, marks
-from tipline.storage.sqlite.database import Database
+from tipline.staff.model import Unit, UnitRow, UpsertCounts
+from tipline.storage.ports import ChatAlreadyLinked, CodeTaken, CommuneTaken, Storage
 
 __all__ = [
     "COLUMNS",
@@ -36,7 +35,7 @@ __all__ = [
     "CommuneTaken",
     "ImportReport",
     "RowError",
-    "SqliteUnits",
+    "UnitDirectory",
     "Unit",
     "UnitRow",
     "UpsertCounts",
@@ -62,31 +61,6 @@ MAX_NAME_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)
-class Unit:
-    id: int
-    code: str
-    name: str
-    province_code: int
-    chat_id: int | None
-    linked_at: datetime | None
-    active: bool
-    created_at: datetime
-    updated_at: datetime
-    communes: tuple[int, ...] = ()  # commune codes, ascending
-
-
-@dataclass(frozen=True, slots=True)
-class UnitRow:
-    """One valid row of a units CSV, resolved to official codes."""
-
-    code: str
-    name: str
-    province_code: int
-    communes: tuple[int, ...]
-    line: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class RowError:
     """A problem in a units CSV: ``line`` is the 1-based line in the file (1 is the header)."""
 
@@ -95,13 +69,6 @@ class RowError:
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
-
-
-@dataclass(frozen=True, slots=True)
-class UpsertCounts:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,30 +86,12 @@ class ImportReport:
         return not self.errors
 
 
-class CommuneTaken(Exception):
-    """Communes already covered by a unit that the rows being written do not include."""
-
-    def __init__(self, taken: list[tuple[int, str]]) -> None:
-        self.taken = taken  # (commune code, owning unit code)
-        super().__init__(", ".join(f"{commune} belongs to {owner}" for commune, owner in taken))
-
-
-class ChatAlreadyLinked(Exception):
-    """The chat is already the chat of another unit; unlink it there first."""
-
-    def __init__(self, chat_id: int, unit_code: str) -> None:
-        self.chat_id = chat_id
-        self.unit_code = unit_code
-        super().__init__(f"chat {chat_id} is already linked to unit {unit_code}")
-
-
 # ------------------------------------------------------------------------------------------ invites
 
 
 def new_invite_code() -> str:
     """A one-time code such as UNIT-7K3Q-9XMP (30^8 ≈ 6.6·10^11 possibilities)."""
-    groups = ("".join(secrets.choice(ALPHABET) for _ in range(size)) for size in _INVITE_GROUPS)
-    return "-".join((INVITE_PREFIX, *groups))
+    return f"{INVITE_PREFIX}-{random_groups(_INVITE_GROUPS)}"
 
 
 def normalize_invite(text: str) -> str | None:
@@ -161,256 +110,49 @@ def normalize_invite(text: str) -> str | None:
     return "-".join((INVITE_PREFIX, *parts))
 
 
-# ------------------------------------------------------------------------------------------ storage
+# ------------------------------------------------------------------------------------------ service
 
 
-def _ts(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds")
+class UnitDirectory:
+    """Imports units and links their chats with one-time invites. ``secret`` (the server secret) keys the
+    invite hashes: only a keyed hash of an invite code is stored."""
 
-
-def _dt(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-_UNIT_COLUMNS = "id, code, name, province_code, chat_id, linked_at, active, created_at, updated_at"
-
-
-async def _fetch_units(conn: aiosqlite.Connection, where: str = "1", params: tuple[object, ...] = ()) -> list[Unit]:
-    async with conn.execute(
-        f"SELECT {_UNIT_COLUMNS} FROM units WHERE {where} ORDER BY province_code, code", params
-    ) as cursor:
-        rows = await cursor.fetchall()
-    if not rows:
-        return []
-    communes: dict[int, list[int]] = {}
-    async with conn.execute(
-        f"SELECT unit_id, commune_code FROM unit_communes WHERE unit_id IN (SELECT id FROM units WHERE {where}) "
-        "ORDER BY commune_code",
-        params,
-    ) as cursor:
-        for unit_id, commune_code in await cursor.fetchall():
-            communes.setdefault(unit_id, []).append(commune_code)
-    return [
-        Unit(
-            id=row["id"],
-            code=row["code"],
-            name=row["name"],
-            province_code=row["province_code"],
-            chat_id=row["chat_id"],
-            linked_at=_dt(row["linked_at"]) if row["linked_at"] else None,
-            active=bool(row["active"]),
-            created_at=_dt(row["created_at"]),
-            updated_at=_dt(row["updated_at"]),
-            communes=tuple(communes.get(row["id"], ())),
-        )
-        for row in rows
-    ]
-
-
-async def _one(conn: aiosqlite.Connection, where: str, params: tuple[object, ...]) -> Unit | None:
-    found = await _fetch_units(conn, where, params)
-    return found[0] if found else None
-
-
-async def _owners(conn: aiosqlite.Connection, commune_codes: list[int]) -> dict[int, tuple[str, str]]:
-    """Commune code -> (code, name) of the unit that covers it, for the communes already covered."""
-    owners: dict[int, tuple[str, str]] = {}
-    wanted = sorted(set(commune_codes))
-    for start in range(0, len(wanted), 500):  # stay far below SQLite's bound-parameter limit
-        chunk = wanted[start : start + 500]
-        marks = ", ".join("?" * len(chunk))
-        async with conn.execute(
-            "SELECT uc.commune_code, u.code, u.name FROM unit_communes uc JOIN units u ON u.id = uc.unit_id "
-            f"WHERE uc.commune_code IN ({marks})",
-            chunk,
-        ) as cursor:
-            for commune_code, code, name in await cursor.fetchall():
-                owners[commune_code] = (code, name)
-    return owners
-
-
-def _taken_by_others(rows: list[UnitRow], owners: dict[int, tuple[str, str]]) -> list[tuple[UnitRow, int, str, str]]:
-    """(row, commune, owner code, owner name) for communes covered by a unit the rows do not redefine.
-
-    A unit present in the rows gets its commune list replaced, so its communes may move to another row.
-    """
-    redefined = {row.code.lower() for row in rows}
-    found = []
-    for row in rows:
-        for commune in row.communes:
-            owner = owners.get(commune)
-            if owner is not None and owner[0].lower() not in redefined:
-                found.append((row, commune, owner[0], owner[1]))
-    return found
-
-
-async def _write(conn: aiosqlite.Connection, rows: list[UnitRow], now: datetime) -> UpsertCounts:
-    """Creates or updates the units of ``rows``, replacing their communes. Checks are the caller's."""
-    existing = {u.code.lower(): u for u in await _fetch_units(conn)}
-    created = updated = unchanged = 0
-    changed: list[tuple[int, UnitRow]] = []
-    for row in rows:
-        unit = existing.get(row.code.lower())
-        if unit is None:
-            cursor = await conn.execute(
-                "INSERT INTO units (code, name, province_code, active, created_at, updated_at) "
-                "VALUES (?, ?, ?, 1, ?, ?)",
-                (row.code, row.name, row.province_code, _ts(now), _ts(now)),
-            )
-            changed.append((int(cursor.lastrowid or 0), row))
-            created += 1
-        elif (unit.code, unit.name, unit.province_code, unit.communes) != (
-            row.code, row.name, row.province_code, tuple(sorted(row.communes))
-        ):
-            await conn.execute(
-                "UPDATE units SET code = ?, name = ?, province_code = ?, updated_at = ? WHERE id = ?",
-                (row.code, row.name, row.province_code, _ts(now), unit.id),
-            )
-            changed.append((unit.id, row))
-            updated += 1
-        else:
-            unchanged += 1
-    # Free every replaced commune before inserting, so that communes can move between units in one import.
-    await conn.executemany("DELETE FROM unit_communes WHERE unit_id = ?", [(unit_id,) for unit_id, _ in changed])
-    await conn.executemany(
-        "INSERT INTO unit_communes (unit_id, commune_code) VALUES (?, ?)",
-        [(unit_id, commune) for unit_id, row in changed for commune in row.communes],
-    )
-    return UpsertCounts(created, updated, unchanged)
-
-
-class SqliteUnits:
-    """Police units, the communes they cover, their chats and chat invites. Each method is one unit of work.
-
-    ``secret`` (the server secret) keys the invite hashes; it is needed only for invites.
-    """
-
-    def __init__(self, db: Database, secret: bytes | None = None) -> None:
-        self.db = db
-        self._invite_key = hmac.new(secret, _INVITE_KEY_LABEL, hashlib.sha256).digest() if secret else None
-
-    # -------------------------------------------------------------- directory
-
-    async def upsert_many(self, rows: list[UnitRow], now: datetime) -> UpsertCounts:
-        """Creates or updates units by code (case-insensitive) and replaces their communes, atomically.
-
-        Raises ValueError when the rows repeat a unit code or a commune, and CommuneTaken when a commune
-        is covered by a unit the rows do not include; nothing is written then.
-        """
-        codes = [row.code.lower() for row in rows]
-        if len(set(codes)) != len(codes):
-            raise ValueError("a unit code appears twice")
-        communes = [commune for row in rows for commune in row.communes]
-        if len(set(communes)) != len(communes):
-            raise ValueError("a commune appears twice")
-        async with self.db.transaction() as conn:
-            taken = _taken_by_others(rows, await _owners(conn, communes))
-            if taken:
-                raise CommuneTaken([(commune, owner) for _, commune, owner, _ in taken])
-            return await _write(conn, rows, now)
-
-    async def by_id(self, unit_id: int) -> Unit | None:
-        async with self.db.read() as conn:
-            return await _one(conn, "id = ?", (unit_id,))
-
-    async def by_code(self, code: str) -> Unit | None:
-        """The unit with this code, ignoring case and surrounding spaces."""
-        async with self.db.read() as conn:
-            return await _one(conn, "code = ?", (code.strip(),))
-
-    async def for_commune(self, commune_code: int) -> Unit | None:
-        """The unit covering this commune (active or not: check ``unit.active``), or None."""
-        async with self.db.read() as conn:
-            return await _one(conn, "id = (SELECT unit_id FROM unit_communes WHERE commune_code = ?)", (commune_code,))
-
-    async def in_province(self, province_code: int) -> list[Unit]:
-        async with self.db.read() as conn:
-            return await _fetch_units(conn, "province_code = ?", (province_code,))
-
-    async def by_chat(self, chat_id: int) -> Unit | None:
-        async with self.db.read() as conn:
-            return await _one(conn, "chat_id = ?", (chat_id,))
-
-    async def all(self) -> list[Unit]:
-        """Every unit, by province then code."""
-        async with self.db.read() as conn:
-            return await _fetch_units(conn)
-
-    # -------------------------------------------------------------- chats
-
-    async def link_chat(self, unit_id: int, chat_id: int, now: datetime) -> Unit:
-        """Makes ``chat_id`` the unit's chat (replacing a previous one). Raises KeyError for an unknown
-        unit and ChatAlreadyLinked when the chat belongs to another unit."""
-        async with self.db.transaction() as conn:
-            unit = await self._link(conn, unit_id, chat_id, now)
-            if unit is None:
-                raise KeyError(unit_id)
-            return unit
-
-    async def _link(self, conn: aiosqlite.Connection, unit_id: int, chat_id: int, now: datetime) -> Unit | None:
-        other = await _one(conn, "chat_id = ? AND id != ?", (chat_id, unit_id))
-        if other is not None:
-            raise ChatAlreadyLinked(chat_id, other.code)
-        cursor = await conn.execute(
-            "UPDATE units SET chat_id = ?, linked_at = ?, updated_at = ? WHERE id = ?",
-            (chat_id, _ts(now), _ts(now), unit_id),
-        )
-        if cursor.rowcount != 1:
-            return None
-        return await _one(conn, "id = ?", (unit_id,))
-
-    # -------------------------------------------------------------- invites
+    def __init__(self, storage: Storage, secret: bytes) -> None:
+        self.storage = storage
+        self._invite_key = hmac.new(secret, _INVITE_KEY_LABEL, hashlib.sha256).digest()
 
     def _hash(self, canonical: str) -> str:
-        if self._invite_key is None:
-            raise RuntimeError("invites need the server secret: SqliteUnits(db, secret)")
         return hmac.new(self._invite_key, canonical.encode(), hashlib.sha256).hexdigest()
 
     async def create_invite(self, unit_id: int, created_by: str, now: datetime, ttl: timedelta = INVITE_TTL) -> str:
-        """A one-time code for the unit's chat, valid for ``ttl``; only its keyed hash is stored.
-
-        Raises KeyError for an unknown unit.
-        """
+        """A one-time code for the unit's chat, valid for ``ttl``. Raises KeyError for an unknown unit."""
         for _ in range(5):
             code = new_invite_code()
-            async with self.db.transaction() as conn:
-                async with conn.execute("SELECT 1 FROM units WHERE id = ?", (unit_id,)) as cursor:
-                    if await cursor.fetchone() is None:
+            try:
+                async with self.storage.uow() as uow:
+                    if await uow.units.by_id(unit_id) is None:
                         raise KeyError(unit_id)
-                try:
-                    await conn.execute(
-                        "INSERT INTO unit_invites (unit_id, code_hash, created_by, created_at, expires_at) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (unit_id, self._hash(code), created_by, _ts(now), _ts(now + ttl)),
-                    )
-                except aiosqlite.IntegrityError:
-                    continue  # the same code twice: astronomically rare, draw again
+                    await uow.units.add_invite(unit_id, self._hash(code), created_by, now, now + ttl)
+            except CodeTaken:
+                continue  # the same code twice: astronomically rare, draw again
             return code
         raise RuntimeError("could not draw an unused invite code")
 
-    async def redeem_invite(self, code: str, chat_id: int, now: datetime) -> Unit | None:
-        """Links ``chat_id`` to the invite's unit and returns the unit; None for an unknown, used or expired
+    async def redeem_invite(self, code: str, chat: Address, now: datetime) -> Unit | None:
+        """Links ``chat`` to the invite's unit and returns the unit; None for an unknown, used or expired
         code. Atomic: of two chats redeeming one code, exactly one succeeds. A successful redeem also voids
         the unit's other pending codes. Raises ChatAlreadyLinked (the code stays unused) when the chat is
         another unit's chat."""
         canonical = normalize_invite(code)
         if canonical is None:
             return None
-        code_hash = self._hash(canonical)
-        async with self.db.transaction() as conn:
-            async with conn.execute(
-                "SELECT id, unit_id, expires_at, used_at FROM unit_invites WHERE code_hash = ?", (code_hash,)
-            ) as cursor:
-                invite = await cursor.fetchone()
-            if invite is None or invite["used_at"] is not None or _dt(invite["expires_at"]) <= now:
+        async with self.storage.uow() as uow:
+            invite = await uow.units.invite(self._hash(canonical))
+            if invite is None or invite.used_at is not None or invite.expires_at <= now:
                 return None
-            unit = await self._link(conn, invite["unit_id"], chat_id, now)
-            if unit is None:
-                return None
-            await conn.execute(
-                "UPDATE unit_invites SET used_at = ? WHERE unit_id = ? AND used_at IS NULL",
-                (_ts(now), invite["unit_id"]),
-            )
+            unit = await uow.units.link_chat(invite.unit_id, chat, now)
+            if unit is not None:
+                await uow.units.use_invites(invite.unit_id, now)
             return unit
 
 
@@ -633,7 +375,7 @@ def _read_header(record: list[str], line: int) -> tuple[dict[str, int] | None, l
     return index, errors
 
 
-async def import_units(db: Database, text: str, now: datetime | None = None, dry_run: bool = False) -> ImportReport:
+async def import_units(storage: Storage, text: str, now: datetime | None = None, dry_run: bool = False) -> ImportReport:
     """Parses a units CSV and writes it in one transaction: every unit, or nothing if any row is bad.
 
     Units are matched by code: re-importing a file changes nothing, and an edited file updates names,
@@ -643,8 +385,8 @@ async def import_units(db: Database, text: str, now: datetime | None = None, dry
     now = now or datetime.now(UTC)
     rows, errors = parse_units_csv(text)
     communes = [commune for row in rows for commune in row.communes]
-    async with db.transaction() as conn:
-        for row, commune_code, owner, owner_name in _taken_by_others(rows, await _owners(conn, communes)):
+    async with storage.uow() as uow:
+        for row, commune_code, owner, owner_name in _taken_by_others(rows, await uow.units.owners(communes)):
             commune = directory().commune(commune_code)
             assert commune is not None
             errors.append(RowError(row.line, (
@@ -655,5 +397,20 @@ async def import_units(db: Database, text: str, now: datetime | None = None, dry
         report = ImportReport(units=len(rows), communes=len(communes), errors=tuple(errors))
         if errors or dry_run:
             return report
-        counts = await _write(conn, rows, now)
+        counts = await uow.units.upsert(rows, now)
     return ImportReport(units=len(rows), communes=len(communes), counts=counts, written=True)
+
+
+def _taken_by_others(rows: list[UnitRow], owners: dict[int, tuple[str, str]]) -> list[tuple[UnitRow, int, str, str]]:
+    """(row, commune, owner code, owner name) for communes covered by a unit the rows do not redefine.
+
+    A unit present in the rows gets its commune list replaced, so its communes may move to another row.
+    """
+    redefined = {row.code.lower() for row in rows}
+    found = []
+    for row in rows:
+        for commune in row.communes:
+            owner = owners.get(commune)
+            if owner is not None and owner[0].lower() not in redefined:
+                found.append((row, commune, owner[0], owner[1]))
+    return found

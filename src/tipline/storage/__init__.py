@@ -1,0 +1,1 @@
+"""Storage: repositories behind a unit of work (``ports``), implemented for SQLite (``sqlite``)."""

@@ -1,29 +1,74 @@
-"""The outbox: what the bot still owes someone (a card to post or refresh, a message to send).
-
-Rows are written inside the transaction of the change that caused them, so a crash or an outage
-cannot separate a change from its news; the channel adapter delivers them and marks them.
-"""
+"""The outbox: what the bot still owes someone, written with the change that caused it, leased to one
+worker at a time, retried with backoff, marked delivered only once the channel accepted it."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-import aiosqlite
+from tipline.delivery.model import Audience, Kind, NewItem, OutboxItem
+from tipline.storage.sqlite.base import Repository
+from tipline.storage.sqlite.codec import dt, ts
+
+_DUE = "delivered_at IS NULL AND failed_at IS NULL"
 
 
-async def enqueue(
-    conn: aiosqlite.Connection,
-    audience: str,
-    tip_id: int | None,
-    kind: str,
-    now: datetime,
-    payload: dict[str, Any] | None = None,
-    unit_id: int | None = None,
-) -> None:
-    """Adds one item; call it inside the caller's ``db.transaction()``."""
-    await conn.execute(
-        "INSERT INTO outbox (audience, tip_id, unit_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (audience, tip_id, unit_id, kind, json.dumps(payload or {}, ensure_ascii=False), now.isoformat()),
-    )
+class SqliteOutbox(Repository):
+    async def add(self, item: NewItem, now: datetime) -> int:
+        return await self._insert(
+            "INSERT INTO outbox (kind, priority, channel, audience, tip_id, unit_id, payload, created_at, "
+            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                item.kind.value, int(item.priority), item.channel, item.audience.value, item.tip_id, item.unit_id,
+                json.dumps(item.payload, ensure_ascii=False), ts(now), ts(now),
+            ),
+        )
+
+    async def claim(
+        self, owner: str, now: datetime, lease_until: datetime, limit: int, channels: Sequence[str]
+    ) -> list[OutboxItem]:
+        marks = ", ".join("?" * len(channels)) or "NULL"
+        rows = await self._all(
+            f"UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN ("
+            f"SELECT id FROM outbox WHERE {_DUE} AND next_attempt_at <= ? "
+            f"AND (lease_until IS NULL OR lease_until <= ?) AND (channel IS NULL OR channel IN ({marks})) "
+            "ORDER BY priority, next_attempt_at, id LIMIT ?) "
+            "RETURNING id, kind, audience, tip_id, unit_id, payload, priority, attempts, created_at",
+            (owner, ts(lease_until), ts(now), ts(now), *channels, limit),
+        )
+        items = [
+            OutboxItem(
+                id=row["id"], kind=Kind(row["kind"]), audience=Audience(row["audience"]), tip_id=row["tip_id"],
+                unit_id=row["unit_id"], payload=json.loads(row["payload"]), priority=row["priority"],
+                attempts=row["attempts"], created_at=dt(row["created_at"]),
+            )
+            for row in rows
+        ]
+        items.sort(key=lambda item: (item.priority, item.id))
+        return items
+
+    async def delivered(self, item_id: int, now: datetime) -> None:
+        await self._run(
+            "UPDATE outbox SET delivered_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?", (ts(now), item_id)
+        )
+
+    async def retry(self, item_id: int, at: datetime, *, count_attempt: bool) -> None:
+        await self._run(
+            "UPDATE outbox SET next_attempt_at = ?, attempts = attempts + ?, lease_owner = NULL, lease_until = NULL "
+            "WHERE id = ?",
+            (ts(at), int(count_attempt), item_id),
+        )
+
+    async def fail(self, item_id: int, now: datetime, reason: str) -> None:
+        await self._run(
+            "UPDATE outbox SET failed_at = ?, failure = ?, attempts = attempts + 1, lease_owner = NULL, "
+            "lease_until = NULL WHERE id = ?",
+            (ts(now), reason[:200], item_id),
+        )
+
+    async def backlog(self, now: datetime) -> tuple[int, datetime | None]:
+        row = await self._one(f"SELECT COUNT(*), MIN(created_at) FROM outbox WHERE {_DUE}")
+        if row is None or not row[0]:
+            return 0, None
+        return int(row[0]), dt(row[1])

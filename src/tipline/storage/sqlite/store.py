@@ -16,11 +16,10 @@ from pathlib import Path
 
 import aiosqlite
 
+from tipline.storage.ports import StorageFull
+from tipline.storage.sqlite.uow import SqliteUnitOfWork
+
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
-
-
-class StorageFull(Exception):
-    """The disk (or the database's size limit) is full: nothing of the unit of work was written."""
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -37,13 +36,14 @@ def migrations() -> list[tuple[int, str]]:
     return found
 
 
-class Database:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+class SqliteStorage:
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self.conn = conn
+        self.path = path
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str) -> Database:
+    async def open(cls, path: Path | str) -> SqliteStorage:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(str(path), isolation_level=None)
@@ -54,13 +54,13 @@ class Database:
             await conn.execute("PRAGMA synchronous = FULL")
             await conn.execute("PRAGMA foreign_keys = ON")
             await conn.execute("PRAGMA busy_timeout = 5000")
-            db = cls(conn)
-            await db.migrate()
+            storage = cls(conn, str(path))
+            await storage.migrate()
         except BaseException:
             # An open connection keeps a worker thread alive, and with it the whole process.
             await conn.close()
             raise
-        return db
+        return storage
 
     async def close(self) -> None:
         await self.conn.close()
@@ -71,23 +71,41 @@ class Database:
         return int(row[0]) if row else 0
 
     async def migrate(self) -> int:
-        """Applies the migrations the database lacks, each in its own transaction; returns the version."""
+        """Applies the migrations the database lacks, each in its own transaction; returns the version.
+
+        Foreign keys are off while a script runs (rebuilding a table must not cascade into its children)
+        and checked before it commits.
+        """
         current = await self.schema_version()
         for number, script in migrations():
             if number <= current:
                 continue
-            # executescript would commit on its own; wrap the script so version and schema move together.
-            await self.conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+            await self.conn.execute("PRAGMA foreign_keys = OFF")
+            try:
+                # executescript would commit on its own; the script runs inside our transaction instead.
+                await self.conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};")
+                async with self.conn.execute("PRAGMA foreign_key_check") as cursor:
+                    broken = await cursor.fetchall()
+                if broken:
+                    await self.conn.execute("ROLLBACK")
+                    raise RuntimeError(f"migration {number} would break foreign keys: {[tuple(r) for r in broken]}")
+                await self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    await self.conn.execute("ROLLBACK")
+                raise
+            finally:
+                await self.conn.execute("PRAGMA foreign_keys = ON")
             current = number
         return current
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def uow(self) -> AsyncIterator[SqliteUnitOfWork]:
         """One atomic unit of work: all of it is written, or none of it."""
         async with self._lock:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.conn
+                yield SqliteUnitOfWork(self.conn)
             except BaseException as exc:
                 await self._rollback()
                 if _is_full(exc):
@@ -102,15 +120,21 @@ class Database:
                         raise StorageFull(str(exc)) from exc
                     raise
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[SqliteUnitOfWork]:
+        """The repositories for reading (a writer's statements never interleave with these). Writing here fails:
+        a change belongs in ``uow()``, where it commits or rolls back with the rest of its unit of work."""
+        async with self._lock:
+            await self.conn.execute("PRAGMA query_only = ON")
+            try:
+                yield SqliteUnitOfWork(self.conn)
+            finally:
+                await self.conn.execute("PRAGMA query_only = OFF")
+
     async def _rollback(self) -> None:
         # SQLite rolls back by itself after some errors (a full disk among them).
         if self.conn.in_transaction:
             await self.conn.execute("ROLLBACK")
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            yield self.conn
 
 
 def _is_full(exc: BaseException) -> bool:

@@ -1,0 +1,103 @@
+"""What a channel must do for the core: the delivery port.
+
+Each channel adapter (Telegram, Zalo, the console) implements ``Channel`` and says what it can do in its
+``ChannelTraits``; the core renders for those traits and never imports an adapter. Errors come back as
+the three kinds below, so the outbox knows whether to retry, to give up on one recipient, or to stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tipline.delivery.model import Address, Sent
+from tipline.replies import Choice
+
+
+@dataclass(frozen=True)
+class ChannelTraits:
+    buttons: bool  # choices can be buttons under a message (else: typed, numbered or by name)
+    max_text: int  # characters per message; longer texts are split by the adapter
+    reply_to: bool  # a person can answer one particular message
+    edits: bool  # a sent message can be changed in place
+    topics: bool = False  # group chats can have a topic per thread (Telegram forum groups)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    text: str
+    choices: tuple[tuple[Choice, ...], ...] = field(default_factory=tuple)
+    reply_to: str | None = None  # a message id in the same chat
+    # Ask the person to answer this very message (Telegram: a selective ForceReply).
+    expects_reply: bool = False
+    free_text: bool = False
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """Evidence as the channel it came from knows it (a Telegram file id, a Zalo photo URL)."""
+
+    kind: str
+    ref: str
+    channel: str
+    mime: str | None = None
+    name: str | None = None
+
+
+class DeliveryError(Exception):
+    """A channel could not deliver a message."""
+
+
+class Unreachable(DeliveryError):
+    """This recipient cannot be reached now or later (blocked the bot, left the chat, chat gone)."""
+
+
+class Rejected(DeliveryError):
+    """The channel refused this request (malformed, too long, not allowed): sending it again will not help."""
+
+
+class RetryLater(DeliveryError):
+    """Flood limits or an outage: try again later, after ``after`` seconds when the channel said so."""
+
+    def __init__(self, message: str, after: float | None = None) -> None:
+        super().__init__(message)
+        self.after = after
+
+
+class Channel(Protocol):
+    name: str
+    traits: ChannelTraits
+
+    async def send(self, to: Address, message: Outgoing) -> Sent:
+        """Sends (split if too long; choices on the last part) and returns where the last part landed."""
+
+    async def edit(self, sent: Sent, message: Outgoing) -> None:
+        """Changes a message in place; an edit that changes nothing is not an error."""
+
+    async def send_file(self, to: Address, file: FileRef, reply_to: str | None = None) -> Sent: ...
+
+    async def has_topics(self, chat: Address) -> bool:
+        """Whether this group gives each thread a topic of its own."""
+
+    async def open_topic(self, chat: Address, name: str) -> Address: ...
+
+    async def set_topic_closed(self, topic: Address, closed: bool) -> None: ...
+
+
+class Channels:
+    """The channels this process can send on, by name."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, Channel] = {}
+
+    def register(self, channel: Channel) -> None:
+        self._channels[channel.name] = channel
+
+    def get(self, name: str) -> Channel | None:
+        return self._channels.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._channels
+
+    def names(self) -> list[str]:
+        return sorted(self._channels)

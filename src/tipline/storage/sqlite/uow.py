@@ -1,0 +1,34 @@
+"""A unit of work on the SQLite connection: every repository, bound to the open transaction."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from tipline.storage.sqlite.audit import SqliteAudit
+from tipline.storage.sqlite.cards import SqliteCards
+from tipline.storage.sqlite.counters import SqliteCounters
+from tipline.storage.sqlite.deadlines import SqliteDeadlines
+from tipline.storage.sqlite.messages import SqliteTipMessages
+from tipline.storage.sqlite.outbox import SqliteOutbox
+from tipline.storage.sqlite.prompts import SqlitePrompts
+from tipline.storage.sqlite.sessions import SqliteSessions
+from tipline.storage.sqlite.staff import SqliteStaff
+from tipline.storage.sqlite.subscriptions import SqliteSubscriptions
+from tipline.storage.sqlite.tips import SqliteTips
+from tipline.storage.sqlite.units import SqliteUnits
+
+
+class SqliteUnitOfWork:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.tips = SqliteTips(conn)
+        self.messages = SqliteTipMessages(conn)
+        self.sessions = SqliteSessions(conn)
+        self.counters = SqliteCounters(conn)
+        self.subscriptions = SqliteSubscriptions(conn)
+        self.outbox = SqliteOutbox(conn)
+        self.cards = SqliteCards(conn)
+        self.staff = SqliteStaff(conn)
+        self.units = SqliteUnits(conn)
+        self.audit = SqliteAudit(conn)
+        self.deadlines = SqliteDeadlines(conn)
+        self.prompts = SqlitePrompts(conn)
