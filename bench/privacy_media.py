@@ -23,7 +23,7 @@ from PIL.ExifTags import GPS, IFD, Base
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, NumberObject
 
-from tipline.privacy_media import CleanFile, clean_image, clean_pdf
+from tipline.privacy.media import CleanFile, clean_image, clean_pdf
 
 
 def photo(width: int, height: int) -> Image.Image:

@@ -28,7 +28,7 @@ from pypdf.generic import (
     TextStringObject,
 )
 
-from tipline.privacy_media import (
+from tipline.privacy.media import (
     EVIDENCE,
     CleanFile,
     Refusal,
