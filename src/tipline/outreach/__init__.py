@@ -1,0 +1,1 @@
+"""Prevention outreach: the content library citizens browse and search."""
