@@ -29,7 +29,11 @@ question (for this bot the next message with buttons; for the peer, whose prompt
 have none, its next message), over all steps of all citizens. One watcher task sleeps on the server's
 change notifier and stamps arrivals: N citizens each waiting on the notifier would all wake on every
 change (O(N^2) wake-ups, see bench/intake.py). The table gives the median over rounds of each round's
-reports/s, p50 and p99.
+reports/s, p50 and p99. Each round's line also shows Bot API calls per report, the CPU the bot used
+(from /proc) and the CPU of this process (server and citizens: if it nears 100% of a core, the driver
+is the bottleneck, not the bot) and the load average before the round (the machine may be shared);
+``--steps`` adds p50/p99 per step and calls per report by method. ``run_round(..., on_ready=...)``
+lets a profiler attach to the bot's pid after start-up.
 
 Checked every round (any failure makes the exit status 1): every citizen got exactly one receipt
 (a tip code TL-XXXX-XXXX) and the codes differ, no request the server refused (``api.refusals``), no
