@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 
-from tipline.bootstrap import bootstrap
+from tipline.bootstrap import bootstrap, open_storage
 from tipline.config import ConfigError, Settings, load_settings
 
 from . import logs
@@ -16,6 +16,7 @@ def main() -> int:
     try:
         settings = load_settings()
         settings.secret()
+        asyncio.run(_check_database(settings))
     except ConfigError as exc:
         print(f"tipline: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -28,6 +29,12 @@ def main() -> int:
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
+
+
+async def _check_database(settings: Settings) -> None:
+    """Opens the database once before anything starts: migrations, and the secret it was written with."""
+    storage = await open_storage(settings)
+    await storage.close()
 
 
 def run_telegram(settings: Settings) -> int:

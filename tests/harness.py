@@ -22,7 +22,8 @@ from bot.telegram.app import build_application
 from tipline.bootstrap import Core, bootstrap
 from tipline.config import Settings
 
-SECRET = "test-secret-" + "k" * 40
+# A secret as an operator would make one (a predictable one is refused at start-up).
+SECRET = "Tq8vN2xR5mL7pW3kZ9yB4cH6jD1fG0sA-eUiOoPtest"
 
 
 class FakeClock:

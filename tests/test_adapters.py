@@ -78,7 +78,7 @@ def test_local_mode_generates_a_private_secret_once(tmp_path: Path, monkeypatch:
 def test_cli_migrates_and_purges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     monkeypatch.setenv("TIPLINE_DB", str(tmp_path / "t.sqlite3"))
-    monkeypatch.setenv("TIPLINE_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("TIPLINE_SECRET_KEY", "Tq8vN2xR5mL7pW3kZ9yB4cH6jD1fG0sA-eUiOoPtest")
     assert cli_main(["migrate"]) == 0
     assert f"schema version {len(migrations())}" in capsys.readouterr().out
     assert (tmp_path / "t.sqlite3").stat().st_size > 0  # the database the environment names was created

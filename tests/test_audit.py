@@ -436,7 +436,7 @@ async def test_with_the_secret_an_appended_entry_is_named(path: Path) -> None:
 @pytest.fixture
 def env(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TIPLINE_DB", str(path))
-    monkeypatch.setenv("TIPLINE_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("TIPLINE_SECRET_KEY", "Tq8vN2xR5mL7pW3kZ9yB4cH6jD1fG0sA-eUiOoPtest")
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     return path
 
@@ -451,7 +451,7 @@ async def _write(path: Path, n: int, secret: bytes | None) -> str:
 
 
 def test_cli_verify_prints_the_head(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    head = asyncio.run(_write(env, 3, b"k" * 40))
+    head = asyncio.run(_write(env, 3, b"Tq8vN2xR5mL7pW3kZ9yB4cH6jD1fG0sA-eUiOoPtest"))
     assert main(["audit", "verify"]) == 0
     assert capsys.readouterr().out.strip() == f"audit log intact: 3 entries, head {head}"
     assert main(["audit", "verify", "--anchor", head]) == 0
@@ -461,7 +461,7 @@ def test_cli_verify_prints_the_head(env: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_cli_verify_names_the_first_bad_entry(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    asyncio.run(_write(env, 4, b"k" * 40))
+    asyncio.run(_write(env, 4, b"Tq8vN2xR5mL7pW3kZ9yB4cH6jD1fG0sA-eUiOoPtest"))
     conn = raw(env)
     conn.execute("UPDATE audit_log SET detail = 'x' WHERE id = 3")
     conn.close()
@@ -479,7 +479,7 @@ def test_cli_verify_with_and_without_the_key(env: Path, capsys: pytest.CaptureFi
 
 
 def test_cli_show_lists_a_tips_entries(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    asyncio.run(_write(env, 4, b"k" * 40))
+    asyncio.run(_write(env, 4, b"Tq8vN2xR5mL7pW3kZ9yB4cH6jD1fG0sA-eUiOoPtest"))
     assert main(["audit", "show", "tl 7k3q 9xmp"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2

@@ -119,9 +119,13 @@ async def test_a_tip_goes_from_citizen_to_police_and_back(api: FakeBotApi, world
         assert db.execute("SELECT status FROM tips WHERE code = ?", (code,)).fetchone()[0] == "in_review"
 
     # The police unit links its chat with a one-time invite from an admin.
-    await group.send(world["admin"], "/invite CA-NK")
+    admin = world["admin"]
+    await admin.send("/start")  # the invite comes privately: the bot can write to the admin once they wrote
     await bot.settle()
-    invite = next(m["text"] for m in reversed(group.inbox) if "/link" in (m.get("text") or ""))
+    await group.send(admin, "/invite CA-NK")
+    await bot.settle()
+    assert not any("/link" in (m.get("text") or "") for m in group.inbox)  # never in the group
+    invite = next(m["text"] for m in reversed(admin.inbox) if "/link" in (m.get("text") or ""))
     link = invite[invite.index("/link"):].split()[1]
     await police.send(world["officer"], f"/link {link}")
     await bot.settle()
@@ -188,6 +192,10 @@ async def test_refusals_are_polite_and_audited(api: FakeBotApi, world: dict[str,
     # The admin removes the moderator: their presses are refused from now on.
     await group.send(world["admin"], "/removemod 5550002")
     await bot.settle()
+    # Removed from the group too (banned, then unbanned, so that an admin can add them back later) ...
+    assert group.status_of(world["mod"]) == "left"
+    # ... and added back by someone, their presses stay refused: the admin's removal overrides membership.
+    group.add(world["mod"])
     card = await card_in(group, bot, code)
     answer = await press(group, world["mod"], card, "spam", bot)
     assert answer["text"]

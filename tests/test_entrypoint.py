@@ -23,7 +23,9 @@ async def test_the_deployed_bot_answers_and_stops_cleanly(api: FakeBotApi, tmp_p
         "TIPLINE_DB": str(tmp_path / "tipline.sqlite3"),
         "TIPLINE_SECRET_KEY": SECRET,
         "TIPLINE_MODERATOR_CHAT_ID": "-1001000000001",
+        "TIPLINE_AUDIT_ANCHOR_FILE": str(tmp_path / "anchors" / "audit.txt"),
     }
+    moderators = api.group(chat_id=-1001000000001, title="Moderators")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -42,3 +44,8 @@ async def test_the_deployed_bot_answers_and_stops_cleanly(api: FakeBotApi, tmp_p
     assert "Traceback" not in log
     assert "Lan" not in log and str(lan.id) not in log and api.token not in log
     api.assert_no_refusals()
+    # At shutdown the audit log's head is written down outside the database, in both places.
+    anchors = (tmp_path / "anchors" / "audit.txt").read_text().splitlines()
+    assert len(anchors) == 1 and anchors[0].split()[1] == "0"
+    assert oct((tmp_path / "anchors" / "audit.txt").stat().st_mode & 0o777) == "0o600"
+    assert any(anchors[0].split()[2] in (m.get("text") or "") for m in moderators.inbox)

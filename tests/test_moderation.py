@@ -90,7 +90,7 @@ async def test_asking_a_new_tip_claims_it_and_waits_for_the_tipster(world: World
     assert mai.role == Role.MODERATOR
     done = await world.moderation.act(mai, world.tip_id, "ask", "new", "Ở số nhà mấy?")
     assert done.status == Status.NEEDS_INFO and await world.status() == Status.NEEDS_INFO
-    await world.moderation.tipster_wrote(world.tip_id, "Số 12", False)
+    await world.moderation.tipster_wrote(world.tip_id, "Số 12")
     assert await world.status() == Status.IN_REVIEW
     # Forwarding while waiting for an answer is allowed too.
     await world.moderation.act(mai, world.tip_id, "ask", None, "Màu xe?")

@@ -14,8 +14,9 @@ def test_pseudonyms_are_stable_and_unlinkable() -> None:
     assert keys.pseudonym("telegram", 12345) != keys.pseudonym("zalo", 12345)
     assert keys.pseudonym("telegram", 12345) != Keyring(b"t" * 40).pseudonym("telegram", 12345)
     assert "12345" not in keys.pseudonym("telegram", 12345)
-    # The subscription index is derived with another key: it cannot be matched to a pseudonym.
-    assert keys.subscription_key("telegram", 12345) != keys.pseudonym("telegram", 12345)
+    # Indexes are derived with keys of their own: one cannot be matched to a pseudonym or to another purpose.
+    assert keys.index("throttle", "telegram:12345") not in (keys.pseudonym("telegram", 12345), keys.index("x", "telegram:12345"))
+    assert keys.fingerprint() == Keyring(SECRET).fingerprint() != Keyring(b"t" * 40).fingerprint()
 
 
 def test_sealed_references_need_the_secret() -> None:

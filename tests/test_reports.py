@@ -275,7 +275,7 @@ async def test_format_stats(db: SqliteStorage) -> None:
 @pytest.fixture
 def env(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TIPLINE_DB", str(path))
-    monkeypatch.setenv("TIPLINE_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("TIPLINE_SECRET_KEY", "Tq8vN2xR5mL7pW3kZ9yB4cH6jD1fG0sA-eUiOoPtest")
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
 
     async def seed() -> None:

@@ -107,15 +107,19 @@ async def test_only_moderation_fields_can_be_changed(db: SqliteStorage) -> None:
     assert found is not None and found.status == Status.IN_REVIEW and found.description == tip.description
 
 
-async def test_forgetting_a_chat_removes_only_its_links(db: SqliteStorage) -> None:
+async def test_links_are_removed_by_id_and_with_their_tip(db: SqliteStorage) -> None:
     async with db.uow() as uow:
         a = await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
         b = await uow.tips.create(new_tip(), "TL-CCCC-DDDD", "h", NOW)
-        await uow.subscriptions.add(a.id, "me", b"1", NOW)
-        await uow.subscriptions.add(b.id, "me", b"2", NOW)
-        await uow.subscriptions.add(b.id, "other", b"3", NOW)
-        assert await uow.subscriptions.forget_chat("me") == 2
-        assert await uow.subscriptions.for_tip(b.id) == [b"3"]
+        await uow.subscriptions.add(a.id, b"1", NOW)
+        await uow.subscriptions.add(b.id, b"2", NOW)
+        await uow.subscriptions.add(b.id, b"3", NOW)
+        links = await uow.subscriptions.all()
+        assert [link.sealed_ref for link in links] == [b"1", b"2", b"3"]
+        assert await uow.subscriptions.remove([links[0].id, links[1].id]) == 2
+        assert [link.sealed_ref for link in await uow.subscriptions.for_tip(b.id)] == [b"3"]
+        assert await uow.subscriptions.forget_tip(b.id) == 1
+        assert await uow.subscriptions.all() == []
 
 
 async def test_counters_count_per_window_and_expire(db: SqliteStorage) -> None:

@@ -388,18 +388,18 @@ async def test_an_invite_links_the_chat_once(db: SqliteStorage, tmp_path: Path) 
     assert len(row["code_hash"]) == 64 and row["created_by"] == "moderator:42" and row["used_at"] is None
     assert datetime.fromisoformat(row["expires_at"]) == NOW + INVITE_TTL
 
-    linked = await units.redeem_invite(
+    linked, moved = await units.redeem_invite(
         f"/link {code.lower().replace('-', ' ')}", chat(-100123), NOW + timedelta(hours=1)
     )
-    assert linked is not None and linked.id == unit.id
+    assert moved and linked is not None and linked.id == unit.id
     assert linked.chat == Address("telegram", "-100123") and linked.linked_at == NOW + timedelta(hours=1)
     assert await unit_by_chat(db, -100123) == linked
     assert await unit_by_chat(db, -100999) is None
     async with db.read() as uow:  # the same chat id on another channel is another chat
         assert await uow.units.active_by_chat(Address("zalo", "-100123")) is None
 
-    assert await units.redeem_invite(code, chat(-100123), NOW + timedelta(hours=2)) is None  # used
-    assert await units.redeem_invite(code, chat(-100456), NOW + timedelta(hours=2)) is None
+    assert (await units.redeem_invite(code, chat(-100123), NOW + timedelta(hours=2)))[0] is None  # used
+    assert (await units.redeem_invite(code, chat(-100456), NOW + timedelta(hours=2)))[0] is None
     assert (await unit_by_id(db, unit.id)).chat == chat(-100123)  # type: ignore[union-attr]
 
 
@@ -408,14 +408,14 @@ async def test_expired_unknown_and_malformed_codes(db: SqliteStorage) -> None:
     unit = await unit_by_code(db, "CA-70")
     assert unit is not None
     code = await units.create_invite(unit.id, "cli", NOW, ttl=timedelta(days=1))
-    assert await units.redeem_invite(code, chat(-1), NOW + timedelta(days=1)) is None  # expired at the instant
-    assert await units.redeem_invite(code, chat(-1), NOW + timedelta(days=2)) is None
-    assert await units.redeem_invite("UNIT-2345-6789", chat(-1), NOW) is None  # unknown
+    assert (await units.redeem_invite(code, chat(-1), NOW + timedelta(days=1)))[0] is None  # expired at the instant
+    assert (await units.redeem_invite(code, chat(-1), NOW + timedelta(days=2)))[0] is None
+    assert (await units.redeem_invite("UNIT-2345-6789", chat(-1), NOW))[0] is None  # unknown
     for garbage in ("", "/link", "UNIT-0000-1111", "UNIT-ABCD-EFG", "hello world", "TL-ABCD-EFGH-X"):
-        assert await units.redeem_invite(garbage, chat(-1), NOW) is None
+        assert (await units.redeem_invite(garbage, chat(-1), NOW))[0] is None
     assert (await unit_by_id(db, unit.id)).chat is None  # type: ignore[union-attr]
     fresh = await units.create_invite(unit.id, "cli", NOW, ttl=timedelta(days=1))
-    assert await units.redeem_invite(fresh, chat(-1), NOW + timedelta(days=1) - timedelta(seconds=1)) is not None
+    assert (await units.redeem_invite(fresh, chat(-1), NOW + timedelta(days=1) - timedelta(seconds=1)))[0] is not None
 
 
 async def test_concurrent_redeems_give_exactly_one_success(db: SqliteStorage) -> None:
@@ -424,7 +424,7 @@ async def test_concurrent_redeems_give_exactly_one_success(db: SqliteStorage) ->
     assert unit is not None
     code = await units.create_invite(unit.id, "cli", NOW)
     results = await asyncio.gather(*(units.redeem_invite(code, chat(-1000 - i), NOW) for i in range(8)))
-    winners = [r for r in results if r is not None]
+    winners = [unit for unit, moved in results if unit is not None]
     assert len(winners) == 1
     assert (await unit_by_id(db, unit.id)).chat == winners[0].chat  # type: ignore[union-attr]
 
@@ -442,7 +442,7 @@ async def test_concurrent_redeems_over_two_connections(db: SqliteStorage, tmp_pa
         )
     finally:
         await other_db.close()
-    assert sum(r is not None for r in results) == 1
+    assert sum(unit is not None for unit, _moved in results) == 1
 
 
 async def test_a_redeem_voids_the_units_other_codes_and_a_new_code_moves_the_chat(db: SqliteStorage) -> None:
@@ -452,12 +452,15 @@ async def test_a_redeem_voids_the_units_other_codes_and_a_new_code_moves_the_cha
     first = await units.create_invite(unit.id, "cli", NOW)
     second = await units.create_invite(unit.id, "cli", NOW)
     assert first != second
-    assert await units.redeem_invite(second, chat(-1), NOW) is not None
-    assert await units.redeem_invite(first, chat(-2), NOW) is None  # voided
+    assert (await units.redeem_invite(second, chat(-1), NOW))[0] is not None
+    assert (await units.redeem_invite(first, chat(-2), NOW))[0] is None  # voided
     third = await units.create_invite(unit.id, "cli", NOW)
-    moved = await units.redeem_invite(third, chat(-2), NOW)  # the unit got a new chat
-    assert moved is not None and moved.chat == chat(-2)
-    assert await unit_by_chat(db, -1) is None
+    # A linked unit does not move on an invite alone: the move waits for an admin's /relink.
+    asked, moved = await units.redeem_invite(third, chat(-2), NOW)
+    assert asked is not None and not moved and asked.chat == chat(-1)
+    assert await unit_by_chat(db, -2) is None
+    async with db.read() as uow:
+        assert await uow.units.pending_relink(unit.id) == chat(-2)
 
 
 async def test_a_chat_belongs_to_one_unit(db: SqliteStorage) -> None:
@@ -471,7 +474,7 @@ async def test_a_chat_belongs_to_one_unit(db: SqliteStorage) -> None:
     with pytest.raises(ChatAlreadyLinked) as exc:
         await units.redeem_invite(code, chat(-5), NOW)
     assert exc.value.unit_code == "CA-70"
-    assert (await units.redeem_invite(code, chat(-6), NOW)).chat == chat(-6)  # type: ignore[union-attr]  # not consumed
+    assert (await units.redeem_invite(code, chat(-6), NOW))[0].chat == chat(-6)  # type: ignore[union-attr]  # not consumed
     with pytest.raises(ChatAlreadyLinked):
         await link_chat(db, ba_dinh.id, -5)
     assert (await unit_by_id(db, ba_dinh.id)).chat == chat(-6)  # type: ignore[union-attr]  # unchanged
@@ -487,11 +490,11 @@ async def test_invites_are_bound_to_the_secret(db: SqliteStorage) -> None:
     assert unit is not None
     code = await units.create_invite(unit.id, "cli", NOW)
     other = UnitDirectory(db, b"another-secret-0123456789-0123456789")
-    assert await other.redeem_invite(code, chat(-1), NOW) is None
-    assert await units.redeem_invite(code, chat(-1), NOW) is not None  # the failed attempt did not use it up
+    assert (await other.redeem_invite(code, chat(-1), NOW))[0] is None
+    assert (await units.redeem_invite(code, chat(-1), NOW))[0] is not None  # the failed attempt did not use it up
     # A code created under the other secret is unknown under ours.
     foreign = await other.create_invite(unit.id, "cli", NOW)
-    assert await units.redeem_invite(foreign, chat(-2), NOW) is None
+    assert (await units.redeem_invite(foreign, chat(-2), NOW))[0] is None
     assert (await unit_by_id(db, unit.id)).chat == chat(-1)  # type: ignore[union-attr]
 
 
@@ -543,7 +546,7 @@ def test_cli_import_list_and_invite(env: Path, tmp_path: Path, capsys: pytest.Ca
     async def redeem() -> tuple[str, Address | None] | None:
         storage = await SqliteStorage.open(env)
         try:
-            unit = await UnitDirectory(storage, SECRET).redeem_invite(
+            unit, _moved = await UnitDirectory(storage, SECRET).redeem_invite(
                 match.group(1), Address("telegram", "-100777"), datetime.now(UTC)
             )
             return (unit.code, unit.chat) if unit else None

@@ -231,6 +231,12 @@ async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> 
             await task
         except asyncio.CancelledError:
             pass
+    core: Core | None = application.bot_data.get("core")
+    if core is not None:
+        try:
+            await core.anchor_audit()  # at shutdown too, so a cut made while the bot is down is caught
+        except Exception:
+            log.exception("the audit log could not be anchored at shutdown")
 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -155,6 +155,11 @@ class TelegramChannel:
         except Rejected as exc:
             log.warning("a forum topic could not be %s (%s)", "closed" if closed else "reopened", exc)
 
+    async def remove_member(self, chat: Address, user_ref: str) -> None:
+        """Bans then unbans: the person leaves the group (and can be added again later)."""
+        await with_retry(lambda: self.bot.ban_chat_member(int(chat.chat), int(user_ref)))
+        await with_retry(lambda: self.bot.unban_chat_member(int(chat.chat), int(user_ref), only_if_banned=True))
+
     async def is_member(self, chat: Address, user_ref: str) -> bool:
         """Membership of a group, asked of Telegram (the staff side caches the answer briefly)."""
         try:

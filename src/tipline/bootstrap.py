@@ -15,28 +15,30 @@ from datetime import timedelta
 
 from tipline.citizen.service import CitizenService
 from tipline.clock import Clock, utcnow
-from tipline.config import Settings
-from tipline.delivery.model import Address, Kind
+from tipline.config import ConfigError, Settings
+from tipline.delivery.model import Address, Audience, Kind, NewItem
 from tipline.delivery.outbox import OutboxWorker
-from tipline.delivery.port import Channels
-from tipline.i18n import set_locales_dir
+from tipline.delivery.port import Channels, DeliveryError, Outgoing
+from tipline.i18n import set_locales_dir, translator
 from tipline.privacy.keys import Keyring
-from tipline.records.audit import AuditLog
+from tipline.records.audit import Anchor, AuditLog, append_anchor
 from tipline.staff.arrivals import assess_tip
 from tipline.staff.authorization import Authorizer
 from tipline.staff.card_posting import CardPoster
+from tipline.staff.cards import STAFF_LANGUAGE
 from tipline.staff.deadlines import check_deadlines
 from tipline.staff.desk import StaffDesk
 from tipline.staff.moderation import Deadlines, Moderation
 from tipline.staff.relay import TipsterRelay
 from tipline.staff.units import UnitDirectory
 from tipline.storage.sqlite.store import SqliteStorage
-from tipline.tips import Tip
+from tipline.tips import Evidence, Tip
 
 log = logging.getLogger(__name__)
 
 PURGE_EVERY_SECONDS = 3600
 DEADLINES_EVERY_SECONDS = 60
+ANCHOR_EVERY_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -60,19 +62,56 @@ class Core:
             self.outbox.wake()
         return acted
 
+    async def purge(self) -> None:
+        """What is no longer needed goes: idle drafts and settings, expired counters and prompts, and the free
+        text, evidence and messages of tips closed longer than the retention period."""
+        await self.citizens.purge()
+        now = self.clock()
+        async with self.storage.uow() as uow:
+            redacted = await uow.tips.redact_closed(now - timedelta(days=self.settings.tipline_retention_days), now)
+        if redacted:
+            await self.storage.checkpoint()
+            log.info("retention: the free text and evidence of %d closed tips were deleted", redacted)
+
+    async def anchor_audit(self) -> Anchor:
+        """Writes the audit log's head down outside the database: appended to TIPLINE_AUDIT_ANCHOR_FILE and
+        posted to the moderators' group. Cutting entries off the end is then caught by ``audit verify``."""
+        anchor = await self.audit.anchor(self.storage, self.clock())
+        if self.settings.tipline_audit_anchor_file is not None:
+            append_anchor(self.settings.tipline_audit_anchor_file, anchor)
+        moderators = self.authorizer.moderators
+        if moderators is not None:
+            _ = translator(STAFF_LANGUAGE).gettext
+            text = _("🔏 Audit log: {count} entries, head {hash}. Nothing needs doing: this is a record.").format(
+                count=anchor.count, hash=anchor.head_hash
+            )
+            channel = self.channels.get(moderators.channel)
+            try:
+                if channel is None:
+                    raise DeliveryError("no channel")
+                await channel.send(moderators, Outgoing(text))
+            except DeliveryError:  # the outbox delivers it later
+                async with self.storage.uow() as uow:
+                    await uow.outbox.add(NewItem(Kind.STAFF_TEXT, Audience.MODERATORS, payload={"text": text}), self.clock())
+        log.info("audit log anchored: %d entries", anchor.count)
+        return anchor
+
     async def background(self) -> None:
-        """The loops beside the channels: delivering the outbox, deadlines, purging what expired."""
+        """The loops beside the channels: delivering the outbox, deadlines, purging what expired, and the
+        audit log's daily anchor."""
         await asyncio.gather(
             self.outbox.run(),
             _every(DEADLINES_EVERY_SECONDS, self.check_deadlines, "deadline check"),
-            _every(PURGE_EVERY_SECONDS, self.citizens.purge, "purge"),
+            _every(PURGE_EVERY_SECONDS, self.purge, "purge"),
+            _every(ANCHOR_EVERY_SECONDS, self.anchor_audit, "audit anchor", first_after=ANCHOR_EVERY_SECONDS),
         )
 
     async def close(self) -> None:
         await self.storage.close()
 
 
-async def _every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+async def _every(seconds: float, job: Callable[[], Awaitable[object]], name: str, first_after: float = 0) -> None:
+    await asyncio.sleep(first_after)
     while True:
         try:
             await job()
@@ -81,11 +120,39 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]], name: str
         await asyncio.sleep(seconds)
 
 
+SECRET_FINGERPRINT = "secret_fingerprint"
+
+
+async def open_storage(settings: Settings) -> SqliteStorage:
+    """The database, once it is certain the configured secret is the one it was written with.
+
+    A different secret would leave every sealed reference unreadable and make the audit log look tampered
+    with, so start-up refuses with one line instead (ConfigError).
+    """
+    fingerprint = Keyring(settings.secret()).fingerprint()
+    storage = await SqliteStorage.open(settings.tipline_db)
+    try:
+        async with storage.uow() as uow:
+            stored = await uow.meta.get(SECRET_FINGERPRINT)
+            if stored is None:
+                await uow.meta.set(SECRET_FINGERPRINT, fingerprint)
+    except BaseException:
+        await storage.close()
+        raise
+    if stored is not None and stored != fingerprint:
+        await storage.close()
+        raise ConfigError(
+            f"TIPLINE_SECRET_KEY is not the secret {settings.tipline_db} was written with (fingerprint {fingerprint}, "
+            f"expected {stored}); to change it, use `tipline secret rotate`"
+        )
+    return storage
+
+
 async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
     if settings.tipline_locales_dir is not None:
         set_locales_dir(settings.tipline_locales_dir)
     secret = settings.secret()
-    storage = await SqliteStorage.open(settings.tipline_db)
+    storage = await open_storage(settings)
     keyring = Keyring(secret)
     channels = Channels()
     audit = AuditLog(secret)
@@ -116,8 +183,8 @@ async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
         await assess_tip(storage, tip, clock())
         outbox.wake()
 
-    async def followup(tip: Tip, text: str, has_file: bool) -> None:
-        await moderation.tipster_wrote(tip.id, text, has_file)
+    async def followup(tip: Tip, text: str, files: tuple[Evidence, ...]) -> None:
+        await moderation.tipster_wrote(tip.id, text, files)
         outbox.wake()
 
     citizens.on_tip = assess

@@ -5,14 +5,24 @@ Invalid configuration stops start-up with one clear line (see ``load_settings``)
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+from collections import Counter
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+MIN_SECRET_BITS = 128
+
+
+def estimated_bits(secret: str) -> float:
+    """A rough lower bound on a secret's entropy: its length times the entropy of its character mix."""
+    counts = Counter(secret)
+    per_char = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    return per_char * len(secret)
 
 
 class ConfigError(Exception):
@@ -32,6 +42,8 @@ class Settings(BaseSettings):
     tipline_moderator_chat_id: int | None = Field(default=None)
     tipline_ack_hours: float = Field(default=24.0, gt=0)
     tipline_outcome_hours: float = Field(default=168.0, gt=0)
+    tipline_retention_days: int = Field(default=180, gt=0)
+    tipline_audit_anchor_file: Path | None = Field(default=None)
 
     @field_validator("tipline_admin_ids")
     @classmethod
@@ -65,12 +77,18 @@ class Settings(BaseSettings):
 
     @field_validator("tipline_secret_key")
     @classmethod
-    def _secret_length(cls, value: str | None) -> str | None:
+    def _secret_strength(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        if len(value.strip()) < 32:
+        value = value.strip()
+        if len(value) < 32:
             raise ValueError("must be at least 32 characters")
-        return value.strip()
+        if estimated_bits(value) < MIN_SECRET_BITS:
+            raise ValueError(
+                "is too predictable (repeated or few distinct characters); generate one with "
+                "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return value
 
     @property
     def file_base_url(self) -> str:
@@ -93,6 +111,12 @@ class Settings(BaseSettings):
         if self.telegram_bot_token:
             raise ConfigError("TIPLINE_SECRET_KEY is required when TELEGRAM_BOT_TOKEN is set")
         key_file = self.tipline_db.with_name(self.tipline_db.name + ".secret")
+        if not key_file.exists() and self.tipline_db.exists():
+            # A new secret beside an existing database would make everything sealed in it unreadable.
+            raise ConfigError(
+                f"TIPLINE_SECRET_KEY is not set and {key_file} is missing, but the database {self.tipline_db} "
+                "exists: set the secret it was written with"
+            )
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
             # Created with mode 0600 from the start: never readable by others, not even for a moment.

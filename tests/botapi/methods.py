@@ -766,6 +766,32 @@ async def get_chat_member(api: FakeBotApi, call: Call) -> dict:
     return _member_json(api, chat, user, chat.status_of(user_id))
 
 
+@api_method("banChatMember")
+async def ban_chat_member(api: FakeBotApi, call: Call) -> bool:
+    """Takes a member out of a group; refused unless the bot is an administrator there (Telegram's rule)."""
+    chat = api._resolve_chat(call.args["chat_id"])
+    if chat.type == "private":
+        raise bad_request("can't remove chat owner")  # what Telegram says for a private chat
+    if chat.bot_status != "administrator":
+        raise bad_request("not enough rights to restrict/unrestrict chat member")
+    user_id = call.args["user_id"]
+    if chat.members.get(user_id) == "creator":
+        raise bad_request("can't remove chat owner")
+    chat.members[user_id] = "kicked"
+    return True
+
+
+@api_method("unbanChatMember")
+async def unban_chat_member(api: FakeBotApi, call: Call) -> bool:
+    chat = api._resolve_chat(call.args["chat_id"])
+    user_id = call.args["user_id"]
+    if chat.members.get(user_id) == "kicked":
+        chat.members[user_id] = "left"
+    elif not call.args.get("only_if_banned") and chat.members.get(user_id) in ("member", "restricted"):
+        chat.members[user_id] = "left"
+    return True
+
+
 @api_method("getChatAdministrators")
 async def get_chat_administrators(api: FakeBotApi, call: Call) -> list[dict]:
     chat = api._resolve_chat(call.args["chat_id"])

@@ -433,6 +433,15 @@ class SimGroup(_ChatView, _Posting):
     async def press_raw(self, member: SimUser, message_id: int, data: str) -> str:
         return self._press_raw(self._member(member), message_id, data)
 
+    def add(self, member: SimUser) -> None:
+        """Someone adds ``member`` to the group (again): refused by Telegram while they are banned."""
+        if self.chat.status_of(member.id) == "kicked":
+            raise LookupError(f"{member!r} is banned from {self!r}")
+        self.chat.members[member.id] = "member"
+
+    def status_of(self, member: SimUser) -> str:
+        return self.chat.status_of(member.id)
+
     def remove_bot(self, *, kicked: bool = True) -> None:
         """An admin removes the bot: sends fail with 403, the bot gets a my_chat_member update."""
         old = self.chat.bot_status

@@ -474,6 +474,34 @@ def after_receipt_failed(session: Session, ctx: Context, attempts_left: int) -> 
     return Result(session, [Reply(text), _code_prompt(session)])
 
 
+def after_receipt_slowed(session: Session, ctx: Context, seconds: int) -> Result:
+    """Many wrong passphrases were tried for this code (by anyone): the next try has to wait a little."""
+    t = texts(session)
+    _clear_lookup(session)
+    session.screen = Screen.MENU
+    text = t.ngettext(
+        "Many wrong passphrases have been tried for this code, so tries are slowed down. Please wait {n} second "
+        "and try again.",
+        "Many wrong passphrases have been tried for this code, so tries are slowed down. Please wait {n} seconds "
+        "and try again.",
+        seconds,
+    ).format(n=seconds)
+    return Result(session, [menu_reply(session, text)])
+
+
+def after_submit_limited(session: Session, ctx: Context, per_day: int) -> Result:
+    """A chat confirmed its maximum of tips for the day: the draft is kept for tomorrow."""
+    t = texts(session)
+    text = t.ngettext(
+        "This chat has already sent {n} report today, the most we take in a day. Your draft is kept: please "
+        "confirm it tomorrow. In an emergency call {emergency}.",
+        "This chat has already sent {n} reports today, the most we take in a day. Your draft is kept: please "
+        "confirm it tomorrow. In an emergency call {emergency}.",
+        per_day,
+    ).format(n=per_day, emergency=EMERGENCY_NUMBER)
+    return with_notice(Reply(text), reprompt(session, ctx))
+
+
 def after_receipt_locked(session: Session, minutes: int) -> Result:
     t = texts(session)
     _clear_lookup(session)

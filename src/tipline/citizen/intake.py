@@ -479,14 +479,57 @@ def _on_commune(session: Session, event: Inbound, ctx: Context, action: str | No
     return _repeat(session, ctx, _("Please type the name of the commune or ward, or choose a button."))
 
 
+# What can give a sender away, and is held until they choose to keep it.
+REVEALING_MEDIA = frozenset({"voice", "video_note"})
+
+
+def _ask_to_keep(session: Session, warning: str) -> Result:
+    """Warns in one line and asks whether to keep what was just sent (nothing of it is kept before)."""
+    _ = texts(session).gettext
+    new_prompt(session)
+    choices = ((option(session, _("Keep it"), "pending:keep"), option(session, _("Remove it"), "pending:drop")),)
+    return Result(session, [Reply(warning, choices)])
+
+
+def _settle_pending(session: Session, ctx: Context, action: str | None) -> Result | None:
+    """Keeps or drops what was held back; anything else drops it and goes on as usual (None)."""
+    _ = texts(session).gettext
+    draft = _draft(session)
+    if draft.pending_media is None and draft.pending_location is None:
+        return None
+    media, location = draft.pending_media, draft.pending_location
+    draft.pending_media = draft.pending_location = None
+    if action == "pending:keep":
+        if location is not None:
+            draft.latitude, draft.longitude = location
+        if media is not None and len(draft.evidence) < EVIDENCE_MAX_ITEMS:
+            draft.evidence.append(media)
+        return _repeat(session, ctx, _("Kept."))
+    if action == "pending:drop":
+        return _repeat(session, ctx, _("Removed: it was not kept."))
+    return None
+
+
+def _hold_location(session: Session, event: Location) -> Result:
+    _ = texts(session).gettext
+    _draft(session).pending_location = (event.latitude, event.longitude)
+    return _ask_to_keep(
+        session,
+        _("A shared location shows where you are now, to within a few metres. Keep it with the report only if "
+          "that is safe for you."),
+    )
+
+
 def _on_address(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
     _ = texts(session).gettext
     draft = _draft(session)
+    settled = _settle_pending(session, ctx, action)
+    if settled is not None:
+        return settled
     if action == "next":
         return _advance(session, ctx)
     if isinstance(event, Location):
-        draft.latitude, draft.longitude = event.latitude, event.longitude
-        return _repeat(session, ctx, _("Location saved. You can also type an address or landmark, or press Continue."))
+        return _hold_location(session, event)
     if isinstance(event, Text):
         text = event.text.strip()
         if len(text) > ADDRESS_MAX_CHARS:
@@ -551,6 +594,9 @@ def media_problem(session: Session, media: Media) -> str | None:
 def _on_evidence(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
     _ = texts(session).gettext
     draft = _draft(session)
+    settled = _settle_pending(session, ctx, action)
+    if settled is not None:
+        return settled
     if action == "next":
         return _advance(session, ctx)
     items: list[EvidenceItem] = []
@@ -558,15 +604,23 @@ def _on_evidence(session: Session, event: Inbound, ctx: Context, action: str | N
         problem = media_problem(session, event)
         if problem:
             return _repeat(session, ctx, problem)
-        items.append(EvidenceItem(kind=event.kind, ref=event.ref, size=event.size, mime=event.mime, name=event.name))
+        # The original file name can name a person or a phone: it is never kept.
+        item = EvidenceItem(kind=event.kind, ref=event.ref, size=event.size, mime=event.mime)
+        if event.kind in REVEALING_MEDIA:
+            draft.pending_media = item
+            return _ask_to_keep(
+                session,
+                _("A voice note or a round video carries your voice or your face. Moderators hear and see it; the "
+                  "police unit does not. Keep it only if that is safe for you."),
+            )
+        items.append(item)
     elif isinstance(event, Text):
         links = [match.group(0) for match in _URL.finditer(event.text)]
         if not links:
             return _repeat(session, ctx, _("Please send a photo, file or link here. To change the description, go Back."))
         items.extend(EvidenceItem(kind="link", ref=link[:500]) for link in links)
     elif isinstance(event, Location):
-        draft.latitude, draft.longitude = event.latitude, event.longitude
-        return _repeat(session, ctx, _("Location saved."))
+        return _hold_location(session, event)
     else:
         return _expect_button(session, ctx)
     room = EVIDENCE_MAX_ITEMS - len(draft.evidence)

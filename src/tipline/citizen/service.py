@@ -31,6 +31,7 @@ from tipline.citizen.effects import (
     SubmitTip,
     Subscribe,
 )
+from tipline.citizen.guards import FloodGate, SlidingWindow, Slowdown
 from tipline.citizen.receipts import hash_passphrase, new_code, new_passphrase, verify_passphrase
 from tipline.citizen.session import OpenQuestion, Private, Screen, Session
 from tipline.clock import Clock, utcnow
@@ -41,13 +42,13 @@ from tipline.facts import DRAFT_IDLE_HOURS
 from tipline.places.communes import directory
 from tipline.privacy.keys import Keyring
 from tipline.replies import Reply
-from tipline.storage.ports import CodeTaken, Storage, StorageFull
+from tipline.storage.ports import CodeTaken, SealedLink, Storage, StorageFull
 from tipline.tips import Category, Evidence, NewTip, Tip, Urgency
 
 log = logging.getLogger(__name__)
 
 TipHook = Callable[[Tip], Awaitable[None]]
-FollowupHook = Callable[[Tip, str, bool], Awaitable[None]]
+FollowupHook = Callable[[Tip, str, tuple[Evidence, ...]], Awaitable[None]]
 Deliver = Callable[[list[Reply]], Awaitable[None]]
 
 __all__ = ["CitizenService", "Clock", "Deliver", "Limits", "utcnow"]
@@ -56,9 +57,10 @@ __all__ = ["CitizenService", "Clock", "Deliver", "Limits", "utcnow"]
 @dataclass(frozen=True)
 class Limits:
     flood_messages_per_minute: int = 30
-    passphrase_failures_per_chat: int = 5  # per 15 minutes
-    passphrase_failures_per_code: int = 20  # per hour, whoever tries
+    passphrase_failures_per_chat_and_code: int = 5  # within lockout_minutes, sliding
+    passphrase_failures_per_chat: int = 20  # any code, within an hour, sliding
     lockout_minutes: int = 15
+    tips_per_chat_per_day: int = 10
     draft_idle: timedelta = timedelta(hours=DRAFT_IDLE_HOURS)
     # Language and other settings of a chat that has no draft: forgotten after this much silence.
     session_idle: timedelta = timedelta(days=30)
@@ -68,30 +70,13 @@ class Limits:
     question_open: timedelta = timedelta(hours=72)
 
 
+def _minutes(delta: timedelta) -> int:
+    return max(1, -(-int(delta.total_seconds()) // 60))
+
+
 def _hour(moment: datetime) -> datetime:
     """A time coarsened to its hour: stored beside a pseudonym, it cannot be matched to a tip's minute."""
     return moment.replace(minute=0, second=0, microsecond=0)
-
-
-class FloodGate:
-    """Messages per chat per minute, counted in memory (never written next to a pseudonym)."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._windows: dict[str, tuple[int, int, bool]] = {}  # pseudonym -> (window, count, told)
-
-    def hit(self, pseudonym: str, now: datetime) -> tuple[bool, bool]:
-        """(over the limit, already told in this window)."""
-        window = int(now.timestamp()) // 60
-        last, count, told = self._windows.get(pseudonym, (window, 0, False))
-        if last != window:
-            count, told = 0, False
-            if len(self._windows) > 10_000:  # forget other chats' old windows now and then
-                self._windows = {p: w for p, w in self._windows.items() if w[0] >= window - 1}
-        count += 1
-        over = count > self.per_minute
-        self._windows[pseudonym] = (window, count, told or over)
-        return over, told
 
 
 class CitizenService:
@@ -101,6 +86,11 @@ class CitizenService:
         self.clock = clock
         self.limits = limits or Limits()
         self.flood = FloodGate(self.limits.flood_messages_per_minute)
+        lockout = timedelta(minutes=self.limits.lockout_minutes)
+        self.wrong_for_code = SlidingWindow(self.limits.passphrase_failures_per_chat_and_code, lockout)
+        self.wrong_in_chat = SlidingWindow(self.limits.passphrase_failures_per_chat, timedelta(hours=1))
+        self.recent_tips = SlidingWindow(1_000, timedelta(hours=1))  # a spam signal, never stored by chat
+        self.slowdown = Slowdown()
         self._locks: dict[str, asyncio.Lock] = {}
         # Called after a tip is confirmed and after a tipster adds to one (the moderator queue listens).
         self.on_tip: TipHook | None = None
@@ -157,6 +147,8 @@ class CitizenService:
             counters = await uow.counters.purge(now)
             links = await uow.subscriptions.forget_closed(now - timedelta(days=7))
             prompts = await uow.prompts.purge(now)
+            await uow.throttles.purge(now - timedelta(days=1))
+        await self.storage.checkpoint()  # deleted rows leave the write-ahead log too
         log.info(
             "purge: %d idle drafts, %d sessions, %d counters, %d chat links of closed tips, %d prompts removed",
             drafts, sessions, counters, links, prompts,
@@ -276,16 +268,17 @@ class CitizenService:
         if isinstance(effect, Subscribe):
             async with self.storage.uow() as uow:
                 tip = await uow.tips.by_code(effect.code)
-                if tip is not None:
-                    key = self.keyring.subscription_key(channel, chat)
-                    await uow.subscriptions.add(tip.id, key, self.keyring.seal(channel, chat), _hour(ctx.now))
+                if tip is not None and not self._links_of(await uow.subscriptions.for_tip(tip.id), channel, chat):
+                    await uow.subscriptions.add(tip.id, self.keyring.seal(channel, chat), _hour(ctx.now))
             if tip is not None:
                 log.info("tip %s: tipster opted in to updates", tip.code)
             return conversation.after_subscribe(session)
         if isinstance(effect, Forget):
             async with self.storage.uow() as uow:
-                removed = await uow.subscriptions.forget_chat(self.keyring.subscription_key(channel, chat))
+                # Nothing stored beside a link says which chat it is: each is unsealed to find this chat's.
+                removed = await uow.subscriptions.remove(self._links_of(await uow.subscriptions.all(), channel, chat))
                 await uow.sessions.delete(pseudonym)
+            await self.storage.checkpoint()  # and nothing of it stays behind in the write-ahead log
             return conversation.after_forget(session, removed)
         raise AssertionError(f"unknown effect {effect!r}")  # pragma: no cover
 
@@ -294,8 +287,11 @@ class CitizenService:
         if draft is None or draft.category is None or draft.urgency is None or draft.province_code is None:
             return intake.resume(session, ctx)
         async with self.storage.read() as uow:
-            # Counted per pseudonym in an expiring counter; only the resulting number is stored with the tip.
-            recent = await uow.counters.peek(f"tips:{pseudonym}", 3600, ctx.now)
+            today = await uow.counters.peek(f"day:{pseudonym}", 86400, ctx.now)
+        if today >= self.limits.tips_per_chat_per_day:
+            return conversation.after_submit_limited(session, ctx, self.limits.tips_per_chat_per_day)
+        # Counted per pseudonym in memory; only the resulting number is stored with the tip.
+        recent = self.recent_tips.count(pseudonym, ctx.now)
         new_tip = NewTip(
             category=Category(draft.category),
             urgency=Urgency(draft.urgency),
@@ -330,7 +326,9 @@ class CitizenService:
                     tip = await uow.tips.create(new_tip, new_code(), digest, now)
                     # The moderators' card is owed from the moment the tip exists: an outage cannot lose it.
                     await uow.outbox.add(NewItem(Kind.CARD, Audience.MODERATORS, tip.id), now)
-                    await uow.counters.hit(f"tips:{pseudonym}", 3600, now)
+                    # A day's window: all that is kept next to the pseudonym is the day it confirmed tips.
+                    await uow.counters.hit(f"day:{pseudonym}", 86400, now)
+                self.recent_tips.add(pseudonym, now)
                 return tip
             except CodeTaken:
                 continue
@@ -339,25 +337,29 @@ class CitizenService:
     async def _check_receipt(
         self, session: Session, ctx: Context, effect: CheckReceipt, pseudonym: str, channel: str, chat: str
     ) -> Result:
-        limits = self.limits
-        chat_key, code_key = f"pass:{pseudonym}", f"passcode:{effect.code}"
-        lock_window = limits.lockout_minutes * 60
+        """Checks a code and passphrase. Wrong tries pause this chat for this code (and, many of them, for
+        any code); from anywhere, they slow a code down more and more, never locking the right one out."""
+        now, key = ctx.now, (pseudonym, effect.code)
+        paused_until = self.wrong_for_code.free_at(key, now) or self.wrong_in_chat.free_at(pseudonym, now)
+        if paused_until is not None:
+            return conversation.after_receipt_locked(session, _minutes(paused_until - now))
+        throttle = self.keyring.index("passphrase", effect.code)
         async with self.storage.read() as uow:
-            locked = (
-                await uow.counters.peek(chat_key, lock_window, ctx.now) >= limits.passphrase_failures_per_chat
-                or await uow.counters.peek(code_key, 3600, ctx.now) >= limits.passphrase_failures_per_code
-            )
-            stored = None if locked else await uow.tips.passphrase_hash(effect.code)
-        if locked:
-            return conversation.after_receipt_locked(session, limits.lockout_minutes)
+            stored_level = await uow.throttles.get(throttle)
+            wait = self.slowdown.wait(stored_level, now)
+            stored = None if wait else await uow.tips.passphrase_hash(effect.code)
+        if wait:
+            return conversation.after_receipt_slowed(session, ctx, max(1, int(wait.total_seconds() + 0.999)))
         valid = stored is not None and await asyncio.to_thread(verify_passphrase, effect.passphrase, stored)
         if not valid:
+            failures = self.wrong_for_code.add(key, now)
+            self.wrong_in_chat.add(pseudonym, now)
             async with self.storage.uow() as uow:
-                failures = await uow.counters.hit(chat_key, lock_window, ctx.now)
-                await uow.counters.hit(code_key, 3600, ctx.now)
-            left = limits.passphrase_failures_per_chat - failures
+                level = self.slowdown.level(await uow.throttles.get(throttle), now) + 1
+                await uow.throttles.set(throttle, level, now)
+            left = self.limits.passphrase_failures_per_chat_and_code - failures
             if left <= 0:
-                return conversation.after_receipt_locked(session, limits.lockout_minutes)
+                return conversation.after_receipt_locked(session, self.limits.lockout_minutes)
             return conversation.after_receipt_failed(session, ctx, left)
         async with self.storage.uow() as uow:
             tip = await uow.tips.by_code(effect.code)
@@ -365,7 +367,7 @@ class CitizenService:
             messages = await uow.messages.to_tipster(tip.id)
             if effect.purpose == "status":
                 await uow.messages.mark_delivered([m.id for m in messages], ctx.now)
-            subscribed = self._subscribed(await uow.subscriptions.for_tip(tip.id), channel, chat)
+            subscribed = bool(self._links_of(await uow.subscriptions.for_tip(tip.id), channel, chat))
         d = directory()
         province = d.province(tip.province_code)
         commune = d.commune(tip.commune_code) if tip.commune_code else None
@@ -378,16 +380,17 @@ class CitizenService:
         )
         return conversation.after_receipt_ok(session, view, ctx)
 
-    def _subscribed(self, sealed: list[bytes], channel: str, chat: str) -> bool:
-        """Whether one of a tip's sealed chat references is this chat (a tip has one or two at most)."""
-        for ref in sealed:
+    def _links_of(self, links: list[SealedLink], channel: str, chat: str) -> list[int]:
+        """The ids of the links that are this chat's (found by unsealing each)."""
+        found = []
+        for link in links:
             try:
-                found_channel, found_chat = self.keyring.unseal(ref)
+                link_channel, link_chat = self.keyring.unseal(link.sealed_ref)
             except InvalidTag:
                 continue
-            if (found_channel, str(found_chat)) == (channel, chat):
-                return True
-        return False
+            if (link_channel, str(link_chat)) == (channel, chat):
+                found.append(link.id)
+        return found
 
     async def _add_followup(self, session: Session, ctx: Context, effect: AddFollowup) -> Result:
         evidence: tuple[Evidence, ...] = ()
@@ -405,7 +408,7 @@ class CitizenService:
         if tip is None:  # pragma: no cover - the code was verified moments ago
             return conversation.reprompt(session, ctx)
         log.info("tip %s: follow-up added", tip.code)
-        await self._notify(self.on_followup, tip, effect.text, effect.media is not None)
+        await self._notify(self.on_followup, tip, effect.text, evidence)
         _ = texts(session).gettext
         what = _("your message") if effect.text and effect.media is None else _("your file")
         return conversation.after_followup(session, ctx, what)
@@ -418,7 +421,7 @@ class CitizenService:
                 await uow.tips.add_followup(tip.id, effect.text, (), ctx.now)
         if tip is not None:
             log.info("tip %s: the tipster answered", tip.code)
-            await self._notify(self.on_followup, tip, effect.text, False)
+            await self._notify(self.on_followup, tip, effect.text, ())
         return conversation.after_answer(session, ctx, effect.code)
 
     async def _notify(self, hook: Callable[..., Awaitable[None]] | None, *args: object) -> None:

@@ -73,6 +73,10 @@ class Draft(BaseModel):
     editing: bool = False
     province_page: int = 0
     candidates: list[int] = Field(default_factory=list)
+    # Something that can identify the sender (a voice, a face, where they stand), held until they choose to
+    # keep it: nothing of it is used before that.
+    pending_media: EvidenceItem | None = None
+    pending_location: tuple[float, float] | None = None
 
     @property
     def description_text(self) -> str:

@@ -11,16 +11,15 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tipline.bootstrap import bootstrap
+from tipline.bootstrap import bootstrap, open_storage
 from tipline.config import ConfigError, load_settings
-from tipline.storage.sqlite.store import SqliteStorage
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 async def _migrate(args: argparse.Namespace) -> int:
     settings = load_settings()
-    storage = await SqliteStorage.open(settings.tipline_db)
+    storage = await open_storage(settings)
     try:
         version = await storage.schema_version()
     finally:
@@ -32,7 +31,7 @@ async def _migrate(args: argparse.Namespace) -> int:
 async def _purge(args: argparse.Namespace) -> int:
     core = await bootstrap(load_settings())
     try:
-        await core.citizens.purge()
+        await core.purge()
     finally:
         await core.close()
     print("expired drafts, sessions and counters removed")

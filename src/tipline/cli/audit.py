@@ -6,29 +6,38 @@ import argparse
 import sys
 from typing import Any
 
+from tipline.bootstrap import open_storage
 from tipline.citizen.receipts import normalize_code
 from tipline.cli import run_async
 from tipline.config import load_settings
 from tipline.i18n import TIMEZONE
-from tipline.records.audit import AuditLog
+from tipline.records.audit import AuditLog, latest_anchor
 from tipline.storage.sqlite.store import SqliteStorage
 
 
 async def _open(args: argparse.Namespace) -> tuple[SqliteStorage, AuditLog]:
     settings = load_settings()
     secret = None if getattr(args, "without_key", False) else settings.secret()
-    storage = await SqliteStorage.open(settings.tipline_db)
+    storage = await open_storage(settings)
     return storage, AuditLog(secret=secret)
 
 
 async def _verify(args: argparse.Namespace) -> int:
+    anchor, count = args.anchor, None
+    anchor_file = load_settings().tipline_audit_anchor_file
+    if anchor is None and anchor_file is not None:
+        latest = latest_anchor(anchor_file)  # written daily and at shutdown by the bot
+        if latest is not None:
+            anchor, count = latest.head_hash, latest.count
     db, log = await _open(args)
     try:
-        result = await log.verify(db, anchor=args.anchor, use_key=not args.without_key)
+        result = await log.verify(db, anchor=anchor, use_key=not args.without_key, anchored_count=count)
     finally:
         await db.close()
     if result.ok:
-        anchored = ", anchor found" if args.anchor else ""
+        anchored = f", anchor found ({count} entries at the last anchor)" if count is not None else (
+            ", anchor found" if anchor else ""
+        )
         print(f"audit log intact: {result.count} entries, head {result.head_hash}{anchored}")
         return 0
     where = f"entry {result.first_bad_id}" if result.first_bad_id is not None else "anchor"

@@ -11,11 +11,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from tipline.bootstrap import open_storage
 from tipline.cli import run_async
 from tipline.config import load_settings
 from tipline.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
 from tipline.records import reports
-from tipline.storage.sqlite.store import SqliteStorage
 
 
 class _UsageError(Exception):
@@ -50,7 +50,7 @@ async def _export(args: argparse.Namespace) -> int:
         return 2
     start, end, province = scope
     fmt = args.format or ("json" if args.output and args.output.suffix.lower() == ".json" else "csv")
-    db = await SqliteStorage.open(load_settings().tipline_db)
+    db = await open_storage(load_settings())
     try:
         rows = await reports.report_rows(db, start, end, province)
     finally:
@@ -72,7 +72,7 @@ async def _stats(args: argparse.Namespace) -> int:
     if scope is None:
         return 2
     start, end, province = scope
-    db = await SqliteStorage.open(load_settings().tipline_db)
+    db = await open_storage(load_settings())
     try:
         result = await reports.stats(db, start, end, province, top=args.top)
     finally:

@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tipline.bootstrap import open_storage
 from tipline.cli import run_async
 from tipline.config import load_settings
 from tipline.places.communes import directory
@@ -49,7 +50,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
 async def _open() -> tuple[SqliteStorage, bytes]:
     settings = load_settings()
     secret = settings.secret()
-    return await SqliteStorage.open(settings.tipline_db), secret
+    return await open_storage(settings), secret
 
 
 async def _import(args: argparse.Namespace) -> int:

@@ -83,6 +83,9 @@ class Channel(Protocol):
 
     async def set_topic_closed(self, topic: Address, closed: bool) -> None: ...
 
+    async def remove_member(self, chat: Address, user_ref: str) -> None:
+        """Takes a person out of a group, in a way that lets them be added again later."""
+
 
 class Channels:
     """The channels this process can send on, by name."""

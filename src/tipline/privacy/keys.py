@@ -22,8 +22,8 @@ class Keyring:
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 32:
             raise ValueError("the server secret must be at least 32 bytes")
+        self._secret = secret
         self._pseudonym_key = self._derive(secret, b"tipline/pseudonym/v1")
-        self._subscription_key = self._derive(secret, b"tipline/subscription-index/v1")
         self._aead = AESGCM(self._derive(secret, b"tipline/seal/v1"))
 
     @staticmethod
@@ -35,10 +35,14 @@ class Keyring:
         message = f"{channel}:{chat_id}".encode()
         return hmac.new(self._pseudonym_key, message, hashlib.sha256).hexdigest()[:32]
 
-    def subscription_key(self, channel: str, chat_id: int | str) -> str:
-        """The index that lets /forget find a chat's subscriptions without decrypting them all."""
-        message = f"{channel}:{chat_id}".encode()
-        return hmac.new(self._subscription_key, message, hashlib.sha256).hexdigest()[:32]
+    def index(self, purpose: str, value: str) -> str:
+        """A keyed hash of ``value`` for one purpose (e.g. a tip code's throttle): findable, not readable."""
+        key = self._derive(self._secret, f"tipline/index/{purpose}/v1".encode())
+        return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def fingerprint(self) -> str:
+        """Names the secret without revealing it: stored with the database, so a changed secret is noticed."""
+        return self._derive(self._secret, b"tipline/fingerprint/v1").hex()[:16]
 
     def seal(self, channel: str, chat_id: int | str) -> bytes:
         nonce = os.urandom(12)

@@ -41,11 +41,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tipline.records.model import AuditRecord
@@ -162,6 +164,47 @@ def stored_fields(record: AuditRecord) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """The log's head written down outside the database: how many entries, and the last one's hash."""
+
+    at: datetime
+    count: int
+    head_hash: str
+
+    def line(self) -> str:
+        return f"{self.at.astimezone(UTC).isoformat(timespec='seconds')} {self.count} {self.head_hash}"
+
+    @staticmethod
+    def parse(line: str) -> Anchor | None:
+        parts = line.split()
+        if len(parts) != 3 or not parts[1].isdigit() or not _HEX64.match(parts[2]):
+            return None
+        try:
+            at = datetime.fromisoformat(parts[0])
+        except ValueError:
+            return None
+        return Anchor(at, int(parts[1]), parts[2])
+
+
+def latest_anchor(path: Path) -> Anchor | None:
+    """The last well-formed anchor appended to ``path`` (None when there is none)."""
+    if not path.exists():
+        return None
+    found = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        found = Anchor.parse(line) or found
+    return found
+
+
+def append_anchor(path: Path, anchor: Anchor) -> None:
+    """Appends an anchor line; the file is created readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(anchor.line() + "\n")
+
+
 class AuditLog:
     """Appends to and verifies the audit log. ``secret``: the server secret, to add (and require) a MAC on
     every entry.
@@ -196,7 +239,15 @@ class AuditLog:
         async with storage.uow() as uow:
             return await self.append(uow, entry)
 
-    async def verify(self, storage: Storage, anchor: str | None = None, use_key: bool = True) -> VerifyResult:
+    async def anchor(self, storage: Storage, now: datetime) -> Anchor:
+        """The head as it is now, to write down outside the database."""
+        async with storage.read() as uow:
+            head = await uow.audit.head()
+        return Anchor(now, head.id if head else 0, head.hash if head else GENESIS_HASH)
+
+    async def verify(
+        self, storage: Storage, anchor: str | None = None, use_key: bool = True, anchored_count: int | None = None
+    ) -> VerifyResult:
         """Walks the whole log and reports the first entry that does not fit.
 
         Checks, entry by entry: ids follow each other, ``prev_hash`` is the previous entry's hash, the hash
@@ -208,10 +259,14 @@ class AuditLog:
         async with storage.read() as uow:
             seq = await uow.audit.highest_id()
             records = await uow.audit.all()
-        return verify_chain(records, seq, self._key if use_key else None, anchor)
+        return verify_chain(records, seq, self._key if use_key else None, anchor, anchored_count)
 
 
-def verify_chain(records: list[AuditRecord], highest_id: int, key: bytes | None, anchor: str | None) -> VerifyResult:
+def verify_chain(
+    records: list[AuditRecord], highest_id: int, key: bytes | None, anchor: str | None, anchored_count: int | None = None
+) -> VerifyResult:
+    """Checks the chain; with an anchor, also that its hash is still the ``anchored_count``-th entry's (so
+    neither the history up to it nor the entries it counted were rewritten or cut off)."""
     count, prev_id, prev_hash = 0, 0, GENESIS_HASH
     anchor = anchor.strip().lower() if anchor else None
     anchor_found = False
@@ -246,11 +301,11 @@ def verify_chain(records: list[AuditRecord], highest_id: int, key: bytes | None,
             if not hmac.compare_digest(row.mac, _mac(key, row.hash)):
                 return bad(entry_id, "its MAC is wrong (rewritten without the secret, or another secret was used)")
         count, prev_id, prev_hash = count + 1, entry_id, row.hash
-        anchor_found = anchor_found or row.hash == anchor
+        anchor_found = anchor_found or (row.hash == anchor and anchored_count in (None, entry_id))
     if highest_id > prev_id:
         after = f"entry {prev_id}" if prev_id else "the start of the log"
         return bad(prev_id + 1, f"entries after {after} are missing (the log was truncated)")
-    if anchor is not None and not anchor_found:
+    if anchor is not None and not anchor_found and not (anchored_count == 0 and anchor == GENESIS_HASH):
         reason = (
             "the anchor is not a valid hash" if not _HEX64.match(anchor)
             else "the anchored hash is not in the log (the history up to it was rewritten or cut)"

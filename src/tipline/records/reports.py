@@ -191,8 +191,21 @@ def to_csv(rows: Iterable[ReportRow]) -> str:
     writer.writeheader()
     for row in rows:
         record = export_record(row)
-        writer.writerow({k: "" if v is None else v for k, v in record.items()})
+        writer.writerow({k: csv_cell(v) for k, v in record.items()})
     return buffer.getvalue()
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A value as a spreadsheet must read it: text that a spreadsheet would run as a formula
+    (=HYPERLINK(...), +cmd, @SUM ...) is written with a leading apostrophe, so it stays text."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def to_json(rows: Sequence[ReportRow], start: date, end: date, province_code: int | None = None) -> str:

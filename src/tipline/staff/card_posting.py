@@ -127,4 +127,11 @@ class CardPoster:
         if placement is not None and placement.sent.address.chat == target.chat:
             target, reply_to = placement.sent.address, placement.sent.message
         text = str(item.payload.get("text", ""))
-        await self._channel(target).send(target, outgoing(Reply(text), reply_to=reply_to))
+        channel = self._channel(target)
+        sent = await channel.send(target, outgoing(Reply(text), reply_to=reply_to))
+        for file in item.payload.get("files", []):  # a follow-up's files, under its line
+            ref = FileRef(str(file["kind"]), str(file["ref"]), str(file.get("channel") or ""), file.get("mime"))
+            try:
+                await channel.send_file(sent.address, ref, reply_to=sent.message)
+            except Rejected as exc:
+                log.warning("a follow-up file could not be re-sent (%s)", exc)

@@ -14,11 +14,14 @@ from tipline.tips import STATUS_LABELS, Tip
 
 QUEUE_PAGE = 10
 STAFF_COMMANDS = frozenset(
-    {"queue", "tip", "find", "stats", "addmod", "removemod", "addbroadcaster", "removebroadcaster", "invite", "staffhelp"}
+    {
+        "queue", "tip", "find", "stats", "addmod", "removemod", "addbroadcaster", "removebroadcaster", "invite",
+        "relink", "staffhelp",
+    }
 )
 STAFF_HELP = N_(
     "Staff commands: /queue [page], /tip CODE, /find TEXT, /stats; admins: /addmod ID, /removemod ID, "
-    "/addbroadcaster ID, /removebroadcaster ID, /invite UNIT"
+    "/addbroadcaster ID, /removebroadcaster ID, /invite UNIT, /relink UNIT"
 )
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from tipline.citizen.guards import SlidingWindow
 from tipline.citizen.receipts import normalize_code
 from tipline.clock import Clock
 from tipline.delivery.direct import outgoing
 from tipline.delivery.model import Address, Audience, Kind, NewItem, Sent
-from tipline.delivery.port import Channels
+from tipline.delivery.port import Channels, DeliveryError
 from tipline.i18n import N_, translator
 from tipline.privacy.keys import Keyring
 from tipline.records.audit import AuditEntry, AuditLog
@@ -25,7 +26,7 @@ from tipline.staff.authorization import Authorizer
 from tipline.staff.cards import CHOOSE_UNIT, PROMPT_ACTIONS, STAFF_LANGUAGE, moderator_card, prompt_text
 from tipline.staff.model import StaffRole
 from tipline.staff.moderation import Moderation
-from tipline.staff.units import UnitDirectory
+from tipline.staff.units import INVITE_TTL, UnitDirectory
 from tipline.staff.views import card_view
 from tipline.storage.ports import ChatAlreadyLinked, Storage
 from tipline.tips import Tip
@@ -33,6 +34,8 @@ from tipline.tips import Tip
 log = logging.getLogger(__name__)
 
 LINK_ATTEMPTS_PER_HOUR = 5
+PRESSES_PER_MINUTE = 30  # per person, before anything is looked up
+REFUSAL_AUDIT_EVERY = timedelta(minutes=10)
 PROMPT_TTL = timedelta(hours=2)  # a question the bot asked staff is answerable this long
 CARD_COPY_TTL = timedelta(days=1)  # a card shown by /tip keeps working this long
 # Prompts that are not questions: a card shown again (/tip), and the list of units to forward to.
@@ -78,6 +81,8 @@ class StaffDesk:
         self.keyring = keyring
         self.clock = clock
         self.wake = wake  # tells the outbox worker that something is owed
+        self.presses = SlidingWindow(PRESSES_PER_MINUTE, timedelta(minutes=1))
+        self._refusals: dict[tuple[tuple[str, object], str], tuple[datetime | None, int]] = {}
 
     # --- where we are --------------------------------------------------------------------------------
 
@@ -90,10 +95,20 @@ class StaffDesk:
         assert channel is not None, f"no {to.channel} channel registered"
         return await channel.send(to, outgoing(reply, reply_to, expects_reply))
 
-    async def _say(self, to: Address, msgid: str, reply_to: str | None = None, **params: object) -> None:
+    async def _say(self, to: Address, msgid: str, *, reply_to: str | None = None, **params: object) -> None:
         await self._send(to, Reply(translator(STAFF_LANGUAGE).gettext(msgid).format(**params)), reply_to)
 
-    async def _refused(self, actor: Actor | None, tip: Tip | None, reason: str) -> None:
+    async def _refused(self, actor: Actor | None, tip: Tip | None, reason: str, who: str = "") -> None:
+        """Audits a refusal, coalesced: one entry per person and reason every few minutes, carrying how
+        many more there were since (a flood of forged presses must not flood the permanent log)."""
+        now = self.clock()
+        key = (actor.role.value, actor.id) if actor else ("outsider", who)
+        last, skipped = self._refusals.get((key, reason), (None, 0))
+        if last is not None and now - last < REFUSAL_AUDIT_EVERY:
+            self._refusals[(key, reason)] = (last, skipped + 1)
+            return
+        self._refusals[(key, reason)] = (now, 0)
+        detail = reason[:150] + (f" (and {skipped} more since the last entry)" if skipped else "")
         await self.audit.record(
             self.storage,
             AuditEntry(
@@ -101,7 +116,7 @@ class StaffDesk:
                 actor_id=str(actor.id) if actor else "",
                 action="refused",
                 tip_code=tip.code if tip else None,
-                detail=reason[:200],
+                detail=detail,
             ),
         )
 
@@ -110,10 +125,14 @@ class StaffDesk:
     async def press(self, user: StaffUser, message: Sent, action: Action | None) -> str:
         """Handles a press on a staff message; returns the short answer to show the presser ('' for none)."""
         _ = translator(STAFF_LANGUAGE).gettext
+        if self.presses.add((user.channel, user.user_ref), self.clock()) > PRESSES_PER_MINUTE:
+            # Before any lookup: forged presses cost neither a call to the channel nor a database write.
+            await self._refused(None, None, "too many presses", who=f"{user.channel}:{user.user_ref}")
+            return _(NOT_ALLOWED)
         actor = await self.authorizer.actor(user, message.address)
         if isinstance(action, QueuePage):
             if actor is None or not actor.is_staff:
-                await self._refused(actor, None, "queue page not allowed")
+                await self._refused(actor, None, "queue page not allowed", who=user.user_ref)
                 return _(NOT_ALLOWED)
             channel = self.channels.get(message.address.channel)
             assert channel is not None
@@ -121,7 +140,7 @@ class StaffDesk:
             return ""
         located = await self._locate(message) if isinstance(action, CardAction | UnitChoice) else None
         if actor is None or located is None or (located.audience == "unit") != (actor.role == Role.UNIT):
-            await self._refused(actor, located.tip if located else None, "not allowed")
+            await self._refused(actor, located.tip if located else None, "not allowed", who=user.user_ref)
             return _(NOT_ALLOWED)
         tip = located.tip
         if isinstance(action, UnitChoice):
@@ -207,7 +226,7 @@ class StaffDesk:
             or prompt.expires_at <= self.clock()
         ):
             await self._refused(actor, tip, "prompt not for this person, used or expired")
-            await self._say(where, NOT_ALLOWED, replied.message)
+            await self._say(where, NOT_ALLOWED, reply_to=replied.message)
             return True
         async with self.storage.uow() as uow:
             await uow.prompts.use(prompt.id, self.clock())
@@ -236,23 +255,29 @@ class StaffDesk:
             return True
         if actor.role == Role.UNIT:
             return True  # unit chats act only through their cards' buttons and prompts
-        await self._command(actor, chat, name, args.strip())
+        await self._command(actor, user, chat, name, args.strip())
         return True
 
-    async def _command(self, actor: Actor, chat: Address, name: str, args: str) -> None:
+    async def _command(self, actor: Actor, user: StaffUser, chat: Address, name: str, args: str) -> None:
         if name == "queue":
             page = int(args) - 1 if args.isdigit() and int(args) > 0 else 0
             await self._send(chat, await commands.queue_page(self.storage, page))
         elif name == "tip":
             await self._show_tip(actor, chat, args)
         elif name == "find":
+            await self._audit_read(actor, None, "searched")
             await self._send(chat, await commands.find_tips(self.storage, args))
         elif name == "stats":
             await self._send(chat, await commands.month_stats(self.storage, self.clock()))
         elif name in _ROLE_COMMANDS and args.isdigit():
             await self._set_role(actor, chat, args, *_ROLE_COMMANDS[name])
-        elif name == "invite" and actor.role == Role.ADMIN:
-            await self._invite(actor, chat, args)
+        elif name in ("invite", "relink") and actor.role != Role.ADMIN:
+            await self._refused(actor, None, f"{name} by a moderator")
+            await self._say(chat, N_("Only admins can do that."))
+        elif name == "invite":
+            await self._invite(actor, user, chat, args)
+        elif name == "relink":
+            await self._relink(actor, chat, args)
         else:
             await self._say(chat, commands.STAFF_HELP)
 
@@ -264,8 +289,25 @@ class StaffDesk:
         if tip is None or view is None:
             await self._say(chat, N_("No tip has that code."))
             return
+        await self._audit_read(actor, tip.code, "viewed")
         sent = await self._send(chat, moderator_card(view))
         await self._remember(sent, CARD_COPY, tip, actor, CARD_COPY_TTL)
+
+    async def _audit_read(self, actor: Actor, tip_code: str | None, action: str) -> None:
+        """Staff reading tips is on the record too: one entry per person, tip and kind every few minutes."""
+        now = self.clock()
+        key = ((actor.role.value, actor.id), f"{action}:{tip_code}")
+        last, skipped = self._refusals.get(key, (None, 0))
+        if last is not None and now - last < REFUSAL_AUDIT_EVERY:
+            self._refusals[key] = (last, skipped + 1)
+            return
+        self._refusals[key] = (now, 0)
+        detail = f"and {skipped} more since the last entry" if skipped else ""
+        await self.audit.record(
+            self.storage,
+            AuditEntry(at=now, actor_role=actor.role.value, actor_id=str(actor.id), action=action, tip_code=tip_code,
+                       detail=detail),
+        )
 
     async def _set_role(self, actor: Actor, chat: Address, user_ref: str, role: StaffRole, active: bool) -> None:
         if actor.role != Role.ADMIN:
@@ -282,18 +324,78 @@ class StaffDesk:
                 ),
             )
         self.authorizer.forget(chat.channel, user_ref)
+        moderators = self.authorizer.moderators
+        if role == StaffRole.MODERATOR and not active and moderators is not None and moderators.channel == chat.channel:
+            # A removed moderator who stayed in the group would keep reading every card.
+            channel = self.channels.get(moderators.channel)
+            try:
+                assert channel is not None
+                await channel.remove_member(moderators, user_ref)
+            except DeliveryError as exc:
+                log.warning("a removed moderator could not be taken out of the group (%s)", exc)
+                await self._say(chat, N_("Done, but the bot could not remove them from the moderators' group: please do it by hand."))
+                return
         await self._say(chat, N_("Done."))
 
-    async def _invite(self, actor: Actor, chat: Address, unit_code: str) -> None:
+    async def _invite(self, actor: Actor, user: StaffUser, chat: Address, unit_code: str) -> None:
+        """A one-time code for a unit's chat, sent privately to the admin who asked (never to the group,
+        where any member could redeem it first); valid for a day."""
         async with self.storage.read() as uow:
             unit = await uow.units.by_code(unit_code)
         if unit is None:
             await self._say(chat, N_("No police unit has that code."))
             return
-        code = await self.units.create_invite(unit.id, str(actor.id), self.clock())
-        await self._say(
-            chat, N_("Invite for {unit}: the unit sends /link {code} to this bot from its chat."), unit=unit.name, code=code
+        now = self.clock()
+        code = await self.units.create_invite(unit.id, str(actor.id), now, INVITE_TTL)
+        _ = translator(STAFF_LANGUAGE).gettext
+        text = _(
+            "Invite for {unit}, valid for 24 hours: the unit sends /link {code} to this bot from its chat. "
+            "Give it to the unit yourself; do not post it in a group."
+        ).format(unit=unit.name, code=code)
+        try:
+            await self._send(Address(user.channel, user.user_ref), Reply(text))
+        except DeliveryError:
+            await self._say(chat, N_("Please start a private chat with this bot first, then ask for the invite again."))
+            return
+        await self.audit.record(
+            self.storage,
+            AuditEntry(at=now, actor_role=actor.role.value, actor_id=str(actor.id), action="invite_created",
+                       detail=f"unit {unit.id}"),
         )
+        if chat != Address(user.channel, user.user_ref):
+            await self._say(chat, N_("The invite was sent to you in a private chat."))
+
+    async def _relink(self, actor: Actor, chat: Address, unit_code: str) -> None:
+        """An admin confirms moving a linked unit to the chat that redeemed a new invite."""
+        now = self.clock()
+        async with self.storage.uow() as uow:
+            unit = await uow.units.by_code(unit_code)
+            target = await uow.units.pending_relink(unit.id) if unit else None
+            if unit is None or target is None:
+                moved = None
+            else:
+                old = unit.chat
+                moved = await uow.units.link_chat(unit.id, target, now)
+                await uow.units.clear_relink(unit.id)
+                await uow.units.use_invites(unit.id, now)
+                await self.audit.append(
+                    uow,
+                    AuditEntry(at=now, actor_role=actor.role.value, actor_id=str(actor.id), action="unit_relinked",
+                               detail=f"unit {unit.id}"),
+                )
+        if moved is None or unit is None or target is None:
+            await self._say(chat, N_("No unit with that code is waiting to move to another chat."))
+            return
+        if old is not None:
+            await self._notify(old, N_("This chat no longer receives the tips of {unit}: an admin moved them to another chat."), unit=unit.name)
+        await self._notify(target, N_("This chat is now linked to {unit}. Forwarded tips will arrive here."), unit=unit.name)
+        await self._say(chat, N_("{unit} now reads its tips in its new chat."), unit=unit.name)
+
+    async def _notify(self, to: Address, msgid: str, **params: object) -> None:
+        try:
+            await self._send(to, Reply(translator(STAFF_LANGUAGE).gettext(msgid).format(**params)))
+        except DeliveryError:
+            log.warning("a unit's chat could not be told about a move")
 
     # --- linking a unit's chat -----------------------------------------------------------------------
 
@@ -306,13 +408,28 @@ class StaffDesk:
             await self._say(chat, N_("Too many attempts. Please try again in an hour."))
             return
         try:
-            unit = await self.units.redeem_invite(code.strip(), Address(chat.channel, chat.chat), now)
+            unit, moved = await self.units.redeem_invite(code.strip(), Address(chat.channel, chat.chat), now)
         except ChatAlreadyLinked as exc:
             await self._say(chat, N_("This chat is already linked to the police unit {unit}."), unit=exc.unit_code)
             return
         if unit is None:
             await self.audit.record(self.storage, AuditEntry(actor_role="system", action="link_refused", detail="bad invite"))
             await self._say(chat, N_("That invite code is not valid (wrong, used or expired)."))
+            return
+        if not moved:
+            # The unit already reads its tips elsewhere: moving them needs an admin, and both sides hear of it.
+            await self.audit.record(
+                self.storage, AuditEntry(actor_role="unit", actor_id=str(unit.id), action="unit_relink_requested")
+            )
+            await self._say(chat, N_("{unit} is already linked to another chat. An admin must confirm the move; until then, tips keep going to the current chat."), unit=unit.name)
+            if self.authorizer.moderators is not None:
+                await self._say(
+                    self.authorizer.moderators,
+                    N_("⚠️ {unit} asks to move its tips to another chat. If that is right, an admin sends /relink {code}."),
+                    unit=unit.name, code=unit.code,
+                )
+            if unit.chat is not None:
+                await self._notify(unit.chat, N_("Someone asked to move the tips of {unit} to another chat. If that was not your unit, tell the moderators at once."), unit=unit.name)
             return
         await self.audit.record(self.storage, AuditEntry(actor_role="unit", actor_id=str(unit.id), action="unit_linked"))
         await self._say(chat, N_("This chat is now linked to {unit}. Forwarded tips will arrive here."), unit=unit.name)

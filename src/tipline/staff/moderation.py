@@ -19,7 +19,7 @@ from tipline.i18n import N_, translator
 from tipline.records.audit import AuditEntry, AuditLog
 from tipline.staff.actors import Actor, Refusal, Role
 from tipline.storage.ports import Storage, UnitOfWork
-from tipline.tips import CLOSED, PUBLIC_STATUS, InvalidTransition, Status, Tip, check_transition
+from tipline.tips import CLOSED, PUBLIC_STATUS, Evidence, InvalidTransition, Status, Tip, check_transition
 
 # What moderators and admins can do, and what a police unit can do with the tips forwarded to it.
 STAFF_ACTIONS = frozenset(
@@ -275,9 +275,9 @@ class Moderation:
         text = translator(tip.language).gettext(msgid).format(code=tip.code)
         await self._message_tipster(uow, tip, text, now, final)
 
-    async def tipster_wrote(self, tip_id: int, text: str, has_file: bool) -> None:
-        """A tipster added information (follow-up or answer): moderators see it under the card, and a
-        tip waiting for an answer goes back to review."""
+    async def tipster_wrote(self, tip_id: int, text: str, files: tuple[Evidence, ...] = ()) -> None:
+        """A tipster added information (follow-up or answer): moderators see it, and its files, under the
+        card, and a tip waiting for an answer goes back to review."""
         now = self.clock()
         async with self.storage.uow() as uow:
             tip = await uow.tips.by_id(tip_id)
@@ -286,9 +286,11 @@ class Moderation:
             _ = translator("vi").gettext
             shown = text[:3000] or _("(a file)")
             message = _("💬 The tipster of {code} added: {text}").format(code=tip.code, text=shown)
-            await uow.outbox.add(
-                NewItem(Kind.STAFF_TEXT, Audience.MODERATORS, tip_id, payload={"text": message, "file": has_file}), now
-            )
+            payload = {
+                "text": message,
+                "files": [{"kind": f.kind, "ref": f.ref, "mime": f.mime, "channel": tip.channel} for f in files],
+            }
+            await uow.outbox.add(NewItem(Kind.STAFF_TEXT, Audience.MODERATORS, tip_id, payload=payload), now)
             target = Status.IN_REVIEW if tip.status == Status.NEEDS_INFO else tip.status
             if target != tip.status:
                 await uow.tips.update(tip_id, status=target, updated_at=now)
@@ -297,7 +299,7 @@ class Moderation:
                 uow,
                 AuditEntry(
                     at=now, actor_role="tipster", actor_id="", tip_code=tip.code, action="tipster_added",
-                    from_status=tip.status.value, to_status=target.value, detail="file" if has_file else "text",
+                    from_status=tip.status.value, to_status=target.value, detail="file" if files else "text",
                 ),
             )
 

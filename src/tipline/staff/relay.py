@@ -37,9 +37,9 @@ class TipsterRelay:
         if message is None or tip is None:
             return
         reached = False
-        for ref in sealed:
+        for link in sealed:
             try:
-                channel_name, chat = self.keyring.unseal(ref)
+                channel_name, chat = self.keyring.unseal(link.sealed_ref)
             except InvalidTag:
                 log.error("tip %s: a chat reference could not be unsealed (was the secret changed?)", tip.code)
                 continue

@@ -47,7 +47,7 @@ __all__ = [
 
 COLUMNS = ("code", "name", "province", "communes")
 INVITE_PREFIX = "UNIT"
-INVITE_TTL = timedelta(days=7)
+INVITE_TTL = timedelta(hours=24)
 _INVITE_GROUPS = (4, 4)
 _INVITE_KEY_LABEL = b"tipline/unit-invite/v1"
 
@@ -138,22 +138,30 @@ class UnitDirectory:
             return code
         raise RuntimeError("could not draw an unused invite code")
 
-    async def redeem_invite(self, code: str, chat: Address, now: datetime) -> Unit | None:
-        """Links ``chat`` to the invite's unit and returns the unit; None for an unknown, used or expired
-        code. Atomic: of two chats redeeming one code, exactly one succeeds. A successful redeem also voids
-        the unit's other pending codes. Raises ChatAlreadyLinked (the code stays unused) when the chat is
-        another unit's chat."""
+    async def redeem_invite(self, code: str, chat: Address, now: datetime) -> tuple[Unit | None, bool]:
+        """Links ``chat`` to the invite's unit: (the unit, True). A unit already linked to another chat is not
+        moved: the move waits for an admin's /relink, (the unit, False). (None, False) for an unknown, used
+        or expired code. Atomic: of two chats redeeming one code, exactly one succeeds. Raises
+        ChatAlreadyLinked (the code stays unused) when the chat is another unit's chat."""
         canonical = normalize_invite(code)
         if canonical is None:
-            return None
+            return None, False
         async with self.storage.uow() as uow:
             invite = await uow.units.invite(self._hash(canonical))
             if invite is None or invite.used_at is not None or invite.expires_at <= now:
-                return None
-            unit = await uow.units.link_chat(invite.unit_id, chat, now)
-            if unit is not None:
-                await uow.units.use_invites(invite.unit_id, now)
-            return unit
+                return None, False
+            unit = await uow.units.by_id(invite.unit_id)
+            if unit is None:
+                return None, False
+            other = await uow.units.active_by_chat(chat)
+            if other is not None and other.id != unit.id:
+                raise ChatAlreadyLinked(other.code)
+            if unit.chat is not None and unit.chat != chat:
+                await uow.units.request_relink(unit.id, chat, now)
+                return unit, False
+            linked = await uow.units.link_chat(invite.unit_id, chat, now)
+            await uow.units.use_invites(invite.unit_id, now)
+            return linked, True
 
 
 # ------------------------------------------------------------------------------------------ CSV

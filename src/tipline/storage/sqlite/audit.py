@@ -56,7 +56,7 @@ class SqliteAudit(Repository):
     async def last_by_staff(self, tip_code: str) -> AuditRecord | None:
         row = await self._one(
             f"SELECT {_FIELDS} FROM audit_log WHERE tip_code = ? AND actor_role IN ('admin', 'moderator', 'unit') "
-            "AND action != 'refused' ORDER BY id DESC LIMIT 1",
+            "AND action NOT IN ('refused', 'viewed', 'searched') ORDER BY id DESC LIMIT 1",
             (tip_code,),
         )
         return _record(row) if row else None

@@ -7,6 +7,8 @@ so coroutines never interleave statements inside another's transaction.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator
@@ -19,7 +21,9 @@ import aiosqlite
 from tipline.storage.ports import StorageFull
 from tipline.storage.sqlite.uow import SqliteUnitOfWork
 
+log = logging.getLogger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024  # bytes of WAL kept after a checkpoint
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -46,6 +50,8 @@ class SqliteStorage:
     async def open(cls, path: Path | str) -> SqliteStorage:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Created readable by the owner only; SQLite gives its -wal and -shm files the same mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         conn = await aiosqlite.connect(str(path), isolation_level=None)
         try:
             conn.row_factory = aiosqlite.Row
@@ -54,6 +60,9 @@ class SqliteStorage:
             await conn.execute("PRAGMA synchronous = FULL")
             await conn.execute("PRAGMA foreign_keys = ON")
             await conn.execute("PRAGMA busy_timeout = 5000")
+            # Deleted rows are overwritten, not left in free pages for anyone with the file to read.
+            await conn.execute("PRAGMA secure_delete = ON")
+            await conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
             storage = cls(conn, str(path))
             await storage.migrate()
         except BaseException:
@@ -64,6 +73,22 @@ class SqliteStorage:
 
     async def close(self) -> None:
         await self.conn.close()
+
+    async def checkpoint(self) -> None:
+        """Copies the write-ahead log into the database and empties it: what was deleted leaves the WAL too.
+
+        Waits at most a moment for readers in other processes (every chat waits while this runs); when they
+        are busy, the next purge tries again.
+        """
+        async with self._lock:
+            await self.conn.execute("PRAGMA busy_timeout = 100")
+            try:
+                async with self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+                    busy = await cursor.fetchone()
+            finally:
+                await self.conn.execute("PRAGMA busy_timeout = 5000")
+        if busy and busy[0]:
+            log.info("the write-ahead log could not be emptied now (a reader was busy); the next purge retries")
 
     async def schema_version(self) -> int:
         async with self.conn.execute("PRAGMA user_version") as cursor:

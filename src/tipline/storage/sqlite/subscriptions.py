@@ -1,25 +1,35 @@
-"""Sealed chat references of tipsters who opted in to updates: apart from tips, and deletable."""
+"""Sealed chat references of tipsters who opted in to updates: apart from tips, nothing beside them that
+is derived from the chat, and deletable. A chat's links are found by unsealing (a handful per tip)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from tipline.storage.ports import SealedLink
 from tipline.storage.sqlite.base import Repository
 from tipline.storage.sqlite.codec import ts
 
 
 class SqliteSubscriptions(Repository):
-    async def add(self, tip_id: int, chat_key: str, sealed_ref: bytes, now: datetime) -> None:
+    async def add(self, tip_id: int, sealed_ref: bytes, now: datetime) -> None:
         await self._run(
-            "INSERT OR IGNORE INTO subscriptions (tip_id, chat_key, sealed_ref, created_at) VALUES (?, ?, ?, ?)",
-            (tip_id, chat_key, sealed_ref, ts(now)),
+            "INSERT INTO subscriptions (tip_id, sealed_ref, created_at) VALUES (?, ?, ?)", (tip_id, sealed_ref, ts(now))
         )
 
-    async def for_tip(self, tip_id: int) -> list[bytes]:
-        return [bytes(row[0]) for row in await self._all("SELECT sealed_ref FROM subscriptions WHERE tip_id = ?", (tip_id,))]
+    async def for_tip(self, tip_id: int) -> list[SealedLink]:
+        rows = await self._all("SELECT id, tip_id, sealed_ref FROM subscriptions WHERE tip_id = ? ORDER BY id", (tip_id,))
+        return [SealedLink(row[0], row[1], bytes(row[2])) for row in rows]
 
-    async def tips_for_chat(self, chat_key: str) -> list[int]:
-        return [int(row[0]) for row in await self._all("SELECT tip_id FROM subscriptions WHERE chat_key = ?", (chat_key,))]
+    async def all(self) -> list[SealedLink]:
+        rows = await self._all("SELECT id, tip_id, sealed_ref FROM subscriptions ORDER BY id")
+        return [SealedLink(row[0], row[1], bytes(row[2])) for row in rows]
+
+    async def remove(self, link_ids: Sequence[int]) -> int:
+        removed = 0
+        for link_id in link_ids:
+            removed += await self._run("DELETE FROM subscriptions WHERE id = ?", (link_id,))
+        return removed
 
     async def forget_tip(self, tip_id: int) -> int:
         return await self._run("DELETE FROM subscriptions WHERE tip_id = ?", (tip_id,))
@@ -30,6 +40,3 @@ class SqliteSubscriptions(Repository):
             "(SELECT id FROM tips WHERE closed_at IS NOT NULL AND closed_at < ?)",
             (ts(closed_before),),
         )
-
-    async def forget_chat(self, chat_key: str) -> int:
-        return await self._run("DELETE FROM subscriptions WHERE chat_key = ?", (chat_key,))

@@ -182,6 +182,24 @@ class SqliteTips(Repository):
         )
         return await self._with_evidence(rows)
 
+    async def redact_closed(self, closed_before: datetime, now: datetime) -> int:
+        """Drops the free text, evidence and messages of tips closed before ``closed_before``; code, status,
+        place and dates stay for the statistics."""
+        ids = [row[0] for row in await self._all(
+            "SELECT id FROM tips WHERE closed_at IS NOT NULL AND closed_at < ? AND redacted_at IS NULL",
+            (ts(closed_before),),
+        )]
+        for tip_id in ids:
+            await self._run("DELETE FROM evidence WHERE tip_id = ?", (tip_id,))
+            await self._run("DELETE FROM followups WHERE tip_id = ?", (tip_id,))
+            await self._run("DELETE FROM tip_messages WHERE tip_id = ?", (tip_id,))
+            await self._run(
+                "UPDATE tips SET description = '', address = NULL, latitude = NULL, longitude = NULL, search_text = '', "
+                "triage = '{}', redacted_at = ? WHERE id = ?",
+                (ts(now), tip_id),
+            )
+        return len(ids)
+
     async def report_rows(self, begin: datetime, end: datetime, province_code: int | None) -> list[ReportRow]:
         # Only these columns are ever read: the query itself cannot leak a description or an address.
         # Times are ISO strings: a day's margin in SQL, then the exact bounds on parsed times, so that any

@@ -153,6 +153,21 @@ class SqliteUnits(Repository):
         )
         return await self.by_id(unit_id) if changed == 1 else None
 
+    async def request_relink(self, unit_id: int, chat: Address, now: datetime) -> None:
+        await self._run(
+            "INSERT INTO unit_relinks (unit_id, channel, chat, requested_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (unit_id) DO UPDATE SET channel = excluded.channel, chat = excluded.chat, "
+            "requested_at = excluded.requested_at",
+            (unit_id, chat.channel, chat.chat, ts(now)),
+        )
+
+    async def pending_relink(self, unit_id: int) -> Address | None:
+        row = await self._one("SELECT channel, chat FROM unit_relinks WHERE unit_id = ?", (unit_id,))
+        return Address(row[0], row[1]) if row else None
+
+    async def clear_relink(self, unit_id: int) -> None:
+        await self._run("DELETE FROM unit_relinks WHERE unit_id = ?", (unit_id,))
+
     async def add_invite(self, unit_id: int, code_hash: str, created_by: str, now: datetime, expires: datetime) -> None:
         try:
             await self._run(

@@ -9,11 +9,13 @@ from tipline.storage.sqlite.cards import SqliteCards
 from tipline.storage.sqlite.counters import SqliteCounters
 from tipline.storage.sqlite.deadlines import SqliteDeadlines
 from tipline.storage.sqlite.messages import SqliteTipMessages
+from tipline.storage.sqlite.meta import SqliteMeta
 from tipline.storage.sqlite.outbox import SqliteOutbox
 from tipline.storage.sqlite.prompts import SqlitePrompts
 from tipline.storage.sqlite.sessions import SqliteSessions
 from tipline.storage.sqlite.staff import SqliteStaff
 from tipline.storage.sqlite.subscriptions import SqliteSubscriptions
+from tipline.storage.sqlite.throttles import SqliteThrottles
 from tipline.storage.sqlite.tips import SqliteTips
 from tipline.storage.sqlite.units import SqliteUnits
 
@@ -32,3 +34,5 @@ class SqliteUnitOfWork:
         self.audit = SqliteAudit(conn)
         self.deadlines = SqliteDeadlines(conn)
         self.prompts = SqlitePrompts(conn)
+        self.throttles = SqliteThrottles(conn)
+        self.meta = SqliteMeta(conn)
