@@ -120,13 +120,32 @@ async def test_status_and_followup_from_another_chat(api: FakeBotApi, bot: Runni
     await other.say(passphrase)
     added = await other.say("Tối nay có thêm 2 người lạ đến giao hàng.")
     assert code in texts(added)
-    await other.send(other.user.send_document(file_name="anh.pdf", mime_type="application/pdf"))
+    pdf = pdf_with_author("Nguyễn Văn Hoa")
+    sent = await other.send(other.user.send_document(file_name="hoa-ban-ke-khai.pdf", mime_type="application/pdf", data=pdf))
+    assert any(m.get("document") for m in sent), "the clean copy is shown in the chat"
     await other.press("followup:done")
     with bot.db() as db:
         followups = db.execute("SELECT text FROM followups").fetchall()
         assert [r["text"] for r in followups] == ["Tối nay có thêm 2 người lạ đến giao hàng.", ""]
-        assert db.execute("SELECT COUNT(*) FROM evidence WHERE followup_id IS NOT NULL").fetchone()[0] == 1
+        kept = db.execute("SELECT ref, name FROM evidence WHERE followup_id IS NOT NULL").fetchall()
+    assert len(kept) == 1 and kept[0]["name"] is None  # not the original file name
+    cleaned = api.files.by_id[kept[0]["ref"]].data
+    assert cleaned is not None and b"Hoa" not in cleaned and b"Nguy" not in cleaned
     assert_no_identity_in_database(bot, lan, other)
+
+
+def pdf_with_author(author: str) -> bytes:
+    """A one-page PDF whose metadata names its author (as a phone's PDF tool would)."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.add_metadata({"/Author": author, "/Creator": "Điện thoại của Hoa"})
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
 
 
 async def test_wrong_passphrases_are_rate_limited(api: FakeBotApi, bot: RunningBot) -> None:

@@ -11,12 +11,23 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from telegram import ForceReply, LinkPreviewOptions, Message, ReplyParameters
+from telegram import ForceReply, InputFile, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from tipline.delivery.model import Address, Sent
-from tipline.delivery.port import ChannelTraits, FileRef, Outgoing, Rejected, RetryLater, Unreachable
+from tipline.delivery.port import (
+    ChannelTraits,
+    DeliveryError,
+    FileRef,
+    Outgoing,
+    Rejected,
+    RetryLater,
+    Unreachable,
+)
+from tipline.events import Media
+from tipline.facts import EVIDENCE_MAX_BYTES
+from tipline.privacy.media import UnsafeFile, clean_image, clean_pdf, safe_file_name
 
 from .render import MAX_TEXT, chunks, keyboard
 
@@ -159,6 +170,34 @@ class TelegramChannel:
         """Bans then unbans: the person leaves the group (and can be added again later)."""
         await with_retry(lambda: self.bot.ban_chat_member(int(chat.chat), int(user_ref)))
         await with_retry(lambda: self.bot.unban_chat_member(int(chat.chat), int(user_ref), only_if_banned=True))
+
+    async def prepare_evidence(self, to: Address, media: Media, caption: str) -> Media | None:
+        """Photos sent as files and PDFs keep the sender's traces (GPS position, phone model, author, the
+        file's name): they are downloaded, cleaned, and sent back as a clean copy, whose file id is what is
+        kept and forwarded. Other files are kept without their name (moderators only see them)."""
+        if media.kind != "document":
+            return media
+        mime = (media.mime or "").lower()
+        cleaner = clean_image if mime.startswith("image/") else clean_pdf if mime == "application/pdf" else None
+        if cleaner is None:
+            return Media("document", media.ref, media.size, media.mime, None)
+        if media.size is not None and media.size > EVIDENCE_MAX_BYTES:
+            return media  # the core refuses it as too large
+        try:
+            file = await with_retry(lambda: self.bot.get_file(media.ref))
+            data = bytes(await file.download_as_bytearray())
+            clean = await asyncio.to_thread(cleaner, data)
+        except (UnsafeFile, DeliveryError, TelegramError) as exc:
+            log.info("an evidence file could not be cleaned (%s)", type(exc).__name__)
+            return None
+        name = safe_file_name("bang-chung", clean.extension, 1)
+        upload = InputFile(clean.data, filename=name)
+        if cleaner is clean_image:
+            sent = await with_retry(lambda: self.bot.send_photo(int(to.chat), upload, caption=caption))
+            largest = sent.photo[-1]
+            return Media("photo", largest.file_id, largest.file_size, clean.mime)
+        sent = await with_retry(lambda: self.bot.send_document(int(to.chat), upload, caption=caption))
+        return Media("document", sent.document.file_id, sent.document.file_size, clean.mime, None)
 
     async def is_member(self, chat: Address, user_ref: str) -> bool:
         """Membership of a group, asked of Telegram (the staff side caches the answer briefly)."""

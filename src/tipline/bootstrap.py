@@ -165,6 +165,7 @@ async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
         acknowledge=timedelta(hours=settings.tipline_ack_hours), outcome=timedelta(hours=settings.tipline_outcome_hours)
     )
     citizens = CitizenService(storage, keyring, clock=clock)
+    citizens.channels = channels
     moderation = Moderation(storage, audit, clock, deadlines)
     authorizer = Authorizer(storage, clock, admins, moderators)
     units = UnitDirectory(storage, secret)

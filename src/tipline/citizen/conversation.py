@@ -197,6 +197,8 @@ def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) 
     if isinstance(event, Unsupported):
         if event.kind == "contact":
             text = _("For your safety we do not keep phone numbers: that contact was not saved.")
+        elif event.kind == "unsafe_file":
+            text = _("That file could not be read safely, so it was not kept. Please send pictures as photos, or a PDF.")
         elif event.kind == "edited":
             text = _("Edited messages are not picked up. Please send the corrected text as a new message.")
         else:

@@ -627,6 +627,12 @@ def _on_evidence(session: Session, event: Inbound, ctx: Context, action: str | N
     if room <= 0:
         return _repeat(session, ctx, _("You have already sent the maximum of {items} items.").format(items=EVIDENCE_MAX_ITEMS))
     draft.evidence.extend(items[:room])
+    if any(item.kind == "document" and item.mime != "application/pdf" for item in items[:room]):
+        notice = _(
+            "Files of this kind can hold details about who made them: only the moderators will see it, not the "
+            "police unit."
+        )
+        return _repeat(session, ctx, notice)
     return prompt(session, ctx)
 
 

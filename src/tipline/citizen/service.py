@@ -35,9 +35,9 @@ from tipline.citizen.guards import FloodGate, SlidingWindow, Slowdown
 from tipline.citizen.receipts import hash_passphrase, new_code, new_passphrase, verify_passphrase
 from tipline.citizen.session import OpenQuestion, Private, Screen, Session
 from tipline.clock import Clock, utcnow
-from tipline.delivery.model import Audience, Kind, NewItem, Sent
-from tipline.delivery.port import ChannelTraits
-from tipline.events import Inbound
+from tipline.delivery.model import Address, Audience, Kind, NewItem, Sent
+from tipline.delivery.port import Channels, ChannelTraits
+from tipline.events import Inbound, Media, Unsupported
 from tipline.facts import DRAFT_IDLE_HOURS
 from tipline.places.communes import directory
 from tipline.privacy.keys import Keyring
@@ -95,6 +95,8 @@ class CitizenService:
         # Called after a tip is confirmed and after a tipster adds to one (the moderator queue listens).
         self.on_tip: TipHook | None = None
         self.on_followup: FollowupHook | None = None
+        # The channels files are cleaned through (wired by bootstrap()).
+        self.channels: Channels | None = None
 
     # --- the entry point ------------------------------------------------------------------------
 
@@ -233,6 +235,8 @@ class CitizenService:
             notices.append(conversation.draft_expired_notice(session))
 
         ctx = Context(now=now, traits=traits)
+        if isinstance(event, Media) and event.kind == "document" and session.screen in (Screen.EVIDENCE, Screen.FOLLOWUP):
+            event = await self._prepare(channel, chat, event, session)
         result = conversation.handle(session, event, ctx)
         if result.effect is not None:
             effect = result.effect
@@ -242,6 +246,17 @@ class CitizenService:
                 return notices + result.replies, False  # the session row is gone: not written back
         await self._save(pseudonym, result.session)
         return notices + result.replies, result.session.private.receipt is not None
+
+    async def _prepare(self, channel: str, chat: str, media: Media, session: Session) -> Inbound:
+        """A file as it may be kept: cleaned by its channel (metadata, file name), or refused as unreadable."""
+        port = self.channels.get(channel) if self.channels is not None else None
+        if port is None:
+            return Media(media.kind, media.ref, media.size, media.mime, None)
+        caption = texts(session).gettext(
+            "This is the copy kept with your report: hidden details such as place, device and author were removed."
+        )
+        prepared = await port.prepare_evidence(Address(channel, chat), media, caption)
+        return prepared if prepared is not None else Unsupported("unsafe_file")
 
     def _receipt_again(self, session: Session) -> Reply:
         assert session.private.receipt is not None

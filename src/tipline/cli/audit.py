@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -19,7 +20,9 @@ async def _open(args: argparse.Namespace) -> tuple[SqliteStorage, AuditLog]:
     settings = load_settings()
     secret = None if getattr(args, "without_key", False) else settings.secret()
     storage = await open_storage(settings)
-    return storage, AuditLog(secret=secret)
+    # Secrets used before a rotation, newest first, to check the MACs written under them too.
+    older = tuple(key.strip().encode() for key in os.environ.get("TIPLINE_OLD_SECRET_KEYS", "").split(",") if key.strip())
+    return storage, AuditLog(secret=secret, older_secrets=older)
 
 
 async def _verify(args: argparse.Namespace) -> int:
@@ -39,6 +42,11 @@ async def _verify(args: argparse.Namespace) -> int:
             ", anchor found" if anchor else ""
         )
         print(f"audit log intact: {result.count} entries, head {result.head_hash}{anchored}")
+        if result.before_rotation:
+            print(
+                f"({result.before_rotation} entries from before a rotation of the secret were checked as a plain "
+                "chain: set TIPLINE_OLD_SECRET_KEYS to check their MACs too)"
+            )
         return 0
     where = f"entry {result.first_bad_id}" if result.first_bad_id is not None else "anchor"
     print(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tipline.delivery.model import Address, Sent
+from tipline.events import Media
 from tipline.replies import Choice
 
 
@@ -85,6 +86,11 @@ class Channel(Protocol):
 
     async def remove_member(self, chat: Address, user_ref: str) -> None:
         """Takes a person out of a group, in a way that lets them be added again later."""
+
+    async def prepare_evidence(self, to: Address, media: Media, caption: str) -> Media | None:
+        """A file a citizen sent, as it may be kept: images and PDFs cleaned of metadata and stored anew
+        (the clean copy is shown in ``to`` with ``caption``), other files without their name; None when the
+        file cannot be read safely."""
 
 
 class Channels:

@@ -97,6 +97,7 @@ class VerifyResult:
     head_hash: str  # the hash of the last entry (GENESIS_HASH for an empty log)
     first_bad_id: int | None = None
     reason: str = ""
+    before_rotation: int = 0  # entries from before a secret rotation, checked without their MAC (no old key given)
 
 
 def entry_hash(fields: Mapping[str, Any], prev_hash: str) -> str:
@@ -213,8 +214,9 @@ class AuditLog:
     fails verification with it (``verify(use_key=False)`` then checks the plain chain).
     """
 
-    def __init__(self, secret: bytes | None = None) -> None:
+    def __init__(self, secret: bytes | None = None, older_secrets: tuple[bytes, ...] = ()) -> None:
         self._key = _derive_key(secret) if secret else None
+        self._older = tuple(_derive_key(old) for old in older_secrets)
 
     async def append(self, uow: UnitOfWork, entry: AuditEntry) -> AuditRecord:
         """Appends an entry inside the caller's unit of work: it commits or rolls back with it."""
@@ -233,6 +235,15 @@ class AuditLog:
         )
         await uow.audit.insert(record)
         return record
+
+    async def append_rotation(self, uow: UnitOfWork, entry: AuditEntry, old_secret: bytes) -> AuditRecord:
+        """The entry that records a rotation of the server secret: it is the last one MAC'd under the old
+        secret, so a verifier holding the old secret sees an unbroken chain of MACs across the rotation."""
+        current, self._key = self._key, _derive_key(old_secret)
+        try:
+            return await self.append(uow, entry)
+        finally:
+            self._key = current
 
     async def record(self, storage: Storage, entry: AuditEntry) -> AuditRecord:
         """Appends an entry in a unit of work of its own (for actions with no other write)."""
@@ -259,14 +270,37 @@ class AuditLog:
         async with storage.read() as uow:
             seq = await uow.audit.highest_id()
             records = await uow.audit.all()
-        return verify_chain(records, seq, self._key if use_key else None, anchor, anchored_count)
+        key = self._key if use_key else None
+        return verify_chain(records, seq, key, anchor, anchored_count, self._older if use_key else ())
+
+
+ROTATED = "secret_rotated"
 
 
 def verify_chain(
-    records: list[AuditRecord], highest_id: int, key: bytes | None, anchor: str | None, anchored_count: int | None = None
+    records: list[AuditRecord],
+    highest_id: int,
+    key: bytes | None,
+    anchor: str | None,
+    anchored_count: int | None = None,
+    older_keys: tuple[bytes, ...] = (),
 ) -> VerifyResult:
     """Checks the chain; with an anchor, also that its hash is still the ``anchored_count``-th entry's (so
-    neither the history up to it nor the entries it counted were rewritten or cut off)."""
+    neither the history up to it nor the entries it counted were rewritten or cut off).
+
+    Across a rotation of the server secret: entries after the last ``secret_rotated`` entry carry MACs under
+    ``key``, that entry and the ones before it MACs under the previous secret (``older_keys``, newest first).
+    Without an older key, those entries are checked as a plain chain, and the result says how many.
+    """
+    rotations_after: list[int] = []
+    seen = 0
+    for row in reversed(records):
+        if row.action == ROTATED:
+            seen += 1
+        rotations_after.append(seen)
+    rotations_after.reverse()
+    keys: tuple[bytes | None, ...] = (key, *older_keys) if key is not None else ()
+    unmacced = 0
     count, prev_id, prev_hash = 0, 0, GENESIS_HASH
     anchor = anchor.strip().lower() if anchor else None
     anchor_found = False
@@ -274,8 +308,11 @@ def verify_chain(
     def bad(entry_id: int | None, reason: str) -> VerifyResult:
         return VerifyResult(False, count, prev_hash, entry_id, reason)
 
-    for row in records:
+    for position, row in enumerate(records):
         entry_id = row.id
+        entry_key = keys[rotations_after[position]] if rotations_after[position] < len(keys) else None
+        if key is not None and entry_key is None:
+            unmacced += 1
         if entry_id != prev_id + 1:
             missing = (
                 f"entry {prev_id + 1} is missing" if entry_id == prev_id + 2
@@ -291,14 +328,14 @@ def verify_chain(
             )
         if entry_hash(stored_fields(row), prev_hash) != row.hash:
             return bad(entry_id, "its contents do not match its hash (the entry was changed)")
-        if key is not None:
+        if entry_key is not None:
             if not row.mac:
                 return bad(
                     entry_id,
                     "it has no MAC (the MAC was removed, or the log was written without the secret: "
                     "give AuditLog the secret, or check the plain chain with --without-key)",
                 )
-            if not hmac.compare_digest(row.mac, _mac(key, row.hash)):
+            if not hmac.compare_digest(row.mac, _mac(entry_key, row.hash)):
                 return bad(entry_id, "its MAC is wrong (rewritten without the secret, or another secret was used)")
         count, prev_id, prev_hash = count + 1, entry_id, row.hash
         anchor_found = anchor_found or (row.hash == anchor and anchored_count in (None, entry_id))
@@ -311,4 +348,4 @@ def verify_chain(
             else "the anchored hash is not in the log (the history up to it was rewritten or cut)"
         )
         return bad(None, reason)
-    return VerifyResult(True, count, prev_hash)
+    return VerifyResult(True, count, prev_hash, before_rotation=unmacced)

@@ -19,8 +19,15 @@ from tipline.storage.ports import Storage
 from tipline.tips import Tip
 
 log = logging.getLogger(__name__)
-# Voice and round video notes carry a voice or a face: moderators hear them, police units do not.
+# Voice and round video notes carry a voice or a face: moderators hear them, police units do not. Files
+# other than cleaned pictures and PDFs may carry their author's traces: moderators only, too.
 _NOT_FOR_UNITS = frozenset({"voice", "video_note"})
+
+
+def _for_units(kind: str, mime: str | None) -> bool:
+    if kind in _NOT_FOR_UNITS:
+        return False
+    return kind != "document" or mime == "application/pdf"
 
 
 class CardPoster:
@@ -98,7 +105,7 @@ class CardPoster:
     async def _send_evidence(self, channel: Channel, tip: Tip, card: Sent, for_unit: bool) -> None:
         """Re-sends the citizen's files under the card (links are on the card itself)."""
         for item in tip.evidence:
-            if item.kind == "link" or (for_unit and item.kind in _NOT_FOR_UNITS):
+            if item.kind == "link" or (for_unit and not _for_units(item.kind, item.mime)):
                 continue
             file = FileRef(item.kind, item.ref, tip.channel, item.mime, item.name)
             try:

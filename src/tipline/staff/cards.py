@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tipline.i18n import N_, translator
+from tipline.privacy.media import round_location
 from tipline.replies import CardAction, Choice, Reply
 from tipline.staff.triage import Assessment
 from tipline.tips import (
@@ -126,7 +127,11 @@ def card_text(view: CardView, for_police: bool = False) -> str:
     if tip.address:
         lines.append(_("Address or landmark: {address}").format(address=tip.address))
     if tip.latitude is not None and tip.longitude is not None:
-        lines.append(_("Location: {lat:.5f}, {lon:.5f}").format(lat=tip.latitude, lon=tip.longitude))
+        if for_police:  # a police unit needs the area, not the spot where the tipster stood
+            lat, lon = round_location(tip.latitude, tip.longitude, 100)
+            lines.append(_("Location (to about 100 m): {lat:.4f}, {lon:.4f}").format(lat=lat, lon=lon))
+        else:
+            lines.append(_("Location: {lat:.5f}, {lon:.5f}").format(lat=tip.latitude, lon=tip.longitude))
     lines.append(_("Received: {when}").format(when=t.datetime(tip.created_at)))
     lines.append("")
     lines.append(tip.description[:2500])

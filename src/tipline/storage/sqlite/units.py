@@ -181,5 +181,8 @@ class SqliteUnits(Repository):
         row = await self._one("SELECT id, unit_id, expires_at, used_at FROM unit_invites WHERE code_hash = ?", (code_hash,))
         return Invite(row["id"], row["unit_id"], dt(row["expires_at"]), opt_dt(row["used_at"])) if row else None
 
+    async def void_pending_invites(self, now: datetime) -> int:
+        return await self._run("UPDATE unit_invites SET used_at = ? WHERE used_at IS NULL", (ts(now),))
+
     async def use_invites(self, unit_id: int, now: datetime) -> None:
         await self._run("UPDATE unit_invites SET used_at = ? WHERE unit_id = ? AND used_at IS NULL", (ts(now), unit_id))
