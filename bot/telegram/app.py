@@ -201,6 +201,7 @@ def bot_commands(language: str) -> list[BotCommand]:
         BotCommand("info", _("About drugs and getting help")),
         BotCommand("language", _("Change the language")),
         BotCommand("cancel", _("Stop what you are doing")),
+        BotCommand("privacy", _("What stays private when you report")),
         BotCommand("forget", _("Remove this chat's link to your tips and its saved data")),
         BotCommand("help", _("Show the commands")),
     ]

@@ -132,6 +132,8 @@ def _command(session: Session, event: Command, ctx: Context) -> Result:
         return _global_action(session, "menu:language", ctx)
     if name == "help":
         return Result(session, [help_reply(session)])
+    if name in ("privacy", "rieng_tu"):
+        return Result(session, [privacy_reply(session)])
     if name == "cancel":
         had_draft = session.draft is not None
         session.draft = None
@@ -561,3 +563,18 @@ def draft_expired_notice(session: Session) -> Reply:
 def error_reply(session: Session) -> Reply:
     _ = texts(session).gettext
     return Reply(_("Sorry, something went wrong on our side. Please try again; what you entered so far is kept."))
+
+
+def privacy_reply(session: Session) -> Reply:
+    """What stays private, in plain words (docs/THREAT_MODEL.vi.md is the same, for reading elsewhere)."""
+    _ = texts(session).gettext
+    text = _(
+        "What stays private\n"
+        "• Your report carries no name, phone number or account: staff read what you wrote, not who you are.\n"
+        "• The messaging app knows which account wrote here.\n"
+        "• Do not write your name or details that point to you.\n"
+        "• Files lose hidden details (place, device). A location or voice note is kept only if you agree.\n"
+        "• A link for updates is locked and goes when the report closes or with /forget.\n"
+        "• Rewards or witness protection need your identity: ask the police directly."
+    )
+    return Reply(text, menu_choices(session))
