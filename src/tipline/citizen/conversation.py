@@ -25,7 +25,13 @@ from tipline.citizen.effects import AddFollowup, AnswerTip, CheckReceipt, Contex
 from tipline.citizen.receipts import normalize_code
 from tipline.citizen.session import Screen, Session
 from tipline.events import Command, Inbound, Location, Media, Pick, Text, Unsupported
-from tipline.facts import C04_HOTLINE, CHILD_PROTECTION_NUMBER, EMERGENCY_NUMBER, FOLLOWUP_MAX_CHARS
+from tipline.facts import (
+    AMBULANCE_NUMBER,
+    C04_HOTLINE,
+    CHILD_PROTECTION_NUMBER,
+    EMERGENCY_NUMBER,
+    FOLLOWUP_MAX_CHARS,
+)
 from tipline.i18n import LANGUAGES
 from tipline.replies import MenuEntry, Reply, Step
 from tipline.tips import PUBLIC_STATUS, Tip
@@ -35,11 +41,10 @@ def welcome(session: Session) -> Reply:
     _ = texts(session).gettext
     text = _(
         "Welcome to the drug-crime tip line.\n\n"
-        "Here you can report drug crime anonymously, follow up on your report with a code, and find "
-        "information about drugs and where to get help.\n\n"
-        "Your report is anonymous: we do not store your name, phone number or account with it, and "
-        "moderators and police only ever see a tip code. The messaging app itself knows who writes to this bot, "
-        "so for extra safety delete this chat when you have finished.\n\n"
+        "Here you can report drug crime anonymously, check on your report with a code, and find information "
+        "about drugs and where to get help.\n\n"
+        "Anonymous here means: no name, phone number or account travels with your tip. Staff and police read "
+        "what you send, not who you are. The messaging app itself knows which account wrote to us.\n\n"
         "In an emergency call {emergency}."
     ).format(emergency=EMERGENCY_NUMBER)
     return Reply(text, menu_choices(session))
@@ -61,21 +66,41 @@ def help_reply(session: Session) -> Reply:
     return Reply(text, menu_choices(session))
 
 
-def info_reply(session: Session) -> Reply:
+def info_replies(session: Session) -> list[Reply]:
+    """/info, one topic a message so that each fits a phone screen: numbers, treatment, disguised drugs,
+    and what anonymity means here."""
     _ = texts(session).gettext
-    text = _(
+    numbers = _(
         "Where to get help\n"
-        "• Emergency, police: {emergency}\n"
-        "• Drug-crime line of the Ministry of Public Security: {c04} (call, SMS or Zalo, 24/7)\n"
-        "• Child protection: {child} (free, 24/7)\n\n"
-        "Treatment is available: methadone treatment is offered in every province, and rehabilitation can "
-        "be voluntary, at home, in the community or in a centre. The commune health station can tell you "
-        "where to start.\n\n"
-        "Watch out for drugs disguised as ordinary products: laughing gas balloons, e-cigarettes laced with "
-        "synthetic cannabis, 'happy water' mixed into drinks, cannabis sweets, and paper stamps with "
-        "cartoon prints."
-    ).format(emergency=EMERGENCY_NUMBER, c04=C04_HOTLINE, child=CHILD_PROTECTION_NUMBER)
-    return Reply(text, menu_choices(session))
+        "• Police emergency: {emergency}\n"
+        "• Ambulance (poisoning, seizures, unconsciousness): {ambulance}\n"
+        "• Hotline of the Drug Crime Investigation Police Department (C04), Ministry of Public Security: {c04}. "
+        "It takes tips on drug crime and drug abuse by call, SMS or Zalo, 24/7.\n"
+        "• Child protection: {child} (free, 24/7)"
+    ).format(emergency=EMERGENCY_NUMBER, ambulance=AMBULANCE_NUMBER, c04=C04_HOTLINE, child=CHILD_PROTECTION_NUMBER)
+    treatment = _(
+        "Treatment and rehabilitation\n"
+        "Methadone treatment is offered in every province, and rehabilitation can be voluntary: at home, in "
+        "the community or in a centre. To start, ask at the health station or the commune or ward police where "
+        "you live: they explain how to register and which option suits you. Asking for help takes courage, and "
+        "family can come with you."
+    )
+    disguised = _(
+        "Drugs disguised as ordinary products\n"
+        "Watch out for e-cigarettes laced with synthetic cannabinoids, 'happy water' mixed into drinks, "
+        "cannabis sweets, and paper stamps with cartoon prints. Laughing gas (N2O balloons) is not on the drug "
+        "lists but is harmful and addictive; e-cigarettes are banned products. If someone is poisoned, has a "
+        "seizure or passes out, call {ambulance} at once."
+    ).format(ambulance=AMBULANCE_NUMBER)
+    anonymity = _(
+        "How anonymous is a report here?\n"
+        "No name, phone number or account travels with your tip. Staff and police read what you send, not who "
+        "you are. The messaging app itself knows which account wrote to us, so leave out details that would "
+        "give you away.\n"
+        "Formal protection for people who report crimes, and rewards, need your identity: if you want them, "
+        "please go to the police in person."
+    )
+    return [Reply(numbers), Reply(treatment), Reply(disguised), Reply(anonymity, menu_choices(session))]
 
 
 # --- the dispatcher ---------------------------------------------------------------------------------
@@ -160,7 +185,7 @@ def _global_action(session: Session, action: str, ctx: Context) -> Result:
     if action == "menu:followup":
         return _start_lookup(session, "followup", "")
     if action == "menu:info":
-        return Result(session, [info_reply(session)])
+        return Result(session, info_replies(session))
     if action == "menu:language":
         session.screen = Screen.LANGUAGE
         new_prompt(session)
