@@ -253,7 +253,10 @@ def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) 
         if action == "optin:no":
             session.private.optin_code = session.private.optin_until = None
             session.screen = Screen.MENU
-            text = _("All right: no messages will be sent to this chat. Check your tip any time with /status.")
+            text = _(
+                "All right: no news will be sent to this chat. You can delete this chat now if you like. To check "
+                "your tip later, send /status with your code and passphrase."
+            )
             return Result(session, [menu_reply(session, text)])
         return with_notice(Reply(_("Please answer with one of the buttons.")), reprompt(session, ctx))
     if isinstance(event, Text | Media | Location):
@@ -404,27 +407,29 @@ def optin_prompt(session: Session) -> Reply:
     new_prompt(session)
     return Reply(
         _(
-            "Would you like us to send updates about this tip to this chat? If you say yes, we keep a sealed "
-            "link between this chat and the tip until the tip is closed or you send /forget. If you say no, "
-            "you can still check with /status."
+            "Shall we send news about this tip to this chat, for example when it reaches the police or if the "
+            "team has a question? If yes, this chat stays linked to the tip until the tip is closed or you send "
+            "/forget. If no, you can still check it with /status."
         ),
         ((option(session, _("Yes, send me updates"), "optin:yes"), option(session, _("No, thanks"), "optin:no")),),
     )
 
 
 def after_submit(session: Session, code: str, passphrase: str, ctx: Context) -> Result:
-    """The receipt: code and passphrase, shown once, then the opt-in question."""
+    """The receipt: code and passphrase, shown once, and what happens next; then the question about updates,
+    whose answer brings the advice that fits it (keep this chat, or delete it if you like)."""
     _ = texts(session).gettext
     session.draft = None
     offer_updates(session, code, ctx)
     receipt = Reply(
         _(
-            "Thank you. Your report was received.\n\n"
+            "Thank you for the information. Your report was received.\n\n"
             "Tip code: {code}\n"
             "Passphrase: {passphrase}\n\n"
-            "Write both down somewhere safe: the passphrase is shown only this once and we cannot recover it. "
-            "With them you can check your tip (/status) or add information (/followup) from any chat. "
-            "For your safety, delete this chat afterwards."
+            "The passphrase is shown only this once. Write both down only if you want to check back later "
+            "(/status) or add information (/followup), from any chat.\n\n"
+            "What happens next: staff review your report and the commune police verify it. They read what you "
+            "sent, not who you are. Nobody will phone you or come to see you."
         ).format(code=code, passphrase=passphrase)
     )
     return Result(session, [receipt, optin_prompt(session)])
@@ -445,7 +450,10 @@ def after_subscribe(session: Session) -> Result:
     _ = texts(session).gettext
     session.private.optin_code = session.private.optin_until = None
     session.screen = Screen.MENU
-    text = _("Done: updates about this tip will come to this chat. Send /forget at any time to remove the link.")
+    text = _(
+        "Done: news about this tip will come to this chat. Please keep this chat: deleting it can stop the news. "
+        "Send /forget at any time to remove the link."
+    )
     return Result(session, [menu_reply(session, text)])
 
 

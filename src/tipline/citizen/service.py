@@ -258,7 +258,7 @@ class CitizenService:
         return Reply(
             _(
                 "Your last receipt may not have reached you, so here it is again.\n"
-                "Tip code: {code}\nPassphrase: {passphrase}\nWrite both down; delete this chat afterwards."
+                "Tip code: {code}\nPassphrase: {passphrase}\nWrite both down only if you want to check back later."
             ).format(code=code, passphrase=passphrase)
         )
 
