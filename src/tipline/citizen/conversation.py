@@ -129,7 +129,7 @@ def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
             return _global_action(session, action.name, ctx)
         if not isinstance(action, Step) or action.turn != session.turn:
             _ = texts(session).gettext
-            notice = Reply(_("That button belongs to an older message. Here is where we are now:"))
+            notice = Reply(_("That choice belongs to an older message. Here is where we are now:"))
             return with_notice(notice, reprompt(session, ctx))
         return _screen(session, event, ctx, action.name)
     return _screen(session, event, ctx, None)
@@ -191,7 +191,7 @@ def _global_action(session: Session, action: str, ctx: Context) -> Result:
         new_prompt(session)
         choices = tuple((option(session, label, f"lang:{code}"),) for code, label in _LANGUAGE_NAMES.items())
         return Result(session, [Reply(_("Choose a language:"), choices)])
-    return with_notice(Reply(_("That button is no longer valid.")), reprompt(session, ctx))
+    return with_notice(Reply(_("That choice is no longer available.")), reprompt(session, ctx))
 
 
 _LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
@@ -258,12 +258,12 @@ def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) 
                 "your tip later, send /status with your code and passphrase."
             )
             return Result(session, [menu_reply(session, text)])
-        return with_notice(Reply(_("Please answer with one of the buttons.")), reprompt(session, ctx))
+        return with_notice(Reply(_("Please choose one of the options below.")), reprompt(session, ctx))
     if isinstance(event, Text | Media | Location):
         if screen == Screen.MENU:
             return Result(session, [menu_reply(session, _("Please choose one of the options below, or send /help."))])
-        return with_notice(Reply(_("Please answer with one of the buttons.")), reprompt(session, ctx))
-    return with_notice(Reply(_("That button is no longer valid.")), reprompt(session, ctx))
+        return with_notice(Reply(_("Please choose one of the options below.")), reprompt(session, ctx))
+    return with_notice(Reply(_("That choice is no longer available.")), reprompt(session, ctx))
 
 
 def _kind_name(session: Session, kind: str) -> str:
@@ -308,7 +308,7 @@ def _followup_prompt(session: Session) -> Reply:
     return Reply(
         _(
             "Send what you want to add to {code}: text (up to {limit} characters per message), photos, videos, "
-            "files or links. Each message is added as you send it. Press Done when you have finished."
+            "files or links. Each message is added as you send it. Choose Done when you have finished."
         ).format(code=session.private.followup_code, limit=texts(session).number(FOLLOWUP_MAX_CHARS)),
         ((option(session, _("✅ Done"), "followup:done"),),),
     )
@@ -325,7 +325,7 @@ def _start_lookup(session: Session, purpose: str, args: str) -> Result:
         return Result(session, [_passphrase_prompt(session)])
     replies = []
     if args.strip():
-        replies.append(Reply(texts(session).gettext("That does not look like a tip code.")))
+        replies.append(Reply(texts(session).gettext("That does not look like a tip code. Codes look like TL-7K3Q-9XMP.")))
     return Result(session, [*replies, _code_prompt(session)])
 
 
@@ -360,7 +360,7 @@ def _on_followup(session: Session, event: Inbound, ctx: Context, action: str | N
     if action == "followup:done":
         _clear_lookup(session)
         session.screen = Screen.MENU
-        return Result(session, [menu_reply(session, _("Thank you. Your information was added to {code}.").format(code=code))])
+        return Result(session, [menu_reply(session, _("Thank you for the information. It was added to {code}.").format(code=code))])
     if isinstance(event, Text):
         text = event.text.strip()
         if not text:
@@ -381,7 +381,7 @@ def _on_followup(session: Session, event: Inbound, ctx: Context, action: str | N
     if isinstance(event, Location):
         text = f"📍 {event.latitude:.6f}, {event.longitude:.6f}"
         return Result(session, [], AddFollowup(code, text=text))
-    return with_notice(Reply(_("Please send text or a file, or press Done.")), reprompt(session, ctx))
+    return with_notice(Reply(_("Please send text or a file, or choose Done.")), reprompt(session, ctx))
 
 
 # --- continuations after the service performed an effect -------------------------------------------
@@ -440,7 +440,7 @@ def after_submit_failed(session: Session, ctx: Context) -> Result:
     notice = Reply(
         _(
             "Sorry, we could not save your report just now because of a storage problem. Nothing was sent; "
-            "your draft is kept. Please press Confirm again in a few minutes."
+            "your draft is kept. Please choose Confirm again in a few minutes."
         )
     )
     return with_notice(notice, reprompt(session, ctx))
@@ -495,15 +495,17 @@ def after_receipt_ok(session: Session, view: StatusView, ctx: Context) -> Result
     return Result(session, [Reply("\n".join(lines)), optin_prompt(session)])
 
 
-def after_receipt_failed(session: Session, ctx: Context, attempts_left: int) -> Result:
+def after_receipt_failed(session: Session, ctx: Context, attempts_left: int, lockout_minutes: int) -> Result:
     t = texts(session)
     session.private.lookup_code = None
     session.screen = Screen.LOOKUP_CODE
     text = t.ngettext(
-        "The code and passphrase do not match any tip. You have {n} more try before a pause.",
-        "The code and passphrase do not match any tip. You have {n} more tries before a pause.",
+        "The code and passphrase do not match any tip. You have {n} more try; after that you must wait "
+        "{minutes} minutes.",
+        "The code and passphrase do not match any tip. You have {n} more tries; after that you must wait "
+        "{minutes} minutes.",
         attempts_left,
-    ).format(n=attempts_left)
+    ).format(n=attempts_left, minutes=lockout_minutes)
     return Result(session, [Reply(text), _code_prompt(session)])
 
 
@@ -522,13 +524,13 @@ def after_receipt_locked(session: Session, minutes: int) -> Result:
 def after_followup(session: Session, ctx: Context, added: str) -> Result:
     _ = texts(session).gettext
     new_prompt(session)
-    note = _("Added to {code}: {what}. Send more, or press Done.").format(code=session.private.followup_code, what=added)
+    note = _("Added to {code}: {what}. Send more, or choose Done.").format(code=session.private.followup_code, what=added)
     return Result(session, [Reply(note, ((option(session, _("✅ Done"), "followup:done"),),))])
 
 
 def after_answer(session: Session, ctx: Context, code: str) -> Result:
     _ = texts(session).gettext
-    text = _("Thank you: your answer about {code} was passed on to the team.").format(code=code)
+    text = _("Thank you for the information. Your answer about {code} was passed on to the team.").format(code=code)
     return with_notice(Reply(text), reprompt(session, ctx))
 
 

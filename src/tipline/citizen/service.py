@@ -358,7 +358,7 @@ class CitizenService:
             left = limits.passphrase_failures_per_chat - failures
             if left <= 0:
                 return conversation.after_receipt_locked(session, limits.lockout_minutes)
-            return conversation.after_receipt_failed(session, ctx, left)
+            return conversation.after_receipt_failed(session, ctx, left, limits.lockout_minutes)
         async with self.storage.uow() as uow:
             tip = await uow.tips.by_code(effect.code)
             assert tip is not None
