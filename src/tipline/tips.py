@@ -29,12 +29,13 @@ class Category(StrEnum):
 CATEGORY_LABELS: dict[Category, str] = {
     Category.TRADING: N_("Buying or selling drugs"),
     Category.USE: N_("Drug use or possession"),
-    Category.VENUE: N_("A place where people gather to use drugs"),
+    Category.VENUE: N_("A place where drug use is organised or harboured"),
     Category.TRANSPORT: N_("Transporting drugs"),
     Category.PRODUCTION: N_("Making drugs or precursors"),
-    Category.PLANTS: N_("Growing cannabis, poppy or coca"),
+    Category.PLANTS: N_("Growing opium poppy, cannabis or coca plants"),
     Category.ONLINE: N_("Selling drugs online (links, accounts, groups)"),
-    Category.DISGUISED: N_("Disguised drugs (laughing gas, vapes, 'happy water', sweets)"),
+    # Laughing gas and e-cigarettes are harmful or banned, not narcotics: named beside disguised drugs, not as drugs.
+    Category.DISGUISED: N_("Disguised drugs and addictive substances ('happy water', sweets, laced e-cigarettes, laughing gas)"),
     Category.OTHER: N_("Something else"),
 }
 
