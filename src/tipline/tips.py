@@ -129,11 +129,27 @@ PUBLIC_STATUS: dict[Status, str] = {
     Status.NEEDS_INFO: N_("Being reviewed: we have a question for you"),
     Status.FORWARDED: N_("Passed to the police for verification"),
     Status.ACKNOWLEDGED: N_("Passed to the police for verification"),
-    Status.RESOLVED: N_("Handled. Thank you"),
-    Status.UNFOUNDED: N_("Closed after checking. Thank you"),
+    Status.RESOLVED: N_("Handled. Thank you for the information."),
+    Status.UNFOUNDED: N_("Checked and closed. Thank you for the information."),
     Status.SPAM: N_("Closed"),
-    Status.DUPLICATE: N_("Closed: the same matter was already reported"),
+    Status.DUPLICATE: N_("Closed: the same matter was already reported. Thank you for the information."),
 }
+
+# How a closed tip ended, in the tipster's words: the status alone cannot tell a tip the police handled
+# from one they passed on to another authority (both are RESOLVED).
+PUBLIC_OUTCOME: dict[str, str] = {
+    "verified": N_("Verified and handled. Thank you for the information."),
+    "not_verified": N_("Checked, but it could not be verified. Thank you for the information."),
+    "transferred": N_("Passed to the competent authority. Thank you for the information."),
+    "unfounded": PUBLIC_STATUS[Status.UNFOUNDED],
+}
+
+
+def public_status(status: Status, outcome: str | None) -> str:
+    """The msgid of what the tipster reads about a tip: its outcome once closed with one, else its status."""
+    if status in CLOSED and outcome in PUBLIC_OUTCOME:
+        return PUBLIC_OUTCOME[outcome]
+    return PUBLIC_STATUS[status]
 
 
 def evidence_summary(kinds: Iterable[str], label: Callable[[str], str]) -> str:

@@ -34,7 +34,7 @@ from tipline.facts import (
 )
 from tipline.i18n import LANGUAGES
 from tipline.replies import MenuEntry, Reply, Step
-from tipline.tips import PUBLIC_STATUS, Tip
+from tipline.tips import Tip, public_status
 
 
 def welcome(session: Session) -> Reply:
@@ -478,7 +478,7 @@ def after_receipt_ok(session: Session, view: StatusView, ctx: Context) -> Result
     session.screen = Screen.MENU
     lines = [
         _("Tip {code}").format(code=view.tip.code),
-        _("Status: {status}").format(status=_(PUBLIC_STATUS[view.tip.status])),
+        _("Status: {status}").format(status=_(public_status(view.tip.status, view.tip.outcome))),
         _("Received: {when}").format(when=t.datetime(view.tip.created_at)),
         _("Last change: {when}").format(when=t.datetime(view.tip.updated_at)),
     ]
