@@ -115,8 +115,8 @@ STATUS_LABELS: dict[Status, str] = {
     Status.NEEDS_INFO: N_("waiting for the tipster"),
     Status.FORWARDED: N_("forwarded to police"),
     Status.ACKNOWLEDGED: N_("acknowledged by police"),
-    Status.RESOLVED: N_("resolved"),
-    Status.UNFOUNDED: N_("unfounded"),
+    Status.RESOLVED: N_("closed with an outcome"),
+    Status.UNFOUNDED: N_("closed: unfounded or not verified"),
     Status.SPAM: N_("spam"),
     Status.DUPLICATE: N_("duplicate"),
 }
@@ -160,6 +160,21 @@ def evidence_summary(kinds: Iterable[str], label: Callable[[str], str]) -> str:
 
 # Priority levels, lowest first: a tip's ``priority`` is the index of its level.
 PRIORITY_LEVELS = ("low", "normal", "high", "urgent")
+LEVEL_LABELS = {"low": N_("low"), "normal": N_("normal"), "high": N_("high"), "urgent": N_("URGENT")}
+
+
+def priority_level(priority: int) -> str:
+    """The level a stored priority stands for ('urgent' for 3)."""
+    return PRIORITY_LEVELS[max(0, min(priority, len(PRIORITY_LEVELS) - 1))]
+
+
+# How a tip was closed, as a police unit reports it (or a moderator, "unfounded"), in staff's words.
+OUTCOME_LABELS = {
+    "verified": N_("verified and handled"),
+    "not_verified": N_("not verified"),
+    "transferred": N_("passed to the competent authority"),
+    "unfounded": N_("unfounded"),
+}
 
 
 @dataclass(frozen=True)
