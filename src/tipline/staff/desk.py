@@ -312,7 +312,9 @@ class StaffDesk:
             return
         if unit is None:
             await self.audit.record(self.storage, AuditEntry(actor_role="system", action="link_refused", detail="bad invite"))
-            await self._say(chat, N_("That invite code is not valid (wrong, used or expired)."))
+            await self._say(
+                chat, N_("That invite code is not valid (wrong, used or expired). Invite codes look like UNIT-7K3Q-9XMP.")
+            )
             return
         await self.audit.record(self.storage, AuditEntry(actor_role="unit", actor_id=str(unit.id), action="unit_linked"))
         await self._say(chat, N_("This chat is now linked to {unit}. Forwarded tips will arrive here."), unit=unit.name)
