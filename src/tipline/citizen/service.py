@@ -265,7 +265,7 @@ class CitizenService:
         return Reply(
             _(
                 "Your last receipt may not have reached you, so here it is again.\n"
-                "Tip code: {code}\nPassphrase: {passphrase}\nWrite both down; delete this chat afterwards."
+                "Tip code: {code}\nPassphrase: {passphrase}\nWrite both down only if you want to check back later."
             ).format(code=code, passphrase=passphrase)
         )
 
@@ -375,7 +375,7 @@ class CitizenService:
             left = self.limits.passphrase_failures_per_chat_and_code - failures
             if left <= 0:
                 return conversation.after_receipt_locked(session, self.limits.lockout_minutes)
-            return conversation.after_receipt_failed(session, ctx, left)
+            return conversation.after_receipt_failed(session, ctx, left, self.limits.lockout_minutes)
         async with self.storage.uow() as uow:
             tip = await uow.tips.by_code(effect.code)
             assert tip is not None

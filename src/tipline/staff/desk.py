@@ -423,7 +423,9 @@ class StaffDesk:
             return
         if unit is None:
             await self.audit.record(self.storage, AuditEntry(actor_role="system", action="link_refused", detail="bad invite"))
-            await self._say(chat, N_("That invite code is not valid (wrong, used or expired)."))
+            await self._say(
+                chat, N_("That invite code is not valid (wrong, used or expired). Invite codes look like UNIT-7K3Q-9XMP.")
+            )
             return
         if not moved:
             # The unit already reads its tips elsewhere: moving them needs an admin, and both sides hear of it.
