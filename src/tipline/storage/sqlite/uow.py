@@ -16,6 +16,7 @@ from tipline.storage.sqlite.staff import SqliteStaff
 from tipline.storage.sqlite.subscriptions import SqliteSubscriptions
 from tipline.storage.sqlite.tips import SqliteTips
 from tipline.storage.sqlite.units import SqliteUnits
+from tipline.storage.sqlite.webhook_updates import SqliteWebhookUpdates
 
 
 class SqliteUnitOfWork:
@@ -32,3 +33,4 @@ class SqliteUnitOfWork:
         self.audit = SqliteAudit(conn)
         self.deadlines = SqliteDeadlines(conn)
         self.prompts = SqlitePrompts(conn)
+        self.webhook_updates = SqliteWebhookUpdates(conn)
