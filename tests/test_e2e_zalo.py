@@ -67,8 +67,8 @@ def person(zapi: FakeZaloApi, world: dict[str, Any], name: str = "Nguyễn Thị
 
 async def report(lan: ZaloCitizen, description: str = DESCRIPTION) -> tuple[str, str, list[str]]:
     """A complete report typed on Zalo, with a photo; returns code, passphrase and the description messages."""
-    welcome = await lan.say("Xin chào")
-    assert "1) " in welcome[-1]  # the menu, numbered
+    welcome = await lan.say("Xin chào")  # Zalo has no /start: the first message is greeted
+    assert "113" in welcome[0] and "ẩn danh" in welcome[0] and "1) " in welcome[-1]  # the menu, numbered
     category = await lan.say(number_of(welcome, "Báo tin"))
     urgency = await lan.say(number_of(category, "Mua bán"))
     province = await lan.say(number_of(urgency, "thường xuyên"))

@@ -82,6 +82,14 @@ def test_every_command_word_names_a_command_the_core_knows() -> None:
         assert command in {"status", "followup", "cancel", "report", "help"}
 
 
+def test_a_first_message_of_any_kind_is_greeted_as_start_would_be() -> None:
+    first = Context(now=NOW, traits=ZALO, first_contact=True)
+    hello = handle(Session(), Text("Xin chào"), first)
+    assert "113" in hello.replies[0].text and hello.replies[-1].choices and hello.session.screen == Screen.MENU
+    assert handle(Session(), Text("tra cứu"), first).session.screen == Screen.LOOKUP_CODE  # a command still acts
+    assert "113" not in handle(Session(), Text("Xin chào"), TEXT).replies[0].text  # not the first: the menu
+
+
 # --- numbers: a choice where the question takes only a choice, text where it takes words ---------------
 
 

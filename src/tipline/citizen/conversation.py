@@ -114,6 +114,10 @@ def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
             event = Command(word)
     if isinstance(event, Command):
         return _command(session, event, ctx)
+    if ctx.first_contact and not isinstance(event, Pick):
+        # Zalo has no /start: whatever a new chat says first ("Xin chào"), it is greeted as /start would be,
+        # with what the bot is, what anonymity means here and the emergency number.
+        return _command(session, Command("start"), ctx)
     question = session.private.question
     if question is not None and question.until <= ctx.now:
         session.private.question = question = None

@@ -240,7 +240,7 @@ class CitizenService:
                 session.screen = Screen.MENU
             notices.append(conversation.draft_expired_notice(session))
 
-        ctx = Context(now=now, traits=traits)
+        ctx = Context(now=now, traits=traits, first_contact=updated_at is None)
         result = conversation.handle(session, event, ctx)
         if result.effect is not None:
             effect = result.effect
