@@ -198,6 +198,32 @@ async def test_stickers_voice_and_unknown_messages_get_a_polite_answer(zapi: Fak
     assert other[0] and "1) " in other[-1]  # explained, then the menu again
 
 
+async def test_a_photo_that_cannot_be_fetched_or_cleaned_never_reaches_moderators_as_it_is(
+    api: FakeBotApi, zapi: FakeZaloApi, world: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    bot: RunningBot = world["bot"]
+    group: SimGroup = world["group"]
+    lan = person(zapi, world)
+    welcome = await lan.say("Xin chào")
+    category = await lan.say(number_of(welcome, "Báo tin"))
+    urgency = await lan.say(number_of(category, "Mua bán"))
+    await lan.say(number_of(urgency, "thường xuyên"))
+    for text in ("can tho", "ninh kieu", "bo qua", DESCRIPTION, "xong"):
+        await lan.say(text)
+    await lan.send(lan.user.send_image(f"{zapi.url}/files/gone.jpg"))  # expired on Zalo's side: 404
+    await lan.send(lan.user.send_image(data=b"not a picture at all, but it names Lan"))
+    review = await lan.say("xong")
+    receipt = await lan.say(number_of(review, "Xác nhận"))
+    code = CODE.search("\n".join(receipt))
+    assert code is not None
+    card = await card_in(group, bot, code.group(0))
+    assert "2" in card["text"]  # the card still says two photos were sent
+    assert not any("photo" in m or "document" in m for m in group.inbox)  # neither was forwarded
+    warnings = [r.getMessage() for r in caplog.records if "evidence file could not be re-sent" in r.getMessage()]
+    assert len(warnings) == 2 and "HTTP 404" in warnings[0] and "could not be cleaned (not_an_image)" in warnings[1]
+    assert all(zapi.url not in w for w in warnings)  # no URL in the log
+
+
 def assert_no_zalo_identity(bot: RunningBot, caplog: pytest.LogCaptureFixture, *people: ZaloCitizen) -> None:
     """No table, card or log line holds a Zalo user id or display name, in any form."""
     needles = [n for c in people for n in (c.user.id, c.user.display_name)]

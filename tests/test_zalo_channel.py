@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from zaloapi import FakeZaloApi
+from zaloapi import FakeZaloApi, camera_jpeg, gps_of
 
 import bot.zalo.channel as zalo_channel
+from bot.remote_files import FetchFailed, cleaned_image, fetch
 from bot.zalo.app import to_event
 from bot.zalo.channel import MAX_TEXT, ZaloChannel, render, split_text, units
 from bot.zalo.client import ZaloBotClient
@@ -150,3 +151,19 @@ def test_updates_become_the_cores_events() -> None:
     assert to_event(update("message.voice.received", voice_url="https://v.example/a.aac")) == Unsupported("voice")
     assert to_event(update("message.unsupported.received")) == Unsupported("other")
     assert to_event(update("message.location.received")) == Unsupported("other")
+
+
+# --- Zalo photos fetched for moderators (bot.remote_files) ------------------------------------------------
+
+
+async def test_fetching_a_photo_is_bounded_and_cleans_it(zapi: FakeZaloApi) -> None:
+    url = zapi.add_file(camera_jpeg())
+    clean = await cleaned_image(url)
+    assert clean.mime == "image/jpeg" and gps_of(clean.data) is None and b"FakePhone" not in clean.data
+    assert await fetch(url, max_bytes=len(zapi.file(url).data)) == zapi.file(url).data
+    with pytest.raises(FetchFailed, match="too large"):
+        await fetch(url, max_bytes=1000)
+    with pytest.raises(FetchFailed, match="HTTP 404"):
+        await fetch(f"{zapi.url}/files/none.jpg")
+    with pytest.raises(FetchFailed, match="not an http"):
+        await fetch("file:///etc/passwd")
