@@ -5,6 +5,7 @@ reaches a table, a card or a log line."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -222,6 +223,15 @@ async def test_a_photo_that_cannot_be_fetched_or_cleaned_never_reaches_moderator
     warnings = [r.getMessage() for r in caplog.records if "evidence file could not be re-sent" in r.getMessage()]
     assert len(warnings) == 2 and "HTTP 404" in warnings[0] and "could not be cleaned (not_an_image)" in warnings[1]
     assert all(zapi.url not in w for w in warnings)  # no URL in the log
+
+
+async def test_long_polling_survives_an_outage(zapi: FakeZaloApi, world: dict[str, Any]) -> None:
+    lan = person(zapi, world)
+    async with zapi.outage():  # the poll in progress is cut off; polls meanwhile get a gateway's 502 page
+        await asyncio.sleep(0.3)
+    assert any(r.method == "getUpdates" and r.status == 502 for r in zapi.requests)
+    welcome = await lan.say("Xin chào")
+    assert "113" in welcome[0]
 
 
 def assert_no_zalo_identity(bot: RunningBot, caplog: pytest.LogCaptureFixture, *people: ZaloCitizen) -> None:

@@ -25,7 +25,7 @@ from tipline.replies import Reply
 
 from ..lanes import Job, Lanes
 from .channel import NAME, TRAITS, ZaloChannel
-from .client import ZaloBotClient, ZaloConflict, ZaloRateLimited, ZaloUnauthorized, ZaloUnavailable
+from .client import ZaloBotClient, ZaloConflict, ZaloError, ZaloRateLimited, ZaloUnauthorized, ZaloUnavailable
 from .updates import ZaloUpdate
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class ZaloBot:
         each goes into its chat's lane at once and the next call follows without waiting for it."""
         try:
             await self.client.delete_webhook()  # getUpdates does not work while a webhook is set
-        except (ZaloUnavailable, ZaloRateLimited, ZaloConflict) as exc:
+        except ZaloError as exc:  # the loop below says what is wrong, and keeps trying
             log.warning("zalo: could not clear a webhook before polling (%s)", type(exc).__name__)
         log.info("zalo: long polling started")
         delay = 1.0
@@ -122,7 +122,14 @@ class ZaloBot:
                 log.error("zalo: the token was refused; check ZALO_BOT_TOKEN and ZALO_API_BASE_URL")
                 await _sleep(BACKOFF_MAX, stop)
                 continue
-            except ZaloUnavailable:
+            except (ZaloUnavailable, ZaloError) as exc:
+                if not isinstance(exc, ZaloUnavailable):
+                    log.warning("zalo: getUpdates failed (%s %s); retrying", type(exc).__name__, exc.code)
+                await _sleep(delay, stop)
+                delay = min(delay * 2, BACKOFF_MAX)
+                continue
+            except Exception:  # a bug must not end polling: the tip line stays up
+                log.exception("zalo: unexpected error while polling")
                 await _sleep(delay, stop)
                 delay = min(delay * 2, BACKOFF_MAX)
                 continue
