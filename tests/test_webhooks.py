@@ -264,6 +264,10 @@ async def test_telegram_webhook_registered_answered_and_refusals(
     assert await post_telegram(http, telegram_hook, {"update_id": 13, "message": {"text": "Là tôi", "chat": "x"}}) == 400
     await telegram_hook.settle()
     assert lan.inbox == [] and telegram_hook.seen_keys() == 0  # nothing was processed
+    # Shaped like an update but not one: acknowledged (it is read in full afterwards), then dropped with a line.
+    assert await post_telegram(http, telegram_hook, {"update_id": 14, "message": {"chat": {"id": lan.id}}}) == 200
+    await telegram_hook.settle()
+    assert lan.inbox == [] and "an update that could not be read was dropped" in logged(caplog)
 
     assert await post_telegram(http, telegram_hook, update) == 200
     await telegram_hook.settle()

@@ -58,7 +58,8 @@ KEEP_KEYS = timedelta(days=3)  # how long a key stays in the database (platforms
 PURGE_EVERY_SECONDS = 3600
 HEALTH_TIMEOUT = 2.0
 # Updates processed at once (across chats) and allowed to wait: beyond that, 503 and the platform retries.
-CONCURRENCY = 64
+# Few at once leave the event loop to the acknowledgements during a burst; the database serialises writes anyway.
+CONCURRENCY = 16
 CAPACITY = 10_000
 
 
@@ -160,21 +161,45 @@ class TelegramWebhook:
         if body is None:
             log.warning("telegram webhook: a body over %d bytes was refused", MAX_BODY)
             return Response(status_code=413)
-        update = self._update(_json(body))
-        if update is None:
+        data = _json(body)
+        lane = _telegram_lane(data)
+        if lane is None:
             log.warning("telegram webhook: a malformed body was refused (%d bytes)", len(body))
             return Response(status_code=400)
-        chat = update.effective_chat or update.effective_user
-        lane = f"telegram:{chat.id if chat is not None else '-'}"
-        return self.intake.accept("telegram", str(update.update_id), lane, lambda: self.application.process_update(update))
+        return self.intake.accept("telegram", str(data["update_id"]), lane, lambda: self._process(data))
 
-    def _update(self, data: Any) -> Update | None:
-        if not isinstance(data, dict) or type(data.get("update_id")) is not int:
-            return None
+    async def _process(self, data: dict[str, Any]) -> None:
+        """Read in full (python-telegram-bot's ``de_json`` takes a while) only after the acknowledgement."""
         try:
-            return Update.de_json(data, self.application.bot)
-        except Exception:  # whatever the shape, a refusal: never an error page
+            update = Update.de_json(data, self.application.bot)
+        except Exception:  # whatever the shape: dropped with a line, never an error page
+            log.warning("telegram webhook: an update that could not be read was dropped")
+            return
+        await self.application.process_update(update)
+
+
+def _telegram_lane(data: Any) -> str | None:
+    """The lane (chat) of a Telegram update read from its JSON, cheaply, in the request; None when the body is
+    not an update (no integer ``update_id``, or a message without a chat with an integer id)."""
+    if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+        return None
+    for kind in ("message", "edited_message", "channel_post", "edited_channel_post"):
+        if kind in data:
+            return _chat_lane(data[kind])
+    if "callback_query" in data:
+        query = data["callback_query"]
+        if not isinstance(query, dict):
             return None
+        if isinstance(query.get("message"), dict):
+            return _chat_lane(query["message"])
+        sender = query.get("from")  # a button under an inline message: the person's private chat
+        return f"telegram:{sender['id']}" if isinstance(sender, dict) and type(sender.get("id")) is int else None
+    return "telegram:-"  # a kind the bot does not ask for: handled (ignored) in a lane of its own
+
+
+def _chat_lane(message: Any) -> str | None:
+    chat = message.get("chat") if isinstance(message, dict) else None
+    return f"telegram:{chat['id']}" if isinstance(chat, dict) and type(chat.get("id")) is int else None
 
 
 class ZaloWebhook:
