@@ -54,6 +54,8 @@ def run_telegram(settings: Settings) -> int:
 async def run_channels(settings: Settings) -> int:
     """Zalo (and Telegram beside it) by long polling, or every channel by webhook, until SIGINT or SIGTERM."""
     core = await bootstrap(settings)
+    if "telegram" not in settings.channels:
+        log.warning("Telegram does not run in this process: moderators' cards wait for a process that runs it")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
