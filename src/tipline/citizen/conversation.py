@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from tipline.citizen import intake
 from tipline.citizen.choices import (
+    choice_key,
     menu_choices,
     menu_reply,
     new_prompt,
@@ -112,9 +113,36 @@ def handle(session: Session, event: Inbound, ctx: Context) -> Result:
     return remember_offer(_dispatch(session, typed_choice(session, event, ctx), ctx))
 
 
+# Commands typed as plain words on channels without buttons (Zalo, the console), where people seldom type a
+# slash. Only a message that is exactly the word counts (folded: with or without diacritics, any case, "huỷ"
+# or "hủy"), so a sentence that merely contains it stays text. Keys are folded as ``choice_key`` folds.
+WORD_COMMANDS = {
+    "tra cuu": "status",
+    "bo sung": "followup",
+    "huy": "cancel",
+    "bao tin": "report",
+    "tro giup": "help",
+}
+# The same words typed as slash commands, without their space ("/tracuu", "/huỷ").
+_COMMAND_ALIASES = {word.replace(" ", ""): name for word, name in WORD_COMMANDS.items()}
+
+
+def word_command(text: str) -> str | None:
+    """The command a message names when it is nothing but one of ``WORD_COMMANDS``."""
+    return WORD_COMMANDS.get(choice_key(text))
+
+
 def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
+    if isinstance(event, Text) and not ctx.traits.buttons:
+        word = word_command(event.text)
+        if word is not None:
+            event = Command(word)
     if isinstance(event, Command):
         return _command(session, event, ctx)
+    if ctx.first_contact and not isinstance(event, Pick):
+        # Zalo has no /start: whatever a new chat says first ("Xin chào"), it is greeted as /start would be,
+        # with what the bot is, what anonymity means here and the emergency number.
+        return _command(session, Command("start"), ctx)
     question = session.private.question
     if question is not None and question.until <= ctx.now:
         session.private.question = question = None
@@ -122,6 +150,16 @@ def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
         # A reply to the very message that carried the team's question (kept sealed by the service).
         text = event.text.strip()
         if text and len(text) <= FOLLOWUP_MAX_CHARS:
+            return Result(session, [], AnswerTip(question.code, text))
+    if isinstance(event, Text) and question is not None and not ctx.traits.reply_to and session.screen == Screen.MENU:
+        # Channels where nobody can reply to one message (Zalo): while the team's question is open, the next
+        # free text typed at the menu is the answer (a typed number or option word was already read as a choice,
+        # commands are handled above). The question closes with it; /followup still adds more.
+        text = event.text.strip()
+        if len(text) > FOLLOWUP_MAX_CHARS:
+            return with_notice(Reply(_too_long(session, len(text))), reprompt(session, ctx))
+        if text:
+            session.private.question = None
             return Result(session, [], AnswerTip(question.code, text))
     if isinstance(event, Pick):
         action = event.action
@@ -137,6 +175,7 @@ def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
 
 def _command(session: Session, event: Command, ctx: Context) -> Result:
     name = event.name.lower()
+    name = _COMMAND_ALIASES.get(choice_key(name).replace(" ", ""), name)
     _ = texts(session).gettext
     if name == "start":
         if session.draft is not None and session.screen not in (Screen.MENU,):
@@ -279,6 +318,7 @@ def _kind_name(session: Session, kind: str) -> str:
         "game": _("game"),
         "venue": _("venue"),
         "story": _("story"),
+        "voice": _("voice message"),
     }
     return names.get(kind, _("message of this kind"))
 
@@ -370,12 +410,7 @@ def _on_followup(session: Session, event: Inbound, ctx: Context, action: str | N
         if not text:
             return with_notice(Reply(_("The message was empty.")), reprompt(session, ctx))
         if len(text) > FOLLOWUP_MAX_CHARS:
-            over = Reply(
-                _("That message is too long ({count} characters; the limit is {limit}). Please split it.").format(
-                    count=texts(session).number(len(text)), limit=texts(session).number(FOLLOWUP_MAX_CHARS)
-                )
-            )
-            return with_notice(over, reprompt(session, ctx))
+            return with_notice(Reply(_too_long(session, len(text))), reprompt(session, ctx))
         return Result(session, [], AddFollowup(code, text=text))
     if isinstance(event, Media):
         problem = intake.media_problem(session, event)
@@ -386,6 +421,13 @@ def _on_followup(session: Session, event: Inbound, ctx: Context, action: str | N
         text = f"📍 {event.latitude:.6f}, {event.longitude:.6f}"
         return Result(session, [], AddFollowup(code, text=text))
     return with_notice(Reply(_("Please send text or a file, or choose Done.")), reprompt(session, ctx))
+
+
+def _too_long(session: Session, count: int) -> str:
+    t = texts(session)
+    return t.gettext("That message is too long ({count} characters; the limit is {limit}). Please split it.").format(
+        count=t.number(count), limit=t.number(FOLLOWUP_MAX_CHARS)
+    )
 
 
 # --- continuations after the service performed an effect -------------------------------------------

@@ -234,7 +234,7 @@ class CitizenService:
                 session.screen = Screen.MENU
             notices.append(conversation.draft_expired_notice(session))
 
-        ctx = Context(now=now, traits=traits)
+        ctx = Context(now=now, traits=traits, first_contact=updated_at is None)
         if isinstance(event, Media) and event.kind == "document" and session.screen in (Screen.EVIDENCE, Screen.FOLLOWUP):
             event = await self._prepare(channel, chat, event, session)
         result = conversation.handle(session, event, ctx)

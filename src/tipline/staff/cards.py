@@ -84,6 +84,8 @@ ACTION_LABELS.update(
         "ok": ACTION_LABELS["verified"], "no": ACTION_LABELS["verified"], "tr": ACTION_LABELS["verified"],
     }
 )
+# The channel a tip came in on, as moderators know it (app names stay as they are).
+CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "console": N_("local console")}
 # Actions that need text first: the bot asks for it in a message answered by replying to it.
 PROMPT_ACTIONS = frozenset({"ask", "duplicate", "reopen", "ask_more"})
 # Opens the list of the province's units to forward to.
@@ -137,6 +139,10 @@ def card_text(view: CardView, for_police: bool = False) -> str:
         else:
             lines.append(_("Location: {lat:.5f}, {lon:.5f}").format(lat=tip.latitude, lon=tip.longitude))
     lines.append(_("Reported: {when}").format(when=t.datetime(tip.created_at)))
+    if not for_police:
+        # Which app the tipster wrote from (their photos come from there; Zalo has no buttons or replies).
+        channel = _(CHANNEL_NAMES[tip.channel]) if tip.channel in CHANNEL_NAMES else tip.channel
+        lines.append(_("Channel: {channel}").format(channel=channel))
     lines.append("")
     lines.append(tip.description[:2500])
     lines.append("")
