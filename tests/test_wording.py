@@ -93,6 +93,7 @@ class Said:
 
 
 TYPED: tuple[Inbound, ...] = (
+    Command("privacy"),
     Text("hello there"),
     Text("9"),
     Text("can tho"),

@@ -647,11 +647,10 @@ def privacy_reply(session: Session) -> Reply:
     _ = texts(session).gettext
     text = _(
         "What stays private\n"
-        "• Your report carries no name, phone number or account: staff read what you wrote, not who you are.\n"
-        "• The messaging app knows which account wrote here.\n"
-        "• Do not write your name or details that point to you.\n"
-        "• Files lose hidden details (place, device). A location or voice note is kept only if you agree.\n"
-        "• A link for updates is locked and goes when the report closes or with /forget.\n"
-        "• Rewards or witness protection need your identity: ask the police directly."
+        "• No name, phone or account travels with your tip: staff and police read what you send, not who you are.\n"
+        "• The messaging app itself knows which account wrote to us.\n"
+        "• Files lose hidden details (place, device); a location or voice note is kept only if you agree.\n"
+        "• A link for updates is locked and goes when the tip closes or with /forget.\n"
+        "• Rewards or witness protection need your identity: go to the police directly."
     )
     return Reply(text, menu_choices(session))
