@@ -137,7 +137,8 @@ class CitizenService:
     async def _receipt_delivered(self, pseudonym: str) -> None:
         session, _updated = await self._load(pseudonym)
         if session.private.receipt is not None:
-            session.private.receipt = None
+            # What remains (the question about updates) is kept for its own step only, not the receipt's week.
+            session.private.receipt = session.private.until = None
             await self._save(pseudonym, session)
 
     async def purge(self) -> None:
@@ -150,11 +151,24 @@ class CitizenService:
             links = await uow.subscriptions.forget_closed(now - timedelta(days=7))
             prompts = await uow.prompts.purge(now)
             await uow.throttles.purge(now - timedelta(days=1))
+            sealed = await uow.sessions.with_sealed()
+        for pseudonym in sealed:
+            await self._drop_lapsed_sealed(pseudonym)
         await self.storage.checkpoint()  # deleted rows leave the write-ahead log too
         log.info(
             "purge: %d idle drafts, %d sessions, %d counters, %d chat links of closed tips, %d prompts removed",
             drafts, sessions, counters, links, prompts,
         )
+
+    async def _drop_lapsed_sealed(self, pseudonym: str) -> None:
+        """A chat that never came back: what its step no longer needs goes from its sealed part (the session's
+        times are left alone, so nothing new is said about when the chat was active)."""
+        with self._chat_lock(pseudonym) as lock:
+            async with lock:
+                session, _updated = await self._load(pseudonym)  # drops what lapsed
+                state = self._state(session, self.clock())
+                async with self.storage.uow() as uow:
+                    await uow.sessions.set_state(pseudonym, state)
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -191,11 +205,13 @@ class CitizenService:
             private.lookup_code = private.followup_code = None
             private.optin_code = private.optin_until = None
             private.receipt = None
+        if private.optin_until is not None and private.optin_until <= now:  # the question about updates lapsed
+            private.optin_code = private.optin_until = None
         if private.question is not None and private.question.until <= now:
             private.question = None
 
-    async def _save(self, pseudonym: str, session: Session) -> None:
-        now = self.clock()
+    def _state(self, session: Session, now: datetime) -> str:
+        """The session as stored: what names a tip sealed, and only while its step needs it."""
         private = session.private
         self._drop_lapsed(private, now)
         if private.is_empty():
@@ -205,9 +221,13 @@ class CitizenService:
             if private.until is None or private.until <= now:
                 private.until = now + (self.limits.receipt_copy if private.receipt else self.limits.lookup_step)
             session.sealed = self.keyring.seal_text(private.model_dump_json(exclude_defaults=True))
+        return session.model_dump_json(exclude_defaults=True)
+
+    async def _save(self, pseudonym: str, session: Session) -> None:
+        now = self.clock()
+        state = self._state(session, now)
         # Kept for the settings' idle time even with a draft: the draft itself goes after draft_idle
         # (purge or next message), and the session row must outlive it so the citizen can be told.
-        state = session.model_dump_json(exclude_defaults=True)
         async with self.storage.uow() as uow:
             await uow.sessions.save(pseudonym, state, _hour(now), _hour(now) + self.limits.session_idle)
 

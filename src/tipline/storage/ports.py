@@ -103,6 +103,10 @@ class SessionRepository(Protocol):
     async def expire_drafts(self, idle_since: datetime) -> int:
         """Drops drafts idle since before ``idle_since`` and flags those sessions so the citizen is told."""
     async def purge(self, now: datetime) -> int: ...
+    async def with_sealed(self) -> list[str]:
+        """The pseudonyms whose state holds a sealed part (what ties a chat to a tip while a step needs it)."""
+    async def set_state(self, pseudonym: str, state: str) -> None:
+        """Replaces a session's state, leaving its times as they are."""
 
 
 class CounterRepository(Protocol):
