@@ -20,6 +20,7 @@ the press; in a forum, the confirmation goes to the tip's topic.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,7 +40,8 @@ from security_world import (
     submit,
 )
 
-from tipline.staff.cards import prompt_text
+from tipline.staff.cards import ACTION_LABELS, OUTCOME_LABELS, REASON_LABELS, prompt_text
+from tipline.tips import Category, Status, Urgency
 
 CLAIMED = "Tin báo này đã có cán bộ khác nhận xử lý."
 MARKER = "WOMBAT4412"
@@ -291,3 +293,30 @@ async def test_in_a_forum_the_confirmation_goes_to_the_tips_topic(api: FakeBotAp
     assert confirmation is not None and code in confirmation["text"] and "đã được gửi" in confirmation["text"]
     assert confirmation.get("message_thread_id") == thread
     assert all(m.get("message_thread_id") == thread for m in world.group.inbox if code in (m.get("text") or ""))
+
+
+INTERNAL = (
+    {c.value for c in Category} | {s.value for s in Status} | {u.value for u in Urgency}
+    | set(REASON_LABELS) | set(OUTCOME_LABELS) | set(ACTION_LABELS)
+)
+
+
+def internal_words(text: str) -> set[str]:
+    return {word for word in re.findall(r"(?<![\w/.:-])[a-z_]+(?![\w/.:-])", text)} & INTERNAL
+
+
+async def test_staff_screens_show_no_internal_keys(api: FakeBotApi, world: World) -> None:
+    await world.link_unit("CA-NK", POLICE)
+    code, _ = await submit(world.citizen("Lan"), optin=True)
+    other, _ = await submit(world.citizen("Minh"), "có bán hàng ở đó", photo=False)  # short: a spam signal too
+    await world.press(world.group, world.mai, await world.card(code), "claim")
+    await world.press(world.group, world.mai, await world.card(code), "raise")
+    await world.press(world.group, world.mai, await world.card(code), "forward")
+    await world.press(world.police, world.officer, await world.card(code, world.police), "acknowledge")
+    await world.say(world.group, world.mai, f"/tip {code}")
+    await world.say(world.group, world.mai, "/queue")
+    await world.say(world.group, world.mai, "/stats")
+    screens = [m.get("text") or "" for chat in (world.group, world.police) for m in chat.inbox]
+    assert any(code in s for s in screens) and any(other in s for s in screens)
+    for text in screens:
+        assert not internal_words(text), (internal_words(text), text)

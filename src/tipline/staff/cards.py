@@ -20,6 +20,7 @@ from tipline.tips import (
     PRIORITY_LEVELS,
     STATUS_LABELS,
     URGENCY_LABELS,
+    Category,
     Status,
     Tip,
     evidence_summary,
@@ -172,6 +173,8 @@ def card_text(view: CardView, for_police: bool = False) -> str:
 def _reason(key: str, detail: str) -> str:
     _ = translator(STAFF_LANGUAGE).gettext
     label = _(REASON_LABELS[key]) if key in REASON_LABELS else key
+    if key == "category" and detail in {c.value for c in Category}:  # the kind of crime, in words, not its key
+        detail = _(CATEGORY_LABELS[Category(detail)])
     return f"{label} ({detail})" if detail else label
 
 
