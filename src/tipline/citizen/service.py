@@ -74,6 +74,11 @@ def _minutes(delta: timedelta) -> int:
     return max(1, -(-int(delta.total_seconds()) // 60))
 
 
+def _day(pseudonym: str, moment: datetime) -> tuple[str, int]:
+    """A chat's count of the day (UTC days: the next one starts at 07:00 in Vietnam)."""
+    return pseudonym, int(moment.timestamp()) // 86400
+
+
 def _hour(moment: datetime) -> datetime:
     """A time coarsened to its hour: stored beside a pseudonym, it cannot be matched to a tip's minute."""
     return moment.replace(minute=0, second=0, microsecond=0)
@@ -90,6 +95,9 @@ class CitizenService:
         self.wrong_for_code = SlidingWindow(self.limits.passphrase_failures_per_chat_and_code, lockout)
         self.wrong_in_chat = SlidingWindow(self.limits.passphrase_failures_per_chat, timedelta(hours=1))
         self.recent_tips = SlidingWindow(1_000, timedelta(hours=1))  # a spam signal, never stored by chat
+        # Tips a chat confirmed, per day: in memory too. A row next to the pseudonym would say which chats sent
+        # tips that day, and the order such rows are written in would match them to the tips.
+        self.tips_today = SlidingWindow(self.limits.tips_per_chat_per_day, timedelta(days=1))
         self.slowdown = Slowdown()
         self._locks: dict[str, asyncio.Lock] = {}
         # Called after a tip is confirmed and after a tipster adds to one (the moderator queue listens).
@@ -321,9 +329,7 @@ class CitizenService:
         draft = session.draft
         if draft is None or draft.category is None or draft.urgency is None or draft.province_code is None:
             return intake.resume(session, ctx)
-        async with self.storage.read() as uow:
-            today = await uow.counters.peek(f"day:{pseudonym}", 86400, ctx.now)
-        if today >= self.limits.tips_per_chat_per_day:
+        if self.tips_today.count(_day(pseudonym, ctx.now), ctx.now) >= self.limits.tips_per_chat_per_day:
             return conversation.after_submit_limited(session, ctx, self.limits.tips_per_chat_per_day)
         # Counted per pseudonym in memory; only the resulting number is stored with the tip.
         recent = self.recent_tips.count(pseudonym, ctx.now)
@@ -361,9 +367,8 @@ class CitizenService:
                     tip = await uow.tips.create(new_tip, new_code(), digest, now)
                     # The moderators' card is owed from the moment the tip exists: an outage cannot lose it.
                     await uow.outbox.add(NewItem(Kind.CARD, Audience.MODERATORS, tip.id), now)
-                    # A day's window: all that is kept next to the pseudonym is the day it confirmed tips.
-                    await uow.counters.hit(f"day:{pseudonym}", 86400, now)
                 self.recent_tips.add(pseudonym, now)
+                self.tips_today.add(_day(pseudonym, now), now)
                 return tip
             except CodeTaken:
                 continue
