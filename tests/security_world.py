@@ -19,6 +19,8 @@ from harness import Citizen, FakeClock, RunningBot, texts
 
 import bot.telegram.channel as telegram_channel
 from tipline.delivery.model import Address
+from tipline.i18n import translator
+from tipline.staff.desk import NOT_ALLOWED
 from tipline.staff.units import import_units
 
 MODERATORS = -1001000000001
@@ -37,7 +39,26 @@ UNITS_CSV = (
 CODE = re.compile(r"TL-[2-9A-Z]{4}-[2-9A-Z]{4}")
 PASSPHRASE = re.compile(r"(?<![A-Z0-9-])[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}(?![A-Z0-9-])")
 DESCRIPTION = "Có người bán ma túy đá ở quán nước đầu ngõ 12 mỗi tối từ 21 giờ, đi xe máy màu đỏ."
-NOT_ALLOWED_VI = "Xin lỗi, bạn không có quyền thực hiện thao tác này."
+
+
+def vi(msgid: str, **params: object) -> str:
+    """What staff and citizens read, from the catalog (the tests follow the wording, not a copy of it)."""
+    return translator("vi").gettext(msgid).format(**params)
+
+
+def vi_count(singular: str, plural: str) -> re.Pattern[str]:
+    """A pattern for a counted message (``{n}``), capturing the number."""
+    text = translator("vi").ngettext(singular, plural, 7).format(n="\x00")
+    return re.compile(re.escape(text).replace("\x00", r"(\d+)"))
+
+
+def last_action(what: str, who: str) -> str:
+    """The start of a card's line naming its last action (the time left out)."""
+    line = vi("Last action: {what} by {who}, {when}", what=vi(what), who=who, when="\x00")
+    return line.split("\x00")[0]
+
+
+NOT_ALLOWED_VI = vi(NOT_ALLOWED)
 
 
 @dataclass

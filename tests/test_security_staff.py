@@ -25,13 +25,14 @@ from pathlib import Path
 import pytest
 from botapi import FakeBotApi
 from harness import SECRET
-from security_world import BINH_ID, NOT_ALLOWED_VI, POLICE, World, buttons_data, staff_world, submit
+from security_world import BINH_ID, NOT_ALLOWED_VI, POLICE, World, buttons_data, staff_world, submit, vi
 
 from tipline.cli import main as cli_main
 from tipline.i18n import translator
 from tipline.records.reports import csv_cell, to_csv
+from tipline.staff.cards import withdrawn_card
 
-CLAIMED = "Tin báo này đã có cán bộ khác nhận xử lý."
+CLAIMED = vi("Another moderator has claimed this tip.")
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ async def test_the_claim_covers_every_change_and_an_admin_override_is_audited_as
     assert len(world.group.chat.sent_log) == group_sent and (await world.card(code))["text"] == card["text"]
 
     # An admin may override: the change is theirs on the record.
-    assert "ưu tiên" in (await world.press(world.group, world.admin, card, "raise")).lower()
+    assert await world.press(world.group, world.admin, card, "raise") == vi("Priority raised.")
     raised = world.audit("raise")[-1]
     assert (raised["actor_role"], raised["actor_id"]) == ("admin", staff_id(world, world.admin.id))
     assert world.tip(code)["priority"] == priority + 1
@@ -119,7 +120,7 @@ async def test_forwarding_to_another_provinces_unit_needs_an_admin(api: FakeBotA
     assert offered == {units["CA-NK"], units["CA-CR"]}, "only the tip's province is offered"
 
     refusal = await world.forge(world.group, listing["message_id"], f"2u|{units['CA-HK']}", world.mai)
-    assert refusal == "Chỉ quản trị viên mới có thể chuyển tin báo cho đơn vị thuộc tỉnh khác."
+    assert refusal == vi("Only an admin can forward a tip to a unit of another province.")
     assert world.tip(code)["unit_id"] is None and world.tip(code)["status"] == "in_review"
 
     await world.forge(world.group, listing["message_id"], f"2u|{units['CA-HK']}", world.admin)
@@ -171,7 +172,7 @@ async def test_reopening_takes_the_tip_away_from_its_unit(api: FakeBotApi, world
     assert (world.tip(code)["status"], world.tip(code)["unit_id"]) == ("in_review", None)
     # The unit's card now says the tip was taken back, without its details or buttons.
     withdrawn = next(m for m in world.police.inbox if m["message_id"] == unit_card["message_id"])
-    assert "thu hồi" in withdrawn["text"] and "Mậu Thân" not in withdrawn["text"] and not withdrawn.get("reply_markup")
+    assert withdrawn["text"] == withdrawn_card(code).text and not withdrawn.get("reply_markup")
 
     # The unit cannot act on it any more, and hears nothing of what happens to it next.
     heard = len(world.police.chat.sent_log)
@@ -193,7 +194,7 @@ async def test_removemod_takes_the_moderator_out_of_the_group_at_once(api: FakeB
     card = await world.card(code)
     await world.press(world.group, world.binh, card, "raise")  # Bình acts as a member of the group
     await world.say(world.group, world.admin, f"/removemod {BINH_ID}")
-    assert world.group.last is not None and world.group.last["text"] == "Đã thực hiện."
+    assert world.group.last is not None and world.group.last["text"] == vi("Done.")
     banned = [r for r in api.calls("banChatMember") if r.ok]
     unbanned = [r for r in api.calls("unbanChatMember") if r.ok]
     assert [r.params["user_id"] for r in banned] == [str(BINH_ID)] and [r.params["user_id"] for r in unbanned] == [str(BINH_ID)]

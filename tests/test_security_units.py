@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from botapi import FakeBotApi, SimGroup
-from security_world import NOT_ALLOWED_VI, OTHER_POLICE, POLICE, World, buttons_data, staff_world, submit
+from security_world import NOT_ALLOWED_VI, OTHER_POLICE, POLICE, World, buttons_data, staff_world, submit, vi
 
 from tipline.staff.moderation import STAFF_ACTIONS, UNIT_ACTIONS
 
@@ -134,10 +134,10 @@ async def test_invites_go_privately_to_an_admin_are_audited_and_last_a_day(api: 
 
     # A moderator asks, in the group and privately: refused, audited, nothing created.
     await world.say(world.group, world.mai, "/invite CA-NK")
-    assert world.group.last is not None and world.group.last["text"] == "Chỉ quản trị viên mới làm được việc này."
+    assert world.group.last is not None and world.group.last["text"] == vi("Only admins can do that.")
     await world.mai.send("/invite CA-NK")
     await world.settle()
-    assert world.mai.last is not None and world.mai.last["text"] == "Chỉ quản trị viên mới làm được việc này."
+    assert world.mai.last is not None and world.mai.last["text"] == vi("Only admins can do that.")
     refused = world.audit("refused")
     assert refused and all(r["actor_role"] == "moderator" and "invite" in r["detail"] for r in refused)
     assert world.count("SELECT COUNT(*) FROM unit_invites") == 0
@@ -146,7 +146,7 @@ async def test_invites_go_privately_to_an_admin_are_audited_and_last_a_day(api: 
     await world.say(world.group, world.admin, "/invite CA-NK")
     in_group = world.group.chat.sent_log[group_before:]
     assert all(not INVITE.search(m.get("text") or "") and "/link" not in (m.get("text") or "") for m in world.group.history)
-    assert in_group[-1]["text"] == "Mã mời đã được gửi riêng cho bạn."
+    assert in_group[-1]["text"] == vi("The invite was sent to you in a private chat.")
     private = next(m["text"] for m in reversed(world.admin.inbox) if INVITE.search(m.get("text") or ""))
     code = INVITE.search(private).group(0)  # type: ignore[union-attr]
     assert not any(INVITE.search(m.get("text") or "") for m in world.mai.inbox)
@@ -156,9 +156,10 @@ async def test_invites_go_privately_to_an_admin_are_audited_and_last_a_day(api: 
     assert created["actor_role"] == "admin" and created["actor_id"] == str(admin_staff)
 
     # A day later it is worth nothing.
+    linked = vi("This chat is now linked to {unit}. Forwarded tips will arrive here.", unit="Công an phường Ninh Kiều")
     world.clock.advance(hours=24, minutes=1)
     await world.say(world.police, world.officer, f"/link {code}")
-    assert world.police.last is not None and world.police.last["text"] == "Mã mời không hợp lệ (sai mã, đã được dùng hoặc đã hết hạn)."
+    assert world.police.last is not None and world.police.last["text"] != linked
     with world.db() as db:
         assert db.execute("SELECT chat FROM units WHERE code = 'CA-NK'").fetchone()[0] is None
 
@@ -167,6 +168,7 @@ async def test_invites_go_privately_to_an_admin_are_audited_and_last_a_day(api: 
     code = INVITE.search(world.admin.last["text"]).group(0)  # type: ignore[index, union-attr]
     world.clock.advance(hours=23)
     await world.say(world.police, world.officer, f"/link {code}")
+    assert world.police.last is not None and world.police.last["text"] == linked
     with world.db() as db:
         assert db.execute("SELECT chat FROM units WHERE code = 'CA-NK'").fetchone()[0] == str(POLICE)
 
@@ -183,11 +185,12 @@ async def test_an_invite_for_a_linked_unit_moves_nothing_until_an_admin_relinks(
 
     # Whoever got hold of the invite redeems it from another chat: nothing moves yet, and both sides hear.
     await world.say(fake, hijacker, f"/link {code}")
-    assert fake.last is not None and "Cần quản trị viên xác nhận" in fake.last["text"]
+    linked = vi("This chat is now linked to {unit}. Forwarded tips will arrive here.", unit="Công an phường Ninh Kiều")
+    assert fake.last is not None and fake.last["text"] != linked
     with world.db() as db:
         assert db.execute("SELECT chat FROM units WHERE code = 'CA-NK'").fetchone()[0] == str(POLICE)
     told = [m["text"] for m in world.police.chat.sent_log[police_heard:]]
-    assert any("Có người đề nghị chuyển tin báo" in t for t in told), told
+    assert len(told) == 1 and "Công an phường Ninh Kiều" in told[0], told
     assert world.group.last is not None and "/relink CA-NK" in world.group.last["text"]
     assert world.audit("unit_relink_requested")
 
@@ -200,13 +203,14 @@ async def test_an_invite_for_a_linked_unit_moves_nothing_until_an_admin_relinks(
 
     # A moderator cannot confirm the move; an admin can, and the old chat is told.
     await world.say(world.group, world.mai, "/relink CA-NK")
-    assert world.group.last is not None and world.group.last["text"] == "Chỉ quản trị viên mới làm được việc này."
+    assert world.group.last is not None and world.group.last["text"] == vi("Only admins can do that.")
     with world.db() as db:
         assert db.execute("SELECT chat FROM units WHERE code = 'CA-NK'").fetchone()[0] == str(POLICE)
+    before_move = len(world.police.chat.sent_log)
     await world.say(world.group, world.admin, "/relink CA-NK")
     with world.db() as db:
         assert db.execute("SELECT chat FROM units WHERE code = 'CA-NK'").fetchone()[0] == str(fake.chat_id)
-    assert world.police.last is not None and "không còn nhận tin báo" in world.police.last["text"]
-    assert fake.last is not None and "đã được liên kết" in fake.last["text"]
+    assert len(world.police.chat.sent_log) == before_move + 1, "the old chat is told of the move too"
+    assert fake.last is not None and fake.last["text"] == linked
     [relinked] = world.audit("unit_relinked")
     assert relinked["actor_role"] == "admin"
