@@ -127,8 +127,8 @@ def make_plans(n: int, seed: int = 2025) -> list[Plan]:
 
 
 def action_of(data: str) -> str:
-    """'v1:7|cat:use' (Telegram) or '7|cat:use' (core) -> 'cat:use'."""
-    return data.partition("|")[2]
+    """'2s|7|cat:use' or '2m|menu:report' (Telegram callback data) -> 'cat:use', 'menu:report'."""
+    return data.rpartition("|")[2]
 
 
 @dataclass
@@ -250,7 +250,7 @@ class CoreCitizen(Citizen):
 
     async def perform(self, kind: str, arg: str) -> tuple[list[tuple[str, list[str]]], float]:
         if kind == "press":
-            event: Any = Pick(next(c.data for c in self.last if action_of(c.data) == arg))
+            event: Any = Pick(next(c.action for c in self.last if c.action.name == arg))
         elif kind == "photo":
             event = Media("photo", f"bench-photo-{self.plan.index}", 150_000, "image/jpeg")
         else:
@@ -264,7 +264,7 @@ class CoreCitizen(Citizen):
         replies = await self.service.handle("bench", self.chat_id, event, deliver)
         answered = answered or time.perf_counter()
         self.last = next((r.flat_choices for r in reversed(replies) if r.choices), self.last)
-        return [(r.text, [action_of(c.data) for c in r.flat_choices]) for r in replies] or [("", [])], answered
+        return [(r.text, [c.action.name for c in r.flat_choices]) for r in replies] or [("", [])], answered
 
 
 @dataclass
@@ -320,11 +320,11 @@ async def run_telegram(plans: list[Plan], db_path: Path) -> Run:
 async def run_core(plans: list[Plan], db_path: Path) -> Run:
     latencies: dict[str, list[float]] = {s: [] for s in STEPS}
     clock = FakeClock()
-    service = await bootstrap(Settings(tipline_db=db_path, tipline_secret_key=SECRET), clock=clock)
+    core = await bootstrap(Settings(tipline_db=db_path, tipline_secret_key=SECRET), clock=clock)
     try:
-        seconds = await timed_walks([CoreCitizen(p, clock, latencies, service) for p in plans])
+        seconds = await timed_walks([CoreCitizen(p, clock, latencies, core.citizens) for p in plans])
     finally:
-        await service.db.close()
+        await core.close()
     check_database(db_path, plans)
     return Run(seconds, latencies)
 
