@@ -39,10 +39,14 @@ from tipline.replies import MenuEntry, Reply, Step
 
 from .callbacks import unpack
 from .channel import NAME, TelegramChannel, sent_of
+from .request import AiohttpRequest
 from .updates import command_of, replied_to_bot, staff_user, to_event
 
 log = logging.getLogger(__name__)
 CLEARED_MEMORY = 10_000  # keyboards the bot remembers having removed
+# Connections to the Bot API server: as many as updates handled at once (python-telegram-bot's default for
+# concurrent updates), so an answer never waits for a connection another chat holds.
+CONNECTIONS = 256
 
 
 class TiplineContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
@@ -259,6 +263,8 @@ def build_application(
         .base_file_url(settings.file_base_url)
         .context_types(ContextTypes(context=TiplineContext))
         .concurrent_updates(True)
+        .request(AiohttpRequest(connections=CONNECTIONS))
+        .get_updates_request(AiohttpRequest(connections=1))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
