@@ -32,7 +32,7 @@ from tipline.citizen.effects import (
     Subscribe,
 )
 from tipline.citizen.guards import FloodGate, SlidingWindow, Slowdown
-from tipline.citizen.receipts import hash_passphrase, new_code, new_passphrase, verify_passphrase
+from tipline.citizen.receipts import Hasher, new_code, new_passphrase
 from tipline.citizen.session import OpenQuestion, Private, Screen, Session
 from tipline.clock import Clock, utcnow
 from tipline.delivery.model import Address, Audience, Kind, NewItem, Sent
@@ -91,6 +91,7 @@ class CitizenService:
         self.wrong_in_chat = SlidingWindow(self.limits.passphrase_failures_per_chat, timedelta(hours=1))
         self.recent_tips = SlidingWindow(1_000, timedelta(hours=1))  # a spam signal, never stored by chat
         self.slowdown = Slowdown()
+        self.hasher = Hasher()
         self._locks: dict[str, asyncio.Lock] = {}
         # Called after a tip is confirmed and after a tipster adds to one (the moderator queue listens).
         self.on_tip: TipHook | None = None
@@ -123,6 +124,9 @@ class CitizenService:
                     if receipt_pending:
                         await self._receipt_delivered(pseudonym)
                 return replies
+
+    def close(self) -> None:
+        self.hasher.close()
 
     async def remember_question(self, sent: Sent, code: str) -> None:
         """The team's question reached this chat: a reply to that very message answers it (for a while)."""
@@ -322,7 +326,7 @@ class CitizenService:
             sender_recent_tips=recent,
         )
         passphrase = new_passphrase()
-        digest = await asyncio.to_thread(hash_passphrase, passphrase)
+        digest = await self.hasher.hash(passphrase)
         try:
             tip = await self._create(new_tip, digest, ctx.now, pseudonym)
         except StorageFull:
@@ -365,7 +369,7 @@ class CitizenService:
             stored = None if wait else await uow.tips.passphrase_hash(effect.code)
         if wait:
             return conversation.after_receipt_slowed(session, ctx, max(1, int(wait.total_seconds() + 0.999)))
-        valid = stored is not None and await asyncio.to_thread(verify_passphrase, effect.passphrase, stored)
+        valid = stored is not None and await self.hasher.verify(effect.passphrase, stored)
         if not valid:
             failures = self.wrong_for_code.add(key, now)
             self.wrong_in_chat.add(pseudonym, now)
