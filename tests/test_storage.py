@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -144,6 +145,64 @@ async def test_sessions_expire_drafts_and_purge(db: SqliteStorage) -> None:
         assert '"draft_expired":true' in loaded.state.replace(" ", "")
         assert await sessions.purge(NOW + timedelta(hours=2)) == 1
         assert await sessions.load("p2") is None
+
+
+async def test_each_session_save_is_committed_when_it_returns_and_many_share_a_commit(db: SqliteStorage) -> None:
+    async def save(k: int) -> None:
+        await db.sessions.save(f"p{k}", f'{{"turn": {k}}}', NOW, NOW + timedelta(days=30))
+        with sqlite3.connect(db.path) as other:  # another connection sees it: committed, not just cached
+            row = other.execute("SELECT state FROM sessions WHERE pseudonym = ?", (f"p{k}",)).fetchone()
+        assert row == (f'{{"turn": {k}}}',)
+
+    await asyncio.gather(*(save(k) for k in range(50)))
+    assert 1 <= db.sessions.commits < 50  # states that arrived together were committed together
+    loaded = await db.sessions.load("p7")
+    assert loaded is not None and loaded.state == '{"turn": 7}' and loaded.updated_at == NOW
+
+
+async def test_the_session_store_sees_what_units_of_work_change(db: SqliteStorage) -> None:
+    await db.sessions.save("p1", '{"draft": {"category": "trading"}, "screen": "urgency"}', NOW, NOW + timedelta(days=30))
+    assert await db.sessions.load("p1") is not None  # now held in memory
+    async with db.uow() as uow:
+        assert await uow.sessions.expire_drafts(NOW + timedelta(hours=25)) == 1
+    loaded = await db.sessions.load("p1")
+    assert loaded is not None and '"draft"' not in loaded.state
+    async with db.uow() as uow:
+        await uow.sessions.delete("p1")
+    assert await db.sessions.load("p1") is None
+    async with db.uow() as uow:
+        await uow.sessions.save("p1", '{"lang": "en"}', NOW, NOW + timedelta(days=30))
+    loaded = await db.sessions.load("p1")
+    assert loaded is not None and loaded.state == '{"lang": "en"}'
+    async with db.uow() as uow:
+        assert await uow.sessions.purge(NOW + timedelta(days=31)) == 1
+    assert await db.sessions.load("p1") is None
+
+
+async def test_the_session_store_holds_a_bounded_number_of_states(db: SqliteStorage) -> None:
+    db.sessions.capacity = 3
+    for k in range(10):
+        await db.sessions.save(f"p{k}", "{}", NOW, NOW + timedelta(days=30))
+    assert db.sessions.cached() == 3
+    assert all([await db.sessions.load(f"p{k}") is not None for k in range(10)])  # the rest is read again
+    assert db.sessions.cached() == 3
+
+
+async def test_a_failed_session_batch_fails_every_caller_in_it_and_keeps_nothing(db: SqliteStorage) -> None:
+    await db.conn.execute(
+        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON sessions WHEN NEW.pseudonym = 'bad' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    results = await asyncio.gather(
+        db.sessions.save("good", "{}", NOW, NOW + timedelta(days=30)),
+        db.sessions.save("bad", "{}", NOW, NOW + timedelta(days=30)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, sqlite3.IntegrityError) for r in results), results  # one transaction: neither is kept
+    assert await db.sessions.load("good") is None
+    await db.sessions.save("good", '{"lang": "en"}', NOW, NOW + timedelta(days=30))
+    loaded = await db.sessions.load("good")
+    assert loaded is not None and loaded.state == '{"lang": "en"}'
 
 
 async def test_the_outbox_leases_most_urgent_first_and_retries_later(db: SqliteStorage) -> None:

@@ -173,8 +173,7 @@ class CitizenService:
                 self._locks.pop(pseudonym, None)
 
     async def _load(self, pseudonym: str) -> tuple[Session, datetime | None]:
-        async with self.storage.read() as uow:
-            stored = await uow.sessions.load(pseudonym)
+        stored = await self.storage.sessions.load(pseudonym)
         if stored is None:
             return Session(), None
         try:
@@ -212,8 +211,8 @@ class CitizenService:
         # Kept for the settings' idle time even with a draft: the draft itself goes after draft_idle
         # (purge or next message), and the session row must outlive it so the citizen can be told.
         state = session.model_dump_json(exclude_defaults=True)
-        async with self.storage.uow() as uow:
-            await uow.sessions.save(pseudonym, state, _hour(now), _hour(now) + self.limits.session_idle)
+        # Returns once committed: the step is durable before the caller answers.
+        await self.storage.sessions.save(pseudonym, state, _hour(now), _hour(now) + self.limits.session_idle)
 
     # --- one event -------------------------------------------------------------------------------
 

@@ -105,6 +105,19 @@ class SessionRepository(Protocol):
     async def purge(self, now: datetime) -> int: ...
 
 
+class SessionStore(Protocol):
+    """Conversation state by pseudonym on the path of every message, outside units of work.
+
+    ``save`` returns once the state is durable: a backend may commit many chats' states together (one
+    transaction, one sync to disk), but never answers a caller before its own state is committed. A
+    backend may keep what it read and wrote in memory (by pseudonym, bounded); the database stays the
+    source of truth, and a change made through a unit of work (``uow.sessions``) is seen by ``load``.
+    """
+
+    async def load(self, pseudonym: str) -> StoredSession | None: ...
+    async def save(self, pseudonym: str, state: str, now: datetime, keep_until: datetime) -> None: ...
+
+
 class CounterRepository(Protocol):
     async def hit(self, key: str, window_seconds: int, now: datetime, amount: int = 1) -> int: ...
     async def peek(self, key: str, window_seconds: int, now: datetime) -> int: ...
@@ -255,6 +268,10 @@ class UnitOfWork(Protocol):
 
 
 class Storage(Protocol):
+    @property
+    def sessions(self) -> SessionStore:
+        """Per-chat state, read and written on every message (see ``SessionStore``)."""
+
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A unit of work that writes: all of it commits, or none of it (StorageFull on a full disk)."""
     def read(self) -> AbstractAsyncContextManager[UnitOfWork]:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 import aiosqlite
+
+
+def is_full(exc: BaseException) -> bool:
+    """Whether an error says the disk (or the database's size limit) is full."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "full" in str(exc).lower() or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    )
 
 
 class Repository:

@@ -19,6 +19,8 @@ from pathlib import Path
 import aiosqlite
 
 from tipline.storage.ports import StorageFull
+from tipline.storage.sqlite.base import is_full
+from tipline.storage.sqlite.sessions import SqliteSessionStore
 from tipline.storage.sqlite.uow import SqliteUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class SqliteStorage:
         self.conn = conn
         self.path = path
         self._lock = asyncio.Lock()
+        self.sessions = SqliteSessionStore(conn, self._lock)
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStorage:
@@ -72,6 +75,7 @@ class SqliteStorage:
         return storage
 
     async def close(self) -> None:
+        await self.sessions.close()
         await self.conn.close()
 
     async def checkpoint(self) -> None:
@@ -130,10 +134,10 @@ class SqliteStorage:
         async with self._lock:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield SqliteUnitOfWork(self.conn)
+                yield SqliteUnitOfWork(self.conn, self.sessions)
             except BaseException as exc:
                 await self._rollback()
-                if _is_full(exc):
+                if is_full(exc):
                     raise StorageFull(str(exc)) from exc
                 raise
             else:
@@ -141,7 +145,7 @@ class SqliteStorage:
                     await self.conn.execute("COMMIT")
                 except sqlite3.OperationalError as exc:
                     await self._rollback()
-                    if _is_full(exc):
+                    if is_full(exc):
                         raise StorageFull(str(exc)) from exc
                     raise
 
@@ -152,7 +156,7 @@ class SqliteStorage:
         async with self._lock:
             await self.conn.execute("PRAGMA query_only = ON")
             try:
-                yield SqliteUnitOfWork(self.conn)
+                yield SqliteUnitOfWork(self.conn, self.sessions)
             finally:
                 await self.conn.execute("PRAGMA query_only = OFF")
 
@@ -161,8 +165,3 @@ class SqliteStorage:
         if self.conn.in_transaction:
             await self.conn.execute("ROLLBACK")
 
-
-def _is_full(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and (
-        "full" in str(exc).lower() or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-    )

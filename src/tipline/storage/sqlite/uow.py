@@ -12,7 +12,7 @@ from tipline.storage.sqlite.messages import SqliteTipMessages
 from tipline.storage.sqlite.meta import SqliteMeta
 from tipline.storage.sqlite.outbox import SqliteOutbox
 from tipline.storage.sqlite.prompts import SqlitePrompts
-from tipline.storage.sqlite.sessions import SqliteSessions
+from tipline.storage.sqlite.sessions import SqliteSessions, SqliteSessionStore
 from tipline.storage.sqlite.staff import SqliteStaff
 from tipline.storage.sqlite.subscriptions import SqliteSubscriptions
 from tipline.storage.sqlite.throttles import SqliteThrottles
@@ -21,10 +21,10 @@ from tipline.storage.sqlite.units import SqliteUnits
 
 
 class SqliteUnitOfWork:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, sessions: SqliteSessionStore | None = None) -> None:
         self.tips = SqliteTips(conn)
         self.messages = SqliteTipMessages(conn)
-        self.sessions = SqliteSessions(conn)
+        self.sessions = SqliteSessions(conn, sessions)
         self.counters = SqliteCounters(conn)
         self.subscriptions = SqliteSubscriptions(conn)
         self.outbox = SqliteOutbox(conn)
