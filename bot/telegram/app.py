@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import Any
 
 from telegram import BotCommand, Message, Update
@@ -76,9 +77,11 @@ async def _citizen(context: TiplineContext, chat_id: int, event: Inbound, presse
     to = Address(NAME, str(chat_id))
 
     async def deliver(replies: list[Reply]) -> None:
-        if pressed is not None:
-            await _clear_keyboard(context, pressed)
-        await send_replies(context.channel, to, replies)
+        if pressed is None:
+            await send_replies(context.channel, to, replies)
+            return
+        # The old question's buttons go while the answer is on its way: two requests in flight, not in a row.
+        await asyncio.gather(_clear_keyboard(context, pressed), send_replies(context.channel, to, replies))
 
     await context.core.citizens.handle(NAME, chat_id, event, deliver, context.channel.traits)
     context.core.outbox.wake()
@@ -157,7 +160,8 @@ async def on_button(update: Update, context: TiplineContext) -> None:
         and message.chat.type == ChatType.PRIVATE
         and not await context.core.staff.is_staff_chat(sent_of(message).address)
     ):
-        await _answer(query, "")
+        # Answered at once, without waiting for Telegram's reply: the press is handled meanwhile.
+        _in_background(context, _answer(query, ""))
         await _citizen(context, message.chat.id, Pick(action), pressed=message)
         return
     if not isinstance(message, Message):
@@ -172,6 +176,22 @@ async def _answer(query: Any, text: str) -> None:
         await query.answer(text[:200] or None, show_alert=bool(text))
     except BadRequest:
         pass  # too old to answer; the press is still handled
+
+
+def _in_background(context: TiplineContext, job: Coroutine[Any, Any, None]) -> None:
+    """Sends a request the handler need not wait for; kept until done (shutdown waits for it), and a
+    failure is logged without the update."""
+    background: set[asyncio.Task[None]] = context.application.bot_data["background"]
+    task = asyncio.create_task(job)
+    background.add(task)
+
+    def finished(done: asyncio.Task[None]) -> None:
+        background.discard(done)
+        error = None if done.cancelled() else done.exception()
+        if error is not None:
+            log.warning("a button press could not be acknowledged (%s)", type(error).__name__)
+
+    task.add_done_callback(finished)
 
 
 async def on_error(update: object, context: TiplineContext) -> None:
@@ -220,6 +240,7 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
     channel = TelegramChannel(application.bot)
     application.bot_data["channel"] = channel
     application.bot_data["cleared"] = OrderedDict()
+    application.bot_data["background"] = set()
     core.channels.register(channel)
     core.authorizer.membership = channel
     if core.authorizer.moderators is None:
@@ -230,6 +251,9 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
 
 
 async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    background: set[asyncio.Task[None]] = application.bot_data.get("background", set())
+    if background:
+        await asyncio.wait(background, timeout=10)
     for task in application.bot_data.pop("tasks", []):
         task.cancel()
         try:
