@@ -484,7 +484,8 @@ async def run_round(contender: Contender, n: int, workdir: Path, on_ready: OnRea
 
 def describe(r: Round) -> str:
     p50, p99 = percentiles([s for _, s in r.reactions])
-    cpu = f"{r.bot_cpu / r.seconds:.0%}" if r.bot_cpu is not None and r.seconds > 0 else "?"
+    cpu = (f"{r.bot_cpu / r.seconds:.0%} ({1000 * r.bot_cpu / max(1, r.completed):.0f} ms/report)"
+           if r.bot_cpu is not None and r.seconds > 0 else "?")
     return (f"{r.bot:8} {r.completed:4}/{r.n} reports in {r.seconds:6.2f} s = {r.rate:6.1f}/s   reaction p50 "
             f"{p50:6.1f} ms  p99 {p99:7.1f} ms   receipts {r.receipts}, stored {r.stored}, refusals {r.refusals}   "
             f"API calls/report {r.calls.total() / r.n:.1f}   "

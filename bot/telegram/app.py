@@ -39,7 +39,7 @@ from tipline.i18n import translator
 from tipline.replies import MenuEntry, Reply, Step
 
 from .callbacks import unpack
-from .channel import NAME, TelegramChannel, sent_of
+from .channel import NAME, TelegramChannel, call, sent_of
 from .request import AiohttpRequest
 from .updates import command_of, replied_to_bot, staff_user, to_event
 
@@ -97,7 +97,7 @@ async def _clear_keyboard(context: TiplineContext, message: Message) -> None:
     while len(context.cleared) > CLEARED_MEMORY:
         context.cleared.popitem(last=False)
     try:
-        await message.edit_reply_markup(reply_markup=None)
+        await call(context.bot, "editMessageReplyMarkup", {"chat_id": message.chat.id, "message_id": message.message_id})
     except TelegramError:
         pass  # already edited or deleted: harmless
 
