@@ -240,7 +240,7 @@ class CitizenService:
         ctx = Context(now=now, traits=traits)
         if isinstance(event, Media) and event.kind == "document" and session.screen in (Screen.EVIDENCE, Screen.FOLLOWUP):
             event = await self._prepare(channel, chat, event, session)
-        result = conversation.handle(session, event, ctx)
+        result = conversation.handle(session, event, ctx, owned=True)  # read for this event only
         if result.effect is not None:
             effect = result.effect
             # The effect's answer asks the next question: its choices are the ones to remember.

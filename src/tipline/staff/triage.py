@@ -142,6 +142,14 @@ class _Text:
     accents: tuple[str, ...]  # per word: something carrying the diacritics the writer meant
     marked: bool  # the writer uses diacritics, so a bare word means the bare word
 
+    @functools.cached_property
+    def starts(self) -> dict[str, tuple[int, ...]]:
+        """Where each word is: a term is looked for only where its first word stands."""
+        found: dict[str, list[int]] = {}
+        for i, word in enumerate(self.words):
+            found.setdefault(word, []).append(i)
+        return {word: tuple(at) for word, at in found.items()}
+
 
 @functools.lru_cache(maxsize=1024)
 def _read(text: str) -> _Text:
@@ -221,9 +229,9 @@ def _terms(*phrases: str) -> tuple[_Term, ...]:
 
 def _occurrences(text: _Text, term: _Term) -> Iterator[int]:
     n = len(term.folded)
-    for i in range(len(text.words) - n + 1):
+    for i in text.starts.get(term.folded[0], ()):
         span = range(i, i + n)
-        if tuple(text.words[j] for j in span) != term.folded:
+        if text.words[i : i + n] != term.folded:
             continue
         if not all(_same_word(text.accents[j], term.canonical[j - i], text) for j in span):
             continue
