@@ -1,6 +1,7 @@
 """Throughput and per-step latency of complete reports, through Telegram and through the core alone.
 
-Usage: .venv/bin/python bench/intake.py [--citizens N] [--db PATH]     (default N=200)
+Usage: .venv/bin/python bench/intake.py [--citizens N] [--mode both|telegram|core] [--cpu K] [--db PATH]
+       (default N=200, both modes; ``--mode core --cpu 0``: the core's steps/s on one core)
 
 N simulated citizens file one complete report each, all at once (``asyncio.gather``): /start, Report,
 a category, an urgency, the province typed ("can tho", "Cần Thơ"), the commune typed ("ninh kieu",
@@ -10,8 +11,9 @@ one exact match, so every walk has the same steps. Two modes, each on a fresh SQ
 
 * telegram: the real bot (PTB over HTTP, started as ``tests/harness.py``'s RunningBot) against the
   local Bot API server (``tests/botapi``), all in this process and event loop, as in the e2e tests;
-* core: the same walks through ``Tipline.handle("bench", chat_id, event)`` (presses are ``Pick``
-  events with the reply's choice data), with an instant ``deliver`` callback as adapters pass one.
+* core: the same walks through ``core.citizens.handle("bench", chat_id, event)`` (presses are ``Pick``
+  events with the reply's choice action), with an instant ``deliver`` callback as adapters pass one.
+  ``steps/s`` is every citizen's steps over the run's wall time.
 
 Latency of a step: ``time.perf_counter`` from the citizen's action to the arrival of its last answer.
 Waiting is per citizen (the harness's ``settle()`` waits for every chat's updates, which would
@@ -337,39 +339,49 @@ def pct(values: list[float]) -> tuple[float, float]:
     return q[49] * 1000, q[98] * 1000
 
 
-def report(runs: list[Run], n: int) -> None:
-    tg, core = runs
-    print(f"\n{'':12}{'telegram':>20}{'core':>20}{'telegram/core':>16}")
-    print(f"{'reports/s':12}{n / tg.seconds:>20.1f}{n / core.seconds:>20.1f}{core.seconds / tg.seconds:>16.2f}")
-    print(f"{'total s':12}{tg.seconds:>20.2f}{core.seconds:>20.2f}{tg.seconds / core.seconds:>16.2f}")
-    print(f"\n{'step (ms)':12}{'n':>5}{'p50':>9}{'p99':>9}{'n':>5}{'p50':>9}{'p99':>9}{'p50 ratio':>16}")
+def report(runs: dict[str, Run], n: int) -> None:
+    modes = list(runs)
+    print(f"\n{'':12}" + "".join(f"{mode:>20}" for mode in modes))
+    print(f"{'reports/s':12}" + "".join(f"{n / runs[m].seconds:>20.1f}" for m in modes))
+    print(f"{'steps/s':12}" + "".join(f"{sum(map(len, runs[m].latencies.values())) / runs[m].seconds:>20.0f}" for m in modes))
+    print(f"{'total s':12}" + "".join(f"{runs[m].seconds:>20.2f}" for m in modes))
+    print(f"\n{'step (ms)':12}" + "".join(f"{'n':>5}{'p50':>9}{'p99':>9}" for _ in modes))
     for step in STEPS:
-        (a50, a99), (c50, c99) = pct(tg.latencies[step]), pct(core.latencies[step])
-        print(f"{step:12}{len(tg.latencies[step]):>5}{a50:>9.1f}{a99:>9.1f}"
-              f"{len(core.latencies[step]):>5}{c50:>9.2f}{c99:>9.2f}{a50 / c50:>16.1f}")  # fmt: skip
-    print("(ratio columns: telegram / core; n: steps timed)")
+        row = ""
+        for m in modes:
+            p50, p99 = pct(runs[m].latencies[step])
+            row += f"{len(runs[m].latencies[step]):>5}{p50:>9.1f}{p99:>9.1f}"
+        print(f"{step:12}{row}")
+    print("(n: steps timed)")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--citizens", type=int, default=200, help="concurrent citizens per mode (default 200)")
+    parser.add_argument("--mode", choices=["both", "telegram", "core"], default="both", help="which modes to run")
+    parser.add_argument("--cpu", type=int, help="run on this one CPU only (e.g. --cpu 0: the core's steps/s on one core)")
     parser.add_argument("--db", type=Path, help="database file; each mode uses a fresh sibling file "
                         "(PATH with -telegram / -core added); default: a temporary directory")  # fmt: skip
     args = parser.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})  # every thread of this process: event loop, SQLite, scrypt
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"CPUs: {cpus} (of {os.cpu_count()})  Python {platform.python_version()} ({platform.machine()})  "
           f"SQLite {sqlite3.sqlite_version}  citizens: {args.citizens}")  # fmt: skip
     plans = make_plans(args.citizens)  # also builds the commune directory before any timing
+    modes = ["telegram", "core"] if args.mode == "both" else [args.mode]
+    runners = {"telegram": run_telegram, "core": run_core}
+    runs: dict[str, Run] = {}
     with tempfile.TemporaryDirectory(prefix="tipline-bench-") as tmp:
         base = args.db or Path(tmp) / "tipline.sqlite3"
-        paths = [base.with_name(f"{base.stem}-{mode}{base.suffix}") for mode in ("telegram", "core")]
-        for path in paths:
+        paths = {mode: base.with_name(f"{base.stem}-{mode}{base.suffix}") for mode in modes}
+        for path in paths.values():
             if path.exists():
                 sys.exit(f"{path} exists; the benchmark needs a fresh database")
-        print(f"databases: {paths[0].parent} ({paths[0].name}, {paths[1].name})")
-        runs = [await run_telegram(plans, paths[0])]
-        gc.collect()  # the first run's garbage (every request the server logged) is not the second's cost
-        runs.append(await run_core(plans, paths[1]))
+        print(f"databases: {base.parent} ({', '.join(p.name for p in paths.values())})")
+        for mode in modes:
+            gc.collect()  # the previous run's garbage (every request the server logged) is not this one's cost
+            runs[mode] = await runners[mode](plans, paths[mode])
     report(runs, args.citizens)
 
 

@@ -70,6 +70,10 @@ class Limits:
     question_open: timedelta = timedelta(hours=72)
 
 
+class _DailyLimit(Exception):
+    """This chat confirmed as many tips today as a chat may: nothing was written."""
+
+
 def _minutes(delta: timedelta) -> int:
     return max(1, -(-int(delta.total_seconds()) // 60))
 
@@ -113,17 +117,22 @@ class CitizenService:
 
         With ``deliver``, the replies are handed to it while this chat's lock is still held, and a
         sealed receipt copy is dropped only once ``deliver`` returned: the chat's next event cannot
-        overtake the delivery of this one.
+        overtake the delivery of this one. A confirmed tip is told to the moderator queue (the triage
+        assist) after that, outside the chat's lock: the tip and its card were committed before the
+        receipt, and the tipster need not wait for the assessment.
         """
         pseudonym = self.keyring.pseudonym(channel, chat_id)
+        arrived: list[Tip] = []
         with self._chat_lock(pseudonym) as lock:
             async with lock:
-                replies, receipt_pending = await self._handle(channel, str(chat_id), pseudonym, event, traits)
+                replies, receipt_pending = await self._handle(channel, str(chat_id), pseudonym, event, traits, arrived)
                 if deliver is not None and replies:
                     await deliver(replies)
                     if receipt_pending:
                         await self._receipt_delivered(pseudonym)
-                return replies
+        for tip in arrived:
+            await self._notify(self.on_tip, tip)
+        return replies
 
     def close(self) -> None:
         self.hasher.close()
@@ -217,9 +226,10 @@ class CitizenService:
     # --- one event -------------------------------------------------------------------------------
 
     async def _handle(
-        self, channel: str, chat: str, pseudonym: str, event: Inbound, traits: ChannelTraits
+        self, channel: str, chat: str, pseudonym: str, event: Inbound, traits: ChannelTraits, arrived: list[Tip]
     ) -> tuple[list[Reply], bool]:
-        """The replies, and whether the session now holds a receipt copy awaiting delivery."""
+        """The replies, and whether the session now holds a receipt copy awaiting delivery (a confirmed tip
+        is added to ``arrived``)."""
         now = self.clock()
         over, told = self.flood.hit(pseudonym, now)
         if over:
@@ -244,7 +254,7 @@ class CitizenService:
         if result.effect is not None:
             effect = result.effect
             # The effect's answer asks the next question: its choices are the ones to remember.
-            result = remember_offer(await self._perform(effect, result.session, ctx, channel, chat, pseudonym))
+            result = remember_offer(await self._perform(effect, result.session, ctx, channel, chat, pseudonym, arrived))
             if isinstance(effect, Forget):
                 return notices + result.replies, False  # the session row is gone: not written back
         await self._save(pseudonym, result.session)
@@ -273,10 +283,11 @@ class CitizenService:
         )
 
     async def _perform(
-        self, effect: Effect, session: Session, ctx: Context, channel: str, chat: str, pseudonym: str
+        self, effect: Effect, session: Session, ctx: Context, channel: str, chat: str, pseudonym: str,
+        arrived: list[Tip],
     ) -> Result:
         if isinstance(effect, SubmitTip):
-            return await self._submit(session, ctx, channel, pseudonym)
+            return await self._submit(session, ctx, channel, pseudonym, arrived)
         if isinstance(effect, CheckReceipt):
             return await self._check_receipt(session, ctx, effect, pseudonym, channel, chat)
         if isinstance(effect, AddFollowup):
@@ -300,14 +311,10 @@ class CitizenService:
             return conversation.after_forget(session, removed)
         raise AssertionError(f"unknown effect {effect!r}")  # pragma: no cover
 
-    async def _submit(self, session: Session, ctx: Context, channel: str, pseudonym: str) -> Result:
+    async def _submit(self, session: Session, ctx: Context, channel: str, pseudonym: str, arrived: list[Tip]) -> Result:
         draft = session.draft
         if draft is None or draft.category is None or draft.urgency is None or draft.province_code is None:
             return intake.resume(session, ctx)
-        async with self.storage.read() as uow:
-            today = await uow.counters.peek(f"day:{pseudonym}", 86400, ctx.now)
-        if today >= self.limits.tips_per_chat_per_day:
-            return conversation.after_submit_limited(session, ctx, self.limits.tips_per_chat_per_day)
         # Counted per pseudonym in memory; only the resulting number is stored with the tip.
         recent = self.recent_tips.count(pseudonym, ctx.now)
         new_tip = NewTip(
@@ -328,11 +335,13 @@ class CitizenService:
         digest = await self.hasher.hash(passphrase)
         try:
             tip = await self._create(new_tip, digest, ctx.now, pseudonym)
+        except _DailyLimit:
+            return conversation.after_submit_limited(session, ctx, self.limits.tips_per_chat_per_day)
         except StorageFull:
             log.error("storage full: a confirmed report could not be saved (the draft is kept)")
             return conversation.after_submit_failed(session, ctx)
         log.info("tip %s received (%s, %s)", tip.code, tip.category.value, tip.urgency.value)
-        await self._notify(self.on_tip, tip)
+        arrived.append(tip)  # assessed once the receipt is out (see handle)
         result = conversation.after_submit(session, tip.code, passphrase, ctx)
         result.session.private.receipt = (tip.code, passphrase)
         return result
@@ -341,6 +350,9 @@ class CitizenService:
         for _attempt in range(5):
             try:
                 async with self.storage.uow() as uow:
+                    # Checked in the transaction that would add one more (the chat's lock keeps it exact).
+                    if await uow.counters.peek(f"day:{pseudonym}", 86400, now) >= self.limits.tips_per_chat_per_day:
+                        raise _DailyLimit
                     tip = await uow.tips.create(new_tip, new_code(), digest, now)
                     # The moderators' card is owed from the moment the tip exists: an outage cannot lose it.
                     await uow.outbox.add(NewItem(Kind.CARD, Audience.MODERATORS, tip.id), now)
