@@ -76,3 +76,14 @@ async def test_hashing_runs_in_its_own_threads() -> None:
         assert not await hasher.verify(new_passphrase(), stored)
     finally:
         hasher.close()
+
+
+def test_every_character_of_the_alphabet_is_equally_likely() -> None:
+    from collections import Counter
+
+    from tipline.citizen.receipts import random_groups
+
+    drawn = Counter(ch for _ in range(10_000) for ch in random_groups((4, 4, 4)).replace("-", ""))
+    expected = 120_000 / len(ALPHABET)
+    assert set(drawn) == set(ALPHABET)
+    assert all(0.85 * expected < count < 1.15 * expected for count in drawn.values()), drawn  # ~±8 sigma

@@ -35,8 +35,22 @@ _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**11, 8, 1
 
 
 def random_groups(sizes: tuple[int, ...]) -> str:
-    """Groups of random characters from ``ALPHABET``, e.g. '7K3Q-9XMP' for (4, 4)."""
-    return "-".join("".join(secrets.choice(ALPHABET) for _ in range(size)) for size in sizes)
+    """Groups of random characters from ``ALPHABET``, e.g. '7K3Q-9XMP' for (4, 4).
+
+    Each character is a random byte below the largest multiple of the alphabet's size (rejection
+    sampling: every character equally likely), drawn from the system's generator in one call per group
+    of characters rather than one per character."""
+    wanted = sum(sizes)
+    limit = 256 - 256 % len(ALPHABET)
+    chars: list[str] = []
+    while len(chars) < wanted:
+        chars += [ALPHABET[byte % len(ALPHABET)] for byte in secrets.token_bytes(wanted) if byte < limit]
+    chars = chars[:wanted]
+    groups, start = [], 0
+    for size in sizes:
+        groups.append("".join(chars[start : start + size]))
+        start += size
+    return "-".join(groups)
 
 
 def new_code() -> str:

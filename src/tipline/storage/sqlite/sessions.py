@@ -54,8 +54,7 @@ class SqliteSessionStore:
             self._cache.move_to_end(pseudonym)
             return self._cache[pseudonym]
         async with self._lock:
-            async with self.conn.execute(_LOAD, (pseudonym,)) as cursor:
-                row = await cursor.fetchone()
+            row = next(iter(await self.conn.execute_fetchall(_LOAD, (pseudonym,))), None)
             stored = StoredSession(row["state"], dt(row["updated_at"])) if row else None
             self._remember(pseudonym, stored)  # under the lock: a unit of work cannot change it meanwhile
         return stored
