@@ -75,7 +75,20 @@ async def test_hashing_runs_in_its_own_threads() -> None:
         assert await hasher.verify(passphrase, stored)
         assert not await hasher.verify(new_passphrase(), stored)
     finally:
-        hasher.close()
+        await hasher.close()
+
+
+async def test_passphrases_made_ahead_are_each_handed_out_once() -> None:
+    hasher = Hasher(stock=3)
+    try:
+        hasher.top_up()
+        given = [await hasher.fresh() for _ in range(8)]  # more than the stock: the rest are made on demand
+        assert len({passphrase for passphrase, _ in given}) == 8
+        for passphrase, digest in given:
+            assert re.fullmatch(r"[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}", passphrase)
+            assert await hasher.verify(passphrase, digest)
+    finally:
+        await hasher.close()
 
 
 def test_every_character_of_the_alphabet_is_equally_likely() -> None:

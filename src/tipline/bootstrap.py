@@ -107,7 +107,7 @@ class Core:
         )
 
     async def close(self) -> None:
-        self.citizens.close()
+        await self.citizens.close()
         await self.storage.close()
 
 

@@ -100,14 +100,27 @@ def verify_passphrase(passphrase: str, stored: str) -> bool:
     return hmac.compare_digest(digest, base64.b64decode(digest_b64))
 
 
+def _fresh_pair() -> tuple[str, str]:
+    passphrase = new_passphrase()
+    return passphrase, hash_passphrase(passphrase)
+
+
 class Hasher:
     """Hashes and checks passphrases in a small pool of threads of its own, off the event loop: never
     queued behind other work in the default thread pool, and on at most half the cores, so a burst of
-    tips cannot starve the event loop (scrypt releases the GIL)."""
+    tips cannot starve the event loop (scrypt releases the GIL).
 
-    def __init__(self, workers: int | None = None) -> None:
+    It also keeps a few new passphrases hashed ahead of time (``stock``), made in quiet moments: when many
+    people confirm at once, the first ``stock`` of them get their receipt without waiting for a hash. The
+    stock is only in memory, tied to nobody until handed out, and each passphrase is handed out once.
+    """
+
+    def __init__(self, workers: int | None = None, stock: int = 32) -> None:
         workers = workers or max(1, (os.cpu_count() or 2) // 2)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tipline-scrypt")
+        self.stock = stock
+        self._ready: list[tuple[str, str]] = []
+        self._filling: asyncio.Task[None] | None = None
 
     async def hash(self, passphrase: str) -> str:
         return await asyncio.get_running_loop().run_in_executor(self._pool, hash_passphrase, passphrase)
@@ -115,5 +128,27 @@ class Hasher:
     async def verify(self, passphrase: str, stored: str) -> bool:
         return await asyncio.get_running_loop().run_in_executor(self._pool, verify_passphrase, passphrase, stored)
 
-    def close(self) -> None:
+    async def fresh(self) -> tuple[str, str]:
+        """A new passphrase and its hash: one made ahead of time if there is one, else made now."""
+        pair = self._ready.pop() if self._ready else None
+        if pair is None:
+            pair = await asyncio.get_running_loop().run_in_executor(self._pool, _fresh_pair)
+        self.top_up()
+        return pair
+
+    def top_up(self) -> None:
+        """Makes passphrases ahead of time in the background until the stock is full (call from the loop)."""
+        if len(self._ready) < self.stock and (self._filling is None or self._filling.done()):
+            self._filling = asyncio.get_running_loop().create_task(self._fill())
+
+    async def _fill(self) -> None:
+        loop = asyncio.get_running_loop()
+        while len(self._ready) < self.stock:
+            self._ready.append(await loop.run_in_executor(self._pool, _fresh_pair))
+
+    async def close(self) -> None:
+        if self._filling is not None and not self._filling.done():
+            self._filling.cancel()
+            await asyncio.wait([self._filling])
+        self._ready.clear()
         self._pool.shutdown(wait=True)

@@ -32,7 +32,7 @@ from tipline.citizen.effects import (
     Subscribe,
 )
 from tipline.citizen.guards import FloodGate, SlidingWindow, Slowdown
-from tipline.citizen.receipts import Hasher, new_code, new_passphrase
+from tipline.citizen.receipts import Hasher, new_code
 from tipline.citizen.session import OpenQuestion, Private, Screen, Session
 from tipline.clock import Clock, utcnow
 from tipline.delivery.model import Address, Audience, Kind, NewItem, Sent
@@ -122,6 +122,7 @@ class CitizenService:
         receipt, and the tipster need not wait for the assessment.
         """
         pseudonym = self.keyring.pseudonym(channel, chat_id)
+        self.hasher.top_up()  # passphrases for receipts are made in quiet moments, ahead of the confirmations
         arrived: list[Tip] = []
         with self._chat_lock(pseudonym) as lock:
             async with lock:
@@ -134,8 +135,8 @@ class CitizenService:
             await self._notify(self.on_tip, tip)
         return replies
 
-    def close(self) -> None:
-        self.hasher.close()
+    async def close(self) -> None:
+        await self.hasher.close()
 
     async def remember_question(self, sent: Sent, code: str) -> None:
         """The team's question reached this chat: a reply to that very message answers it (for a while)."""
@@ -331,8 +332,7 @@ class CitizenService:
             channel=channel,
             sender_recent_tips=recent,
         )
-        passphrase = new_passphrase()
-        digest = await self.hasher.hash(passphrase)
+        passphrase, digest = await self.hasher.fresh()
         try:
             tip = await self._create(new_tip, digest, ctx.now, pseudonym)
         except _DailyLimit:
