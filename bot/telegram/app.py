@@ -83,8 +83,8 @@ async def _citizen(context: TiplineContext, chat_id: int, event: Inbound, presse
         # The old question's buttons go while the answer is on its way: two requests in flight, not in a row.
         await asyncio.gather(_clear_keyboard(context, pressed), send_replies(context.channel, to, replies))
 
+    # What a citizen's event adds to the outbox (a tip's card, a follow-up) wakes it from the core's hooks.
     await context.core.citizens.handle(NAME, chat_id, event, deliver, context.channel.traits)
-    context.core.outbox.wake()
 
 
 async def _clear_keyboard(context: TiplineContext, message: Message) -> None:

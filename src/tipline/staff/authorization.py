@@ -20,6 +20,7 @@ from tipline.staff.model import StaffRole
 from tipline.storage.ports import Storage
 
 MEMBERSHIP_TTL = 60.0  # seconds a "member of the moderators' chat" answer is trusted
+STAFF_CHATS_TTL = 60.0  # seconds the list of units' chats is used before it is read again
 
 
 class Membership(Protocol):
@@ -42,9 +43,29 @@ class Authorizer:
         self.moderators = moderators
         self.membership = membership
         self._members: dict[tuple[str, str], tuple[bool, float]] = {}
+        self._unit_chats: tuple[frozenset[tuple[str, str]], float] | None = None
 
     def is_moderators_chat(self, chat: Address) -> bool:
         return self.moderators is not None and (chat.channel, chat.chat) == (self.moderators.channel, self.moderators.chat)
+
+    async def is_staff_chat(self, chat: Address) -> bool:
+        """The moderators' chat or an active unit's linked chat: talk there is not a citizen's conversation.
+
+        Asked for every button pressed in a private chat, so the units' chats are read at most once a
+        minute (and again at once after this process linked a chat, see ``forget_unit_chats``). It only
+        routes a press; whoever acts on the staff side is still decided by ``actor``, read fresh."""
+        if self.is_moderators_chat(chat):
+            return True
+        now = time.monotonic()
+        if self._unit_chats is None or self._unit_chats[1] <= now:
+            async with self.storage.read() as uow:
+                chats = await uow.units.active_chats()
+            self._unit_chats = (frozenset((c.channel, c.chat) for c in chats), now + STAFF_CHATS_TTL)
+        return (chat.channel, chat.chat) in self._unit_chats[0]
+
+    def forget_unit_chats(self) -> None:
+        """A unit's chat changed: the next ``is_staff_chat`` reads them again."""
+        self._unit_chats = None
 
     async def unit(self, chat: Address) -> Actor | None:
         """The police unit whose linked chat this is, if it is active."""

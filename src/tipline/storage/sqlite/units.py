@@ -75,6 +75,10 @@ class SqliteUnits(Repository):
     async def active_by_chat(self, chat: Address) -> Unit | None:
         return await self._first(f"chat_channel = ? AND chat = ? AND {_ACTIVE}", (chat.channel, chat.chat))
 
+    async def active_chats(self) -> list[Address]:
+        rows = await self._all(f"SELECT chat_channel, chat FROM units WHERE chat IS NOT NULL AND {_ACTIVE}")
+        return [Address(row[0], row[1]) for row in rows]
+
     async def owners(self, commune_codes: Sequence[int]) -> dict[int, tuple[str, str]]:
         """Commune code -> (code, name) of the unit that covers it, for the communes already covered."""
         owners: dict[int, tuple[str, str]] = {}
