@@ -15,12 +15,14 @@ one exact match, so every walk has the same steps. Two modes, each on a fresh SQ
   events with the reply's choice action), with an instant ``deliver`` callback as adapters pass one.
   ``steps/s`` is every citizen's steps over the run's wall time.
 
-Latency of a step: ``time.perf_counter`` from the citizen's action to the arrival of its last answer.
+Latency of a step: ``time.perf_counter`` from the citizen's action to the arrival of its last answer
+(a new message, or the pressed question edited into the next one).
 Waiting is per citizen (the harness's ``settle()`` waits for every chat's updates, which would
 serialise the citizens). Every step of this walk ends with exactly one message with buttons, the
 next question; what comes before it (intro, receipt, "happening now" notice) has none. So a citizen
 notes its chat's ``sent_log`` length, acts, and waits until a message with an inline keyboard appears
-past that mark; then it checks the number of messages and that the keyboard offers the expected
+past that mark, or the message it pressed a button on is edited into a new question with buttons (an
+answer of one message to a choice takes the question's place); then it checks the number of messages and that the keyboard offers the expected
 action (``com:unknown`` after the province: the commune is asked, not a list of guesses) and presses
 its next button on that message. One watcher task (``Arrivals``) sleeps on the server's change
 notifier and stamps the arrival time; N citizens each calling ``api.changes.until`` would all wake on
@@ -64,6 +66,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # botapi, harness (pytest puts rootdir 
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # as tests/conftest.py, before telegram is imported
 
 from botapi import FakeBotApi  # noqa: E402
+from botapi.world import snapshot  # noqa: E402
 from harness import SECRET, FakeClock, RunningBot  # noqa: E402
 
 from tipline.bootstrap import bootstrap  # noqa: E402
@@ -182,30 +185,44 @@ class Citizen:
 
 
 class Arrivals:
-    """Resolves each waiting citizen's future when a message with buttons reaches its chat."""
+    """Resolves each waiting citizen's future when its answer reaches its chat: a new message with buttons,
+    or the pressed message edited into the next question (its text changed and it has buttons)."""
 
     def __init__(self, api: FakeBotApi) -> None:
         self.api = api
-        self.waiting: dict[int, tuple[list[dict[str, Any]], int, asyncio.Future[tuple[int, float]]]] = {}
+        # chat id -> (chat record, sent_log entries seen, edit_log entries seen, (pressed id, its text) or None, future)
+        self.waiting: dict[int, tuple[Any, int, int, tuple[int, str | None] | None, asyncio.Future[Any]]] = {}
 
-    def expect(self, chat_id: int, log: list[dict[str, Any]], mark: int) -> asyncio.Future[tuple[int, float]]:
-        future = asyncio.get_running_loop().create_future()
-        self.waiting[chat_id] = (log, mark, future)
+    def expect(self, user: Any, pressed: dict[str, Any] | None) -> asyncio.Future[tuple[int | None, Any, float]]:
+        """A result is (index in sent_log of the answer, or None; the edited pressed message, or None; time)."""
+        future: asyncio.Future[tuple[int | None, Any, float]] = asyncio.get_running_loop().create_future()
+        before = (pressed["message_id"], pressed.get("text")) if pressed is not None else None
+        chat = user.chat
+        self.waiting[user.chat_id] = (chat, len(chat.sent_log), len(chat.edit_log), before, future)
         return future
 
     def check(self) -> None:
-        """Looks at the new messages of the chats waited for; a result is (index in log, time)."""
         now = time.perf_counter()
-        for chat_id, (log, scanned, future) in list(self.waiting.items()):
-            if len(log) == scanned and not future.done():
-                continue  # nothing new in this chat
-            found = next((i for i in range(scanned, len(log)) if log[i].get("reply_markup")), None)
-            if future.done() or found is not None:
+        for chat_id, (chat, scanned, edits, pressed, future) in list(self.waiting.items()):
+            log = chat.sent_log
+            if future.done():
                 del self.waiting[chat_id]
-                if not future.done():
-                    future.set_result((found, now))
+                continue
+            if len(log) == scanned and len(chat.edit_log) == edits:
+                continue  # nothing new in this chat
+            result = None
+            if pressed is not None and len(chat.edit_log) > edits:
+                current = chat.messages.get(pressed[0])
+                if current is not None and current.get("text") != pressed[1] and current.get("reply_markup"):
+                    result = (None, snapshot(current), now)
+            if result is None:
+                found = next((i for i in range(scanned, len(log)) if log[i].get("reply_markup")), None)
+                result = (found, None, now) if found is not None else None
+            if result is None:
+                self.waiting[chat_id] = (chat, len(log), len(chat.edit_log), pressed, future)
             else:
-                self.waiting[chat_id] = (log, len(log), future)
+                del self.waiting[chat_id]
+                future.set_result(result)
 
     async def run(self) -> None:
         while True:  # no await between check() and registering the next wait: no change is missed
@@ -220,10 +237,12 @@ class TelegramCitizen(Citizen):
         self.arrivals = arrivals
         self.user = api.user(first_name=f"Dân{plan.index}", last_name="Nguyễn")
         self.last: dict[str, Any] | None = None  # the latest message with buttons
+        self.sent = 0  # new messages among the answers (the rest were questions edited in place)
 
     async def perform(self, kind: str, arg: str) -> tuple[list[tuple[str, list[str]]], float]:
         log = self.user.chat.sent_log
-        arrival = self.arrivals.expect(self.user.chat_id, log, len(log))
+        pressed = self.last if kind == "press" else None
+        arrival = self.arrivals.expect(self.user, pressed)
         mark = len(log)
         if kind == "press":
             assert self.last is not None
@@ -234,10 +253,12 @@ class TelegramCitizen(Citizen):
         else:
             await self.user.send(f"/{arg}" if kind == "command" else arg)
         try:
-            last, answered = await asyncio.wait_for(arrival, TIMEOUT)
+            last, edited, answered = await asyncio.wait_for(arrival, TIMEOUT)
         except TimeoutError:
             raise AssertionError(f"citizen {self.plan.index}: no answer in {TIMEOUT}s to {kind} {arg!r}") from None
-        messages = log[mark : last + 1]
+        new = log[mark : last + 1] if last is not None else []
+        self.sent += len(new)
+        messages = ([edited] if edited is not None else []) + new
         self.last = messages[-1]
         return [(m.get("text") or "", [action_of(b.get("callback_data", "")) for row in
                  (m.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]) for m in messages], answered
@@ -310,7 +331,7 @@ async def run_telegram(plans: list[Plan], db_path: Path) -> Run:
                 watcher.cancel()
             await bot.settle(timeout=TIMEOUT)  # every update handled to the end, before counting
             for c in citizens:
-                assert len(c.user.chat.sent_log) == c.seen, f"citizen {c.plan.index}: stray messages"
+                assert len(c.user.chat.sent_log) == c.sent, f"citizen {c.plan.index}: stray messages"
         finally:
             await bot.stop()
         assert not api.refusals, f"Telegram would have refused: {[str(r) for r in api.refusals[:3]]}"

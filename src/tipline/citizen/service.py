@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
@@ -37,11 +37,11 @@ from tipline.citizen.session import OpenQuestion, Private, Screen, Session
 from tipline.clock import Clock, utcnow
 from tipline.delivery.model import Address, Audience, Kind, NewItem, Sent
 from tipline.delivery.port import Channels, ChannelTraits
-from tipline.events import Inbound, Media, Unsupported
+from tipline.events import Inbound, Media, Pick, Unsupported
 from tipline.facts import DRAFT_IDLE_HOURS
 from tipline.places.communes import directory
 from tipline.privacy.keys import Keyring
-from tipline.replies import Reply
+from tipline.replies import Reply, Step
 from tipline.storage.ports import CodeTaken, SealedLink, Storage, StorageFull
 from tipline.tips import Category, Evidence, NewTip, Tip, Urgency
 
@@ -249,6 +249,8 @@ class CitizenService:
             notices.append(conversation.draft_expired_notice(session))
 
         ctx = Context(now=now, traits=traits)
+        # A choice made on the question being asked (not an older one): its answer may replace that question.
+        fresh_choice = isinstance(event, Pick) and isinstance(event.action, Step) and event.action.turn == session.turn
         if isinstance(event, Media) and event.kind == "document" and session.screen in (Screen.EVIDENCE, Screen.FOLLOWUP):
             event = await self._prepare(channel, chat, event, session)
         result = conversation.handle(session, event, ctx, owned=True)  # read for this event only
@@ -259,7 +261,10 @@ class CitizenService:
             if isinstance(effect, Forget):
                 return notices + result.replies, False  # the session row is gone: not written back
         await self._save(pseudonym, result.session)
-        return notices + result.replies, result.session.private.receipt is not None
+        replies = notices + result.replies
+        if fresh_choice and len(replies) == 1:
+            replies = [replace(replies[0], answers_choice=True)]
+        return replies, result.session.private.receipt is not None
 
     async def _prepare(self, channel: str, chat: str, media: Media, session: Session) -> Inbound:
         """A file as it may be kept: cleaned by its channel (metadata, file name), or refused as unreadable."""
