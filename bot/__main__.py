@@ -41,8 +41,20 @@ def run_telegram(settings: Settings) -> int:
     from .telegram.app import build_application
 
     application = build_application(settings)
+    _faster_event_loop()
     application.run_polling(allowed_updates=["message", "edited_message", "callback_query"])
     return 0
+
+
+def _faster_event_loop() -> None:
+    """The bot's event loop is uvloop's (libuv) where it is installed: every update, request and database
+    answer goes through the loop's callbacks and sockets, which cost less there (bench/compare.py: about
+    8% less CPU per report)."""
+    try:
+        import uvloop
+    except ImportError:  # Windows has none: the standard loop
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 async def run_local(settings: Settings) -> int:
