@@ -31,7 +31,7 @@ message), over all steps of all citizens. One watcher task sleeps on the server'
 change notifier and stamps arrivals: N citizens each waiting on the notifier would all wake on every
 change (O(N^2) wake-ups, see bench/intake.py). The table gives the median over rounds of each round's
 reports/s, p50 and p99. Each round's line also shows Bot API calls per report, the CPU the bot used
-(from /proc) and the CPU of this process (server and citizens: if it nears 100% of a core, the driver
+(from /proc, its worker processes included) and the CPU of this process (server and citizens: if it nears 100% of a core, the driver
 is the bottleneck, not the bot) and the load average before the round (the machine may be shared);
 ``--steps`` adds p50/p99 per step and calls per report by method. ``run_round(..., on_ready=...)``
 lets a profiler attach to the bot's pid after start-up.
@@ -374,11 +374,27 @@ def peer_stored(workdir: Path) -> int | None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a running process (Linux /proc), or None."""
+    """User + system CPU time of a running process and of the processes it started that are running (a
+    worker process of the bot's counts as the bot's), from Linux /proc, or None."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # gone meanwhile
+    if pid not in stats:
+        return None
+    family, found = {pid}, True
+    while found:
+        found = False
+        for other, fields in stats.items():
+            if other not in family and int(fields[1]) in family:  # fields[1]: the parent's pid
+                family.add(other)
+                found = True
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+        return sum(int(stats[p][11]) + int(stats[p][12]) for p in family) / os.sysconf("SC_CLK_TCK")
+    except (ValueError, IndexError):
         return None
 
 
