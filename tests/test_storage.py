@@ -244,3 +244,82 @@ async def test_a_read_cannot_write(db: SqliteStorage) -> None:
             await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
     async with db.uow() as uow:  # and writing works again afterwards
         await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
+
+
+async def test_the_storage_lock_lets_the_session_writer_go_first_but_not_twice_while_others_wait() -> None:
+    from tipline.storage.sqlite.base import StorageLock
+
+    lock, order = StorageLock(), []
+    release_first = asyncio.Event()
+
+    async def holder() -> None:
+        async with lock:
+            order.append("holder")
+            await release_first.wait()
+
+    async def unit(name: str) -> None:
+        async with lock:
+            order.append(name)
+            await asyncio.sleep(0)
+
+    async def sessions(name: str) -> None:
+        async with lock.first():
+            order.append(name)
+            await asyncio.sleep(0)
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(unit("u1")), asyncio.create_task(unit("u2")),
+               asyncio.create_task(sessions("s1")), asyncio.create_task(sessions("s2"))]  # fmt: skip
+    await asyncio.sleep(0)
+    gave_up = asyncio.create_task(unit("never"))
+    await asyncio.sleep(0)
+    gave_up.cancel()  # a waiter that gives up is skipped
+    release_first.set()
+    await asyncio.gather(first, *waiting)
+    assert order == ["holder", "s1", "u1", "s2", "u2"]
+    assert not lock.locked()
+    async with lock:  # free again: taken at once
+        assert lock.locked()
+
+
+async def test_writing_through_the_read_only_repositories_fails_and_changes_nothing(db: SqliteStorage) -> None:
+    async with db.read() as uow:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await uow.counters.hit("k", 60, NOW)  # INSERT ... RETURNING, read back like a query
+        assert await uow.counters.peek("k", 60, NOW) == 0
+        assert await uow.tips.by_code("TL-AAAA-BBBB") is None
+    async with db.uow() as uow:  # the same repositories write in a unit of work
+        assert await uow.counters.hit("k", 60, NOW) == 1
+
+
+async def test_filing_a_tip_counts_it_writes_it_with_what_it_is_owed_or_nothing(db: SqliteStorage) -> None:
+    from tipline.storage.ports import Quota, QuotaReached
+
+    quota = Quota("day:p1", 86400, 1)
+    card = lambda tip: [NewItem(Kind.CARD, Audience.MODERATORS, tip.id)]  # noqa: E731
+    tip = await db.file_tip(new_tip(), "TL-AAAA-BBBB", "h", NOW, quota, card)
+    async with db.read() as uow:
+        assert await uow.tips.by_id(tip.id) == tip  # what came back is what is stored, evidence included
+        assert await uow.counters.peek("day:p1", 86400, NOW) == 1
+        assert await uow.outbox.backlog(NOW) == (1, NOW)
+    with pytest.raises(QuotaReached):
+        await db.file_tip(new_tip(), "TL-CCCC-DDDD", "h", NOW, quota, card)
+    with pytest.raises(CodeTaken):
+        await db.file_tip(new_tip(), "TL-AAAA-BBBB", "h", NOW, Quota("day:p2", 86400, 5), card)
+    async with db.read() as uow:  # neither the refused tip nor its count nor its card
+        assert await uow.tips.by_code("TL-CCCC-DDDD") is None
+        assert await uow.counters.peek("day:p1", 86400, NOW) == 1
+        assert await uow.counters.peek("day:p2", 86400, NOW) == 0
+        assert await uow.outbox.backlog(NOW) == (1, NOW)
+
+    other = await db.file_tip(new_tip(), "TL-EEEE-FFFF", "h", NOW, Quota("day:p3", 86400, 5), lambda tip: [])
+    await db.file_assessment(other.id, '{"version": 1}', 3, [(tip.id, 0.8)], card(other), NOW)
+    async with db.read() as uow:
+        assessed = await uow.tips.by_id(other.id)
+        assert assessed is not None and assessed.priority == 3 and assessed.triage == '{"version": 1}'
+        assert await uow.outbox.backlog(NOW) == (2, NOW)
+    with sqlite3.connect(db.path) as plain:
+        assert plain.execute("SELECT tip_id, other_id, score FROM duplicate_candidates").fetchall() == [(other.id, tip.id, 0.8)]

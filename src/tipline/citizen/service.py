@@ -42,7 +42,7 @@ from tipline.facts import DRAFT_IDLE_HOURS
 from tipline.places.communes import directory
 from tipline.privacy.keys import Keyring
 from tipline.replies import Reply, Step
-from tipline.storage.ports import CodeTaken, SealedLink, Storage, StorageFull
+from tipline.storage.ports import CodeTaken, Quota, QuotaReached, SealedLink, Storage, StorageFull
 from tipline.tips import Category, Evidence, NewTip, Tip, Urgency
 
 log = logging.getLogger(__name__)
@@ -68,10 +68,6 @@ class Limits:
     lookup_step: timedelta = timedelta(hours=1)
     receipt_copy: timedelta = timedelta(days=7)
     question_open: timedelta = timedelta(hours=72)
-
-
-class _DailyLimit(Exception):
-    """This chat confirmed as many tips today as a chat may: nothing was written."""
 
 
 def _minutes(delta: timedelta) -> int:
@@ -340,7 +336,7 @@ class CitizenService:
         passphrase, digest = await self.hasher.fresh()
         try:
             tip = await self._create(new_tip, digest, ctx.now, pseudonym)
-        except _DailyLimit:
+        except QuotaReached:
             return conversation.after_submit_limited(session, ctx, self.limits.tips_per_chat_per_day)
         except StorageFull:
             log.error("storage full: a confirmed report could not be saved (the draft is kept)")
@@ -354,15 +350,14 @@ class CitizenService:
     async def _create(self, new_tip: NewTip, digest: str, now: datetime, pseudonym: str) -> Tip:
         for _attempt in range(5):
             try:
-                async with self.storage.uow() as uow:
-                    # Checked in the transaction that would add one more (the chat's lock keeps it exact).
-                    if await uow.counters.peek(f"day:{pseudonym}", 86400, now) >= self.limits.tips_per_chat_per_day:
-                        raise _DailyLimit
-                    tip = await uow.tips.create(new_tip, new_code(), digest, now)
-                    # The moderators' card is owed from the moment the tip exists: an outage cannot lose it.
-                    await uow.outbox.add(NewItem(Kind.CARD, Audience.MODERATORS, tip.id), now)
-                    # A day's window: all that is kept next to the pseudonym is the day it confirmed tips.
-                    await uow.counters.hit(f"day:{pseudonym}", 86400, now)
+                # One transaction, written in one go: the tip counted on its chat's day (a day's window: all
+                # that is kept next to the pseudonym is the day it confirmed tips; over the limit nothing is
+                # written), the tip, and the moderators' card, owed from the moment the tip exists: an outage
+                # cannot lose it.
+                tip = await self.storage.file_tip(
+                    new_tip, new_code(), digest, now, Quota(f"day:{pseudonym}", 86400, self.limits.tips_per_chat_per_day),
+                    lambda tip: [NewItem(Kind.CARD, Audience.MODERATORS, tip.id)],
+                )
                 self.recent_tips.add(pseudonym, now)
                 return tip
             except CodeTaken:

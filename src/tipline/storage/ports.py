@@ -9,7 +9,7 @@ PostgreSQL backend would implement them too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +34,19 @@ from tipline.tips import Evidence, NewTip, Tip
 
 class StorageFull(Exception):
     """The disk (or the database's size limit) is full: nothing of the unit of work was written."""
+
+
+class QuotaReached(Exception):
+    """A counted action is at its limit for the window: nothing of the unit of work was written."""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A counter that one more of something goes on, and how many its window allows."""
+
+    key: str
+    window_seconds: int
+    limit: int
 
 
 class CodeTaken(Exception):
@@ -276,6 +289,20 @@ class Storage(Protocol):
 
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A unit of work that writes: all of it commits, or none of it (StorageFull on a full disk)."""
+
+    # Two units of work on the path of a receipt, written in one go (a backend may run them without a round
+    # trip per statement). All of each commits, or none of it (StorageFull on a full disk).
+    async def file_tip(
+        self, tip: NewTip, code: str, passphrase_hash: str, now: datetime, quota: Quota,
+        owed: Callable[[Tip], Sequence[NewItem]],
+    ) -> Tip:
+        """Counts one more on ``quota`` and writes the confirmed tip, its evidence and the outbox items it is
+        ``owed``: QuotaReached past the quota's limit, CodeTaken when the code is in use."""
+    async def file_assessment(
+        self, tip_id: int, triage: str, priority: int, duplicates: Sequence[tuple[int, float]], owed: Sequence[NewItem],
+        now: datetime,
+    ) -> None:
+        """Stores a tip's triage assist (its priority, its duplicate candidates) and the outbox items it causes."""
     def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """The same repositories for reading only."""
     async def schema_version(self) -> int: ...

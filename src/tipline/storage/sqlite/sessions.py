@@ -24,7 +24,7 @@ from datetime import datetime
 import aiosqlite
 
 from tipline.storage.ports import StorageFull, StoredSession
-from tipline.storage.sqlite.base import Repository, is_full
+from tipline.storage.sqlite.base import Repository, StorageLock, in_thread, is_full, run_transaction
 from tipline.storage.sqlite.codec import dt, ts
 
 _LOAD = "SELECT state, updated_at FROM sessions WHERE pseudonym = ?"
@@ -39,7 +39,7 @@ CACHED_SESSIONS = 10_000  # states kept in memory (about 1 KB each)
 class SqliteSessionStore:
     """The sessions of every message: a bounded write-through cache and a group-committing writer."""
 
-    def __init__(self, conn: aiosqlite.Connection, lock: asyncio.Lock, capacity: int = CACHED_SESSIONS) -> None:
+    def __init__(self, conn: aiosqlite.Connection, lock: StorageLock, capacity: int = CACHED_SESSIONS) -> None:
         self.conn = conn
         self._lock = lock  # the storage's: no unit of work interleaves with a batch
         self.capacity = capacity
@@ -53,7 +53,7 @@ class SqliteSessionStore:
         if pseudonym in self._cache:
             self._cache.move_to_end(pseudonym)
             return self._cache[pseudonym]
-        async with self._lock:
+        async with self._lock.first():  # a chat is waiting for it
             row = next(iter(await self.conn.execute_fetchall(_LOAD, (pseudonym,))), None)
             stored = StoredSession(row["state"], dt(row["updated_at"])) if row else None
             self._remember(pseudonym, stored)  # under the lock: a unit of work cannot change it meanwhile
@@ -93,7 +93,7 @@ class SqliteSessionStore:
             self._pending, self._committed = {}, None
             assert committed is not None
             try:
-                async with self._lock:
+                async with self._lock.first():  # every chat in the batch is waiting for it
                     await self._commit(batch)
             except BaseException as exc:
                 for pseudonym in batch:
@@ -109,14 +109,8 @@ class SqliteSessionStore:
                     committed.set_result(None)
 
     async def _commit(self, batch: dict[str, tuple[str, str, str, str]]) -> None:
-        await self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            await self.conn.executemany(_SAVE, list(batch.values()))
-            await self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                await self.conn.execute("ROLLBACK")
-            raise
+        rows = list(batch.values())
+        await in_thread(self.conn, lambda db: run_transaction(db, lambda db: db.executemany(_SAVE, rows)))
         self.commits += 1
         for pseudonym, (_pseudonym, state, updated_at, _expires_at) in batch.items():
             self._remember(pseudonym, StoredSession(state, dt(updated_at)))

@@ -140,8 +140,8 @@ class SqliteUnits(Repository):
             else:
                 unchanged += 1
         # Free every replaced commune before inserting, so that communes can move between units in one import.
-        await self.conn.executemany("DELETE FROM unit_communes WHERE unit_id = ?", [(uid,) for uid, _ in changed])
-        await self.conn.executemany(
+        await self._many("DELETE FROM unit_communes WHERE unit_id = ?", [(uid,) for uid, _ in changed])
+        await self._many(
             "INSERT INTO unit_communes (unit_id, commune_code) VALUES (?, ?)",
             [(uid, commune) for uid, row in changed for commune in row.communes],
         )

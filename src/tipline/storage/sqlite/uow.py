@@ -21,7 +21,9 @@ from tipline.storage.sqlite.units import SqliteUnits
 
 
 class SqliteUnitOfWork:
-    def __init__(self, conn: aiosqlite.Connection, sessions: SqliteSessionStore | None = None) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, sessions: SqliteSessionStore | None = None, read_only: bool = False
+    ) -> None:
         self.tips = SqliteTips(conn)
         self.messages = SqliteTipMessages(conn)
         self.sessions = SqliteSessions(conn, sessions)
@@ -36,3 +38,6 @@ class SqliteUnitOfWork:
         self.prompts = SqlitePrompts(conn)
         self.throttles = SqliteThrottles(conn)
         self.meta = SqliteMeta(conn)
+        if read_only:
+            for repository in vars(self).values():
+                repository.read_only = True
