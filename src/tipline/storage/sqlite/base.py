@@ -87,19 +87,6 @@ async def in_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection
     return result
 
 
-def run_transaction(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """``fn`` in a write transaction: all of it committed, or rolled back (then the error is raised)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(db)
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-    return result
-
-
 def is_full(exc: BaseException) -> bool:
     """Whether an error says the disk (or the database's size limit) is full."""
     return isinstance(exc, sqlite3.OperationalError) and (

@@ -2,11 +2,12 @@
 
 Two ways in: ``SqliteSessions``, the repository of a unit of work (purging, ``/forget``), and
 ``SqliteSessionStore``, the path of every message. The store keeps the states it read and wrote in
-memory, keyed by pseudonym and bounded (least recently used go first), and writes with group commit:
-states that arrive while a transaction is being written wait for the next one, which commits them all
-in one transaction and one sync to disk (``synchronous=FULL``). Each caller returns only once the
-transaction holding its state committed, so an answered step is durable as before; under load, many
-chats share the cost of one commit instead of each paying its own.
+memory, keyed by pseudonym and bounded (least recently used go first), and writes through the group
+writer (``group.py``): states that arrive while a group is being written wait for the next one, which
+commits them (with any tips filed meanwhile) in one transaction and one sync to disk
+(``synchronous=FULL``). Each caller returns only once the transaction holding its state committed, so an
+answered step is durable as before; under load, many chats share the cost of one commit instead of each
+paying its own.
 
 The database stays the source of truth: what a unit of work changes (``delete``, ``expire_drafts``,
 ``purge``) is dropped from memory, so the next ``load`` reads it again; on restart memory is empty.
@@ -17,15 +18,16 @@ again by the service on the next message anyway.
 
 from __future__ import annotations
 
-import asyncio
+import sqlite3
 from collections import OrderedDict
 from datetime import datetime
 
 import aiosqlite
 
-from tipline.storage.ports import StorageFull, StoredSession
-from tipline.storage.sqlite.base import Repository, StorageLock, in_thread, is_full, run_transaction
+from tipline.storage.ports import StoredSession
+from tipline.storage.sqlite.base import Repository, StorageLock
 from tipline.storage.sqlite.codec import dt, ts
+from tipline.storage.sqlite.group import GroupWriter
 
 _LOAD = "SELECT state, updated_at FROM sessions WHERE pseudonym = ?"
 _SAVE = (
@@ -37,17 +39,16 @@ CACHED_SESSIONS = 10_000  # states kept in memory (about 1 KB each)
 
 
 class SqliteSessionStore:
-    """The sessions of every message: a bounded write-through cache and a group-committing writer."""
+    """The sessions of every message: a bounded write-through cache, written with group commit."""
 
-    def __init__(self, conn: aiosqlite.Connection, lock: StorageLock, capacity: int = CACHED_SESSIONS) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, lock: StorageLock, writer: GroupWriter, capacity: int = CACHED_SESSIONS
+    ) -> None:
         self.conn = conn
-        self._lock = lock  # the storage's: no unit of work interleaves with a batch
+        self._lock = lock  # the storage's: no unit of work changes the row while it is read
+        self._writer = writer
         self.capacity = capacity
         self._cache: OrderedDict[str, StoredSession | None] = OrderedDict()  # None: no row
-        self._pending: dict[str, tuple[str, str, str, str]] = {}
-        self._committed: asyncio.Future[None] | None = None  # resolved when the pending batch is committed
-        self._writer: asyncio.Task[None] | None = None
-        self.commits = 0  # transactions written (for benchmarks)
 
     async def load(self, pseudonym: str) -> StoredSession | None:
         if pseudonym in self._cache:
@@ -60,15 +61,18 @@ class SqliteSessionStore:
         return stored
 
     async def save(self, pseudonym: str, state: str, now: datetime, keep_until: datetime) -> None:
-        """Returns once the state is committed (with whatever other chats' states share the transaction)."""
-        self._pending[pseudonym] = (pseudonym, state, ts(now), ts(keep_until))
-        if self._committed is None:
-            self._committed = asyncio.get_running_loop().create_future()
-        committed = self._committed
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        # Shielded: a caller that is cancelled must not cancel the batch the other callers wait for.
-        await asyncio.shield(committed)
+        """Returns once the state is committed (with whatever else shares the transaction)."""
+        row = (pseudonym, state, ts(now), ts(keep_until))
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(_SAVE, row)
+
+        try:
+            # Remembered right after the commit, before any unit of work could change the row.
+            await self._writer.run(write, lambda _: self._remember(pseudonym, StoredSession(state, dt(row[2]))))
+        except BaseException:
+            self._cache.pop(pseudonym, None)  # read again from the database next time
+            raise
 
     def cached(self) -> int:
         """How many states are held in memory."""
@@ -85,46 +89,6 @@ class SqliteSessionStore:
         self._cache.move_to_end(pseudonym)
         while len(self._cache) > self.capacity:
             self._cache.popitem(last=False)
-
-    async def _write(self) -> None:
-        """Writes batches until none is pending: each the states that arrived while the last was written."""
-        while self._pending:
-            batch, committed = self._pending, self._committed
-            self._pending, self._committed = {}, None
-            assert committed is not None
-            try:
-                async with self._lock.first():  # every chat in the batch is waiting for it
-                    await self._commit(batch)
-            except BaseException as exc:
-                for pseudonym in batch:
-                    self._cache.pop(pseudonym, None)  # read again from the database next time
-                _fail(committed, StorageFull(str(exc)) if is_full(exc) else exc)
-                if isinstance(exc, asyncio.CancelledError):  # closing: nothing more is written
-                    if self._committed is not None:
-                        _fail(self._committed, exc)
-                    self._pending, self._committed = {}, None
-                    raise
-            else:
-                if not committed.done():
-                    committed.set_result(None)
-
-    async def _commit(self, batch: dict[str, tuple[str, str, str, str]]) -> None:
-        rows = list(batch.values())
-        await in_thread(self.conn, lambda db: run_transaction(db, lambda db: db.executemany(_SAVE, rows)))
-        self.commits += 1
-        for pseudonym, (_pseudonym, state, updated_at, _expires_at) in batch.items():
-            self._remember(pseudonym, StoredSession(state, dt(updated_at)))
-
-    async def close(self) -> None:
-        """Lets the batch being written finish (its callers are waiting for it)."""
-        if self._writer is not None:
-            await asyncio.wait([self._writer])
-
-
-def _fail(future: asyncio.Future[None], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
-        future.exception()  # retrieved: every caller waiting for it may have gone
 
 
 class SqliteSessions(Repository):

@@ -21,8 +21,9 @@ import aiosqlite
 
 from tipline.delivery.model import NewItem
 from tipline.storage.ports import Quota, QuotaReached, StorageFull
-from tipline.storage.sqlite.base import StorageLock, in_thread, is_full, run_transaction
+from tipline.storage.sqlite.base import StorageLock, is_full
 from tipline.storage.sqlite.counters import hit_now
+from tipline.storage.sqlite.group import GroupWriter
 from tipline.storage.sqlite.outbox import add_now
 from tipline.storage.sqlite.sessions import SqliteSessionStore
 from tipline.storage.sqlite.tips import assessed_now, create_now
@@ -54,7 +55,8 @@ class SqliteStorage:
         self.conn = conn
         self.path = path
         self._lock = StorageLock()
-        self.sessions = SqliteSessionStore(conn, self._lock)
+        self.writer = GroupWriter(conn, self._lock)
+        self.sessions = SqliteSessionStore(conn, self._lock, self.writer)
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStorage:
@@ -82,7 +84,7 @@ class SqliteStorage:
         return storage
 
     async def close(self) -> None:
-        await self.sessions.close()
+        await self.writer.close()
         await self.conn.close()
 
     async def checkpoint(self) -> None:
@@ -168,7 +170,7 @@ class SqliteStorage:
                 add_now(db, item, now)
             return created
 
-        return await self._at_once(write)
+        return await self.writer.run(write)
 
     async def file_assessment(
         self, tip_id: int, triage: str, priority: int, duplicates: Sequence[tuple[int, float]], owed: Sequence[NewItem],
@@ -179,17 +181,7 @@ class SqliteStorage:
             for item in owed:
                 add_now(db, item, now)
 
-        await self._at_once(write)
-
-    async def _at_once(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """A unit of work as one function run in the connection's thread: one trip, not one per statement."""
-        async with self._lock:
-            try:
-                return await in_thread(self.conn, lambda db: run_transaction(db, fn))
-            except sqlite3.OperationalError as exc:
-                if is_full(exc):
-                    raise StorageFull(str(exc)) from exc
-                raise
+        await self.writer.run(write)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqliteUnitOfWork]:
