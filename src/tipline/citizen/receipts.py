@@ -115,7 +115,7 @@ class Hasher:
     stock is only in memory, tied to nobody until handed out, and each passphrase is handed out once.
     """
 
-    def __init__(self, workers: int | None = None, stock: int = 64) -> None:
+    def __init__(self, workers: int | None = None, stock: int = 128) -> None:
         workers = workers or max(1, (os.cpu_count() or 2) // 2)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tipline-scrypt")
         self.stock = stock
