@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-LIBRARY_LEVELS = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "telegram": logging.WARNING, "aiosqlite": logging.WARNING}
+LIBRARY_LEVELS = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "aiohttp": logging.WARNING, "telegram": logging.WARNING, "aiosqlite": logging.WARNING}
 
 
 def quiet_libraries() -> None:

@@ -102,4 +102,6 @@ class AiohttpRequest(BaseRequest):
         except TimeoutError as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+            # The URL carries the bot's token: never in a message that may reach a log.
+            detail = str(exc).replace(url, "<Bot API URL>").replace(url.split("://", 1)[-1], "<Bot API URL>")
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {detail}") from exc
