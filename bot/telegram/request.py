@@ -26,7 +26,7 @@ class AiohttpRequest(BaseRequest):
     (python-telegram-bot handles up to 256 at once), a request waits only in a burst beyond that.
     """
 
-    __slots__ = ("_connect_timeout", "_connections", "_pool_timeout", "_read_timeout", "_session")
+    __slots__ = ("_connect_timeout", "_connections", "_pool_timeout", "_read_timeout", "_session", "_timeouts")
 
     def __init__(
         self,
@@ -40,6 +40,7 @@ class AiohttpRequest(BaseRequest):
         self._connect_timeout = connect_timeout
         self._pool_timeout = pool_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float | None, float | None, float | None], aiohttp.ClientTimeout] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -74,13 +75,15 @@ class AiohttpRequest(BaseRequest):
         read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
         connect = self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
         pool = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
-        # aiohttp has no write timeout of its own: a request is bounded by its connect and read timeouts.
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=None if connect is None or pool is None else connect + pool,  # waiting for a connection, then connecting
-            sock_connect=connect,
-            sock_read=read,
-        )
+        timeout = self._timeouts.get((read, connect, pool))
+        if timeout is None:
+            # aiohttp has no write timeout of its own: a request is bounded by its connect and read timeouts.
+            timeout = self._timeouts[(read, connect, pool)] = aiohttp.ClientTimeout(
+                total=None,
+                connect=None if connect is None or pool is None else connect + pool,  # a free connection, then connected
+                sock_connect=connect,
+                sock_read=read,
+            )
         data: aiohttp.FormData | bytes | None = None
         headers: dict[str, str] = {}
         if request_data is not None:
