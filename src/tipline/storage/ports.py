@@ -293,11 +293,11 @@ class Storage(Protocol):
     # Two units of work on the path of a receipt, written in one go (a backend may run them without a round
     # trip per statement). All of each commits, or none of it (StorageFull on a full disk).
     async def file_tip(
-        self, tip: NewTip, code: str, passphrase_hash: str, now: datetime, quota: Quota,
+        self, tip: NewTip, code: str, passphrase_hash: str, now: datetime, quota: Quota | None,
         owed: Callable[[Tip], Sequence[NewItem]],
     ) -> Tip:
-        """Counts one more on ``quota`` and writes the confirmed tip, its evidence and the outbox items it is
-        ``owed``: QuotaReached past the quota's limit, CodeTaken when the code is in use."""
+        """Counts one more on ``quota`` (if any) and writes the confirmed tip, its evidence and the outbox items
+        it is ``owed``: QuotaReached past the quota's limit, CodeTaken when the code is in use."""
     async def file_assessment(
         self, tip_id: int, triage: str, priority: int, duplicates: Sequence[tuple[int, float]], owed: Sequence[NewItem],
         now: datetime,

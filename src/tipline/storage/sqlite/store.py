@@ -159,11 +159,11 @@ class SqliteStorage:
                     raise
 
     async def file_tip(
-        self, tip: NewTip, code: str, passphrase_hash: str, now: datetime, quota: Quota,
+        self, tip: NewTip, code: str, passphrase_hash: str, now: datetime, quota: Quota | None,
         owed: Callable[[Tip], Sequence[NewItem]],
     ) -> Tip:
         def write(db: sqlite3.Connection) -> Tip:
-            if hit_now(db, quota.key, quota.window_seconds, now) > quota.limit:
+            if quota is not None and hit_now(db, quota.key, quota.window_seconds, now) > quota.limit:
                 raise QuotaReached(quota.key)  # rolls back: not counted either
             created = create_now(db, tip, code, passphrase_hash, now)
             for item in owed(created):
