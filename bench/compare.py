@@ -25,12 +25,13 @@ label substring; no match, or more than one, fails with the buttons seen.
 
 Figures: reports/s = completed reports / wall time of the round (first action to last answer).
 Reaction = time from a citizen's action to the arrival of the bot's message that carries the next
-question (for this bot the next message with buttons; for the peer, whose prompts for typed answers
-have none, its next message), over all steps of all citizens. One watcher task sleeps on the server's
+question (for this bot the next message with buttons, or the pressed question edited into the next one,
+"✓ <choice>" then the question; for the peer, whose prompts for typed answers have none, its next
+message), over all steps of all citizens. One watcher task sleeps on the server's
 change notifier and stamps arrivals: N citizens each waiting on the notifier would all wake on every
 change (O(N^2) wake-ups, see bench/intake.py). The table gives the median over rounds of each round's
 reports/s, p50 and p99. Each round's line also shows Bot API calls per report, the CPU the bot used
-(from /proc) and the CPU of this process (server and citizens: if it nears 100% of a core, the driver
+(from /proc, its worker processes included) and the CPU of this process (server and citizens: if it nears 100% of a core, the driver
 is the bottleneck, not the bot) and the load average before the round (the machine may be shared);
 ``--steps`` adds p50/p99 per step and calls per report by method. ``run_round(..., on_ready=...)``
 lets a profiler attach to the bot's pid after start-up.
@@ -70,6 +71,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # botapi (pytest puts rootdir/tests there for the tests)
 
 from botapi import FakeBotApi, SimUser  # noqa: E402
+from botapi.world import snapshot  # noqa: E402
 
 TIMEOUT = 60.0  # seconds a citizen waits for one answer before the round fails
 READY_TIMEOUT = 60.0  # seconds a bot may take to start polling
@@ -110,7 +112,8 @@ class Flow:
 
 
 TIPLINE_FLOW = Flow(
-    "tipline", answer="keyboard",  # every answer of this bot ends with the next question's buttons
+    "tipline", answer="keyboard",  # every answer of this bot ends with the next question's buttons (a new
+    # message, or the pressed question edited into the next one when the answer is a single message)
     variants={"category": ("trading", "use"), "urgency": ("now", "ongoing", "past")},
     steps=(
         Step("start", send="/start"),
@@ -208,23 +211,37 @@ class StepFailed(AssertionError):
 
 @dataclass
 class Wait:
-    log: list[dict[str, Any]]
-    scanned: int
+    chat: Any  # the server's ChatRecord: sent_log (new messages), edit_log and messages (their latest state)
+    scanned: int  # sent_log entries already looked at
+    edits: int  # edit_log entries already looked at
+    pressed: tuple[int, str | None] | None  # the message a button was pressed on, and its text then
     keyboard: bool
-    future: asyncio.Future[tuple[int, float]]
+    future: asyncio.Future[Answer]
+
+
+@dataclass
+class Answer:
+    found: int | None  # index in sent_log of the message that ends the step, or None: the pressed message
+    edited: dict[str, Any] | None  # the pressed message, when the bot wrote its answer in its place
+    at: float  # perf_counter time the answer arrived
 
 
 class Watcher:
     """Resolves each waiting citizen's future when its answer reaches its chat: one task sleeping on
-    the server's change notifier, looking only at the chats whose message log grew."""
+    the server's change notifier, looking only at the chats whose message or edit log grew.
+
+    An answer is a new message, or the pressed message edited into the next question (its text changed:
+    an edit that only removes buttons is not one)."""
 
     def __init__(self, api: FakeBotApi) -> None:
         self.api = api
         self.waiting: dict[int, Wait] = {}
 
-    def expect(self, chat_id: int, log: list[dict[str, Any]], keyboard: bool) -> asyncio.Future[tuple[int, float]]:
-        future: asyncio.Future[tuple[int, float]] = asyncio.get_running_loop().create_future()
-        self.waiting[chat_id] = Wait(log, len(log), keyboard, future)
+    def expect(self, user: SimUser, keyboard: bool, pressed: dict[str, Any] | None = None) -> asyncio.Future[Answer]:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        chat = user.chat
+        before = (pressed["message_id"], pressed.get("text")) if pressed is not None else None
+        self.waiting[user.chat_id] = Wait(chat, len(chat.sent_log), len(chat.edit_log), before, keyboard, future)
         return future
 
     def check(self) -> None:
@@ -233,15 +250,26 @@ class Watcher:
             if wait.future.done():  # timed out
                 del self.waiting[chat_id]
                 continue
-            if len(wait.log) == wait.scanned:
+            log, edits = wait.chat.sent_log, wait.chat.edit_log
+            if len(log) == wait.scanned and len(edits) == wait.edits:
                 continue
-            new = range(wait.scanned, len(wait.log))
-            found = next((i for i in new if not wait.keyboard or buttons_of(wait.log[i])), None)
-            if found is None:
-                wait.scanned = len(wait.log)
+            answer = None
+            if len(edits) > wait.edits and wait.pressed is not None:
+                current = wait.chat.messages.get(wait.pressed[0])
+                if current is not None and current.get("text") != wait.pressed[1] and (
+                    not wait.keyboard or buttons_of(current)
+                ):
+                    answer = Answer(None, snapshot(current), now)
+            if answer is None:
+                new = range(wait.scanned, len(log))
+                found = next((i for i in new if not wait.keyboard or buttons_of(log[i])), None)
+                if found is not None:
+                    answer = Answer(found, None, now)
+            if answer is None:
+                wait.scanned, wait.edits = len(log), len(edits)
             else:
                 del self.waiting[chat_id]
-                wait.future.set_result((found, now))
+                wait.future.set_result(answer)
 
     async def run(self) -> None:
         while True:  # no await between check() and the next wait: no change is missed
@@ -273,7 +301,8 @@ async def walk(flow: Flow, index: int, user: SimUser, watcher: Watcher) -> Walk:
                 continue
             data = matches[0]
         mark = len(log)
-        arrival = watcher.expect(user.chat_id, log, (step.answer or flow.answer) == "keyboard")
+        pressed = board if data else None
+        arrival = watcher.expect(user, (step.answer or flow.answer) == "keyboard", pressed)
         t0 = time.perf_counter()
         if data:
             assert board is not None
@@ -281,14 +310,15 @@ async def walk(flow: Flow, index: int, user: SimUser, watcher: Watcher) -> Walk:
         else:
             await user.send(step.send.format(**values))
         try:
-            found, answered = await asyncio.wait_for(arrival, TIMEOUT)
+            answer = await asyncio.wait_for(arrival, TIMEOUT)
         except TimeoutError:
             texts = [(m.get("text") or "")[:60] for m in log[mark:]]
             raise StepFailed(f"{flow.name} citizen {index}, step {step.name!r}: no answer within {TIMEOUT:.0f}s; "
                              f"messages since the action: {texts}") from None  # fmt: skip
-        result.reactions.append((step.name, answered - t0))
-        result.finished = answered
-        for message in log[mark : found + 1]:
+        result.reactions.append((step.name, answer.at - t0))
+        result.finished = answer.at
+        arrived = log[mark : answer.found + 1] if answer.found is not None else []
+        for message in ([answer.edited] if answer.edited is not None else []) + arrived:
             result.receipts += RECEIPT.findall(message.get("text") or "")
             if buttons_of(message):
                 board = message
@@ -344,11 +374,27 @@ def peer_stored(workdir: Path) -> int | None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a running process (Linux /proc), or None."""
+    """User + system CPU time of a running process and of the processes it started that are running (a
+    worker process of the bot's counts as the bot's), from Linux /proc, or None."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # gone meanwhile
+    if pid not in stats:
+        return None
+    family, found = {pid}, True
+    while found:
+        found = False
+        for other, fields in stats.items():
+            if other not in family and int(fields[1]) in family:  # fields[1]: the parent's pid
+                family.add(other)
+                found = True
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+        return sum(int(stats[p][11]) + int(stats[p][12]) for p in family) / os.sysconf("SC_CLK_TCK")
+    except (ValueError, IndexError):
         return None
 
 
@@ -484,7 +530,8 @@ async def run_round(contender: Contender, n: int, workdir: Path, on_ready: OnRea
 
 def describe(r: Round) -> str:
     p50, p99 = percentiles([s for _, s in r.reactions])
-    cpu = f"{r.bot_cpu / r.seconds:.0%}" if r.bot_cpu is not None and r.seconds > 0 else "?"
+    cpu = (f"{r.bot_cpu / r.seconds:.0%} ({1000 * r.bot_cpu / max(1, r.completed):.0f} ms/report)"
+           if r.bot_cpu is not None and r.seconds > 0 else "?")
     return (f"{r.bot:8} {r.completed:4}/{r.n} reports in {r.seconds:6.2f} s = {r.rate:6.1f}/s   reaction p50 "
             f"{p50:6.1f} ms  p99 {p99:7.1f} ms   receipts {r.receipts}, stored {r.stored}, refusals {r.refusals}   "
             f"API calls/report {r.calls.total() / r.n:.1f}   "

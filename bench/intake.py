@@ -1,6 +1,7 @@
 """Throughput and per-step latency of complete reports, through Telegram and through the core alone.
 
-Usage: .venv/bin/python bench/intake.py [--citizens N] [--db PATH]     (default N=200)
+Usage: .venv/bin/python bench/intake.py [--citizens N] [--mode both|telegram|core] [--cpu K] [--db PATH]
+       (default N=200, both modes; ``--mode core --cpu 0``: the core's steps/s on one core)
 
 N simulated citizens file one complete report each, all at once (``asyncio.gather``): /start, Report,
 a category, an urgency, the province typed ("can tho", "Cần Thơ"), the commune typed ("ninh kieu",
@@ -10,15 +11,18 @@ one exact match, so every walk has the same steps. Two modes, each on a fresh SQ
 
 * telegram: the real bot (PTB over HTTP, started as ``tests/harness.py``'s RunningBot) against the
   local Bot API server (``tests/botapi``), all in this process and event loop, as in the e2e tests;
-* core: the same walks through ``Tipline.handle("bench", chat_id, event)`` (presses are ``Pick``
-  events with the reply's choice data), with an instant ``deliver`` callback as adapters pass one.
+* core: the same walks through ``core.citizens.handle("bench", chat_id, event)`` (presses are ``Pick``
+  events with the reply's choice action), with an instant ``deliver`` callback as adapters pass one.
+  ``steps/s`` is every citizen's steps over the run's wall time.
 
-Latency of a step: ``time.perf_counter`` from the citizen's action to the arrival of its last answer.
+Latency of a step: ``time.perf_counter`` from the citizen's action to the arrival of its last answer
+(a new message, or the pressed question edited into the next one).
 Waiting is per citizen (the harness's ``settle()`` waits for every chat's updates, which would
 serialise the citizens). Every step of this walk ends with exactly one message with buttons, the
 next question; what comes before it (intro, receipt, "happening now" notice) has none. So a citizen
 notes its chat's ``sent_log`` length, acts, and waits until a message with an inline keyboard appears
-past that mark; then it checks the number of messages and that the keyboard offers the expected
+past that mark, or the message it pressed a button on is edited into a new question with buttons (an
+answer of one message to a choice takes the question's place); then it checks the number of messages and that the keyboard offers the expected
 action (``com:unknown`` after the province: the commune is asked, not a list of guesses) and presses
 its next button on that message. One watcher task (``Arrivals``) sleeps on the server's change
 notifier and stamps the arrival time; N citizens each calling ``api.changes.until`` would all wake on
@@ -32,11 +36,11 @@ harness's ``Citizen`` does, so a citizen's ~13 events span minutes of the bot's 
 limit (30 a minute per chat) cannot trip; in wall-clock time citizens act as soon as they are
 answered (a worst case for the server).
 
-"confirm" includes a deliberate scrypt hash of the passphrase (~30-50 ms of CPU, in a worker thread)
-and is its own row. The core has one aiosqlite connection behind an asyncio lock: every statement of
-every chat (about 15 thread round trips per event, ``PRAGMA synchronous=FULL``) takes its turn, so
-under load a step's latency is roughly N times one event's database time. Citizens leave "confirm"
-spread out by the scrypt queue, so "optin" meets an idle bot and looks fast.
+"confirm" writes the tip (``synchronous=FULL``) with a passphrase whose scrypt hash (N=2^11, ~4 ms in its
+own thread) was made ahead of time when one is in stock, and is its own row. Sessions are read from a cache
+by pseudonym and written with group commit (many chats' steps in one transaction, one trip to SQLite's
+thread and one sync), each step durable before its answer. ``--mode core --cpu 0`` runs every thread of
+the process (event loop, SQLite, scrypt) on one CPU: the core's steps/s on one core.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # botapi, harness (pytest puts rootdir 
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # as tests/conftest.py, before telegram is imported
 
 from botapi import FakeBotApi  # noqa: E402
+from botapi.world import snapshot  # noqa: E402
 from harness import SECRET, FakeClock, RunningBot  # noqa: E402
 
 from tipline.bootstrap import bootstrap  # noqa: E402
@@ -127,8 +132,8 @@ def make_plans(n: int, seed: int = 2025) -> list[Plan]:
 
 
 def action_of(data: str) -> str:
-    """'v1:7|cat:use' (Telegram) or '7|cat:use' (core) -> 'cat:use'."""
-    return data.partition("|")[2]
+    """'2s|7|cat:use' or '2m|menu:report' (Telegram callback data) -> 'cat:use', 'menu:report'."""
+    return data.rpartition("|")[2]
 
 
 @dataclass
@@ -180,30 +185,44 @@ class Citizen:
 
 
 class Arrivals:
-    """Resolves each waiting citizen's future when a message with buttons reaches its chat."""
+    """Resolves each waiting citizen's future when its answer reaches its chat: a new message with buttons,
+    or the pressed message edited into the next question (its text changed and it has buttons)."""
 
     def __init__(self, api: FakeBotApi) -> None:
         self.api = api
-        self.waiting: dict[int, tuple[list[dict[str, Any]], int, asyncio.Future[tuple[int, float]]]] = {}
+        # chat id -> (chat record, sent_log entries seen, edit_log entries seen, (pressed id, its text) or None, future)
+        self.waiting: dict[int, tuple[Any, int, int, tuple[int, str | None] | None, asyncio.Future[Any]]] = {}
 
-    def expect(self, chat_id: int, log: list[dict[str, Any]], mark: int) -> asyncio.Future[tuple[int, float]]:
-        future = asyncio.get_running_loop().create_future()
-        self.waiting[chat_id] = (log, mark, future)
+    def expect(self, user: Any, pressed: dict[str, Any] | None) -> asyncio.Future[tuple[int | None, Any, float]]:
+        """A result is (index in sent_log of the answer, or None; the edited pressed message, or None; time)."""
+        future: asyncio.Future[tuple[int | None, Any, float]] = asyncio.get_running_loop().create_future()
+        before = (pressed["message_id"], pressed.get("text")) if pressed is not None else None
+        chat = user.chat
+        self.waiting[user.chat_id] = (chat, len(chat.sent_log), len(chat.edit_log), before, future)
         return future
 
     def check(self) -> None:
-        """Looks at the new messages of the chats waited for; a result is (index in log, time)."""
         now = time.perf_counter()
-        for chat_id, (log, scanned, future) in list(self.waiting.items()):
-            if len(log) == scanned and not future.done():
-                continue  # nothing new in this chat
-            found = next((i for i in range(scanned, len(log)) if log[i].get("reply_markup")), None)
-            if future.done() or found is not None:
+        for chat_id, (chat, scanned, edits, pressed, future) in list(self.waiting.items()):
+            log = chat.sent_log
+            if future.done():
                 del self.waiting[chat_id]
-                if not future.done():
-                    future.set_result((found, now))
+                continue
+            if len(log) == scanned and len(chat.edit_log) == edits:
+                continue  # nothing new in this chat
+            result = None
+            if pressed is not None and len(chat.edit_log) > edits:
+                current = chat.messages.get(pressed[0])
+                if current is not None and current.get("text") != pressed[1] and current.get("reply_markup"):
+                    result = (None, snapshot(current), now)
+            if result is None:
+                found = next((i for i in range(scanned, len(log)) if log[i].get("reply_markup")), None)
+                result = (found, None, now) if found is not None else None
+            if result is None:
+                self.waiting[chat_id] = (chat, len(log), len(chat.edit_log), pressed, future)
             else:
-                self.waiting[chat_id] = (log, len(log), future)
+                del self.waiting[chat_id]
+                future.set_result(result)
 
     async def run(self) -> None:
         while True:  # no await between check() and registering the next wait: no change is missed
@@ -218,10 +237,12 @@ class TelegramCitizen(Citizen):
         self.arrivals = arrivals
         self.user = api.user(first_name=f"Dân{plan.index}", last_name="Nguyễn")
         self.last: dict[str, Any] | None = None  # the latest message with buttons
+        self.sent = 0  # new messages among the answers (the rest were questions edited in place)
 
     async def perform(self, kind: str, arg: str) -> tuple[list[tuple[str, list[str]]], float]:
         log = self.user.chat.sent_log
-        arrival = self.arrivals.expect(self.user.chat_id, log, len(log))
+        pressed = self.last if kind == "press" else None
+        arrival = self.arrivals.expect(self.user, pressed)
         mark = len(log)
         if kind == "press":
             assert self.last is not None
@@ -232,10 +253,12 @@ class TelegramCitizen(Citizen):
         else:
             await self.user.send(f"/{arg}" if kind == "command" else arg)
         try:
-            last, answered = await asyncio.wait_for(arrival, TIMEOUT)
+            last, edited, answered = await asyncio.wait_for(arrival, TIMEOUT)
         except TimeoutError:
             raise AssertionError(f"citizen {self.plan.index}: no answer in {TIMEOUT}s to {kind} {arg!r}") from None
-        messages = log[mark : last + 1]
+        new = log[mark : last + 1] if last is not None else []
+        self.sent += len(new)
+        messages = ([edited] if edited is not None else []) + new
         self.last = messages[-1]
         return [(m.get("text") or "", [action_of(b.get("callback_data", "")) for row in
                  (m.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]) for m in messages], answered
@@ -250,7 +273,7 @@ class CoreCitizen(Citizen):
 
     async def perform(self, kind: str, arg: str) -> tuple[list[tuple[str, list[str]]], float]:
         if kind == "press":
-            event: Any = Pick(next(c.data for c in self.last if action_of(c.data) == arg))
+            event: Any = Pick(next(c.action for c in self.last if c.action.name == arg))
         elif kind == "photo":
             event = Media("photo", f"bench-photo-{self.plan.index}", 150_000, "image/jpeg")
         else:
@@ -264,7 +287,7 @@ class CoreCitizen(Citizen):
         replies = await self.service.handle("bench", self.chat_id, event, deliver)
         answered = answered or time.perf_counter()
         self.last = next((r.flat_choices for r in reversed(replies) if r.choices), self.last)
-        return [(r.text, [action_of(c.data) for c in r.flat_choices]) for r in replies] or [("", [])], answered
+        return [(r.text, [c.action.name for c in r.flat_choices]) for r in replies] or [("", [])], answered
 
 
 @dataclass
@@ -308,7 +331,7 @@ async def run_telegram(plans: list[Plan], db_path: Path) -> Run:
                 watcher.cancel()
             await bot.settle(timeout=TIMEOUT)  # every update handled to the end, before counting
             for c in citizens:
-                assert len(c.user.chat.sent_log) == c.seen, f"citizen {c.plan.index}: stray messages"
+                assert len(c.user.chat.sent_log) == c.sent, f"citizen {c.plan.index}: stray messages"
         finally:
             await bot.stop()
         assert not api.refusals, f"Telegram would have refused: {[str(r) for r in api.refusals[:3]]}"
@@ -320,11 +343,11 @@ async def run_telegram(plans: list[Plan], db_path: Path) -> Run:
 async def run_core(plans: list[Plan], db_path: Path) -> Run:
     latencies: dict[str, list[float]] = {s: [] for s in STEPS}
     clock = FakeClock()
-    service = await bootstrap(Settings(tipline_db=db_path, tipline_secret_key=SECRET), clock=clock)
+    core = await bootstrap(Settings(tipline_db=db_path, tipline_secret_key=SECRET), clock=clock)
     try:
-        seconds = await timed_walks([CoreCitizen(p, clock, latencies, service) for p in plans])
+        seconds = await timed_walks([CoreCitizen(p, clock, latencies, core.citizens) for p in plans])
     finally:
-        await service.db.close()
+        await core.close()
     check_database(db_path, plans)
     return Run(seconds, latencies)
 
@@ -337,39 +360,49 @@ def pct(values: list[float]) -> tuple[float, float]:
     return q[49] * 1000, q[98] * 1000
 
 
-def report(runs: list[Run], n: int) -> None:
-    tg, core = runs
-    print(f"\n{'':12}{'telegram':>20}{'core':>20}{'telegram/core':>16}")
-    print(f"{'reports/s':12}{n / tg.seconds:>20.1f}{n / core.seconds:>20.1f}{core.seconds / tg.seconds:>16.2f}")
-    print(f"{'total s':12}{tg.seconds:>20.2f}{core.seconds:>20.2f}{tg.seconds / core.seconds:>16.2f}")
-    print(f"\n{'step (ms)':12}{'n':>5}{'p50':>9}{'p99':>9}{'n':>5}{'p50':>9}{'p99':>9}{'p50 ratio':>16}")
+def report(runs: dict[str, Run], n: int) -> None:
+    modes = list(runs)
+    print(f"\n{'':12}" + "".join(f"{mode:>20}" for mode in modes))
+    print(f"{'reports/s':12}" + "".join(f"{n / runs[m].seconds:>20.1f}" for m in modes))
+    print(f"{'steps/s':12}" + "".join(f"{sum(map(len, runs[m].latencies.values())) / runs[m].seconds:>20.0f}" for m in modes))
+    print(f"{'total s':12}" + "".join(f"{runs[m].seconds:>20.2f}" for m in modes))
+    print(f"\n{'step (ms)':12}" + "".join(f"{'n':>5}{'p50':>9}{'p99':>9}" for _ in modes))
     for step in STEPS:
-        (a50, a99), (c50, c99) = pct(tg.latencies[step]), pct(core.latencies[step])
-        print(f"{step:12}{len(tg.latencies[step]):>5}{a50:>9.1f}{a99:>9.1f}"
-              f"{len(core.latencies[step]):>5}{c50:>9.2f}{c99:>9.2f}{a50 / c50:>16.1f}")  # fmt: skip
-    print("(ratio columns: telegram / core; n: steps timed)")
+        row = ""
+        for m in modes:
+            p50, p99 = pct(runs[m].latencies[step])
+            row += f"{len(runs[m].latencies[step]):>5}{p50:>9.1f}{p99:>9.1f}"
+        print(f"{step:12}{row}")
+    print("(n: steps timed)")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--citizens", type=int, default=200, help="concurrent citizens per mode (default 200)")
+    parser.add_argument("--mode", choices=["both", "telegram", "core"], default="both", help="which modes to run")
+    parser.add_argument("--cpu", type=int, help="run on this one CPU only (e.g. --cpu 0: the core's steps/s on one core)")
     parser.add_argument("--db", type=Path, help="database file; each mode uses a fresh sibling file "
                         "(PATH with -telegram / -core added); default: a temporary directory")  # fmt: skip
     args = parser.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})  # every thread of this process: event loop, SQLite, scrypt
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"CPUs: {cpus} (of {os.cpu_count()})  Python {platform.python_version()} ({platform.machine()})  "
           f"SQLite {sqlite3.sqlite_version}  citizens: {args.citizens}")  # fmt: skip
     plans = make_plans(args.citizens)  # also builds the commune directory before any timing
+    modes = ["telegram", "core"] if args.mode == "both" else [args.mode]
+    runners = {"telegram": run_telegram, "core": run_core}
+    runs: dict[str, Run] = {}
     with tempfile.TemporaryDirectory(prefix="tipline-bench-") as tmp:
         base = args.db or Path(tmp) / "tipline.sqlite3"
-        paths = [base.with_name(f"{base.stem}-{mode}{base.suffix}") for mode in ("telegram", "core")]
-        for path in paths:
+        paths = {mode: base.with_name(f"{base.stem}-{mode}{base.suffix}") for mode in modes}
+        for path in paths.values():
             if path.exists():
                 sys.exit(f"{path} exists; the benchmark needs a fresh database")
-        print(f"databases: {paths[0].parent} ({paths[0].name}, {paths[1].name})")
-        runs = [await run_telegram(plans, paths[0])]
-        gc.collect()  # the first run's garbage (every request the server logged) is not the second's cost
-        runs.append(await run_core(plans, paths[1]))
+        print(f"databases: {base.parent} ({', '.join(p.name for p in paths.values())})")
+        for mode in modes:
+            gc.collect()  # the previous run's garbage (every request the server logged) is not this one's cost
+            runs[mode] = await runners[mode](plans, paths[mode])
     report(runs, args.citizens)
 
 

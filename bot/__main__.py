@@ -40,6 +40,7 @@ def main() -> int:
     logs.configure(logging.INFO)
     if settings.tipline_mode == "polling" and settings.channels == ["telegram"]:
         return run_telegram(settings)
+    _faster_event_loop()
     return asyncio.run(run_channels(settings))
 
 
@@ -54,6 +55,7 @@ def run_telegram(settings: Settings) -> int:
     from .telegram.app import ALLOWED_UPDATES, build_application
 
     application = build_application(settings)
+    _faster_event_loop()
     application.run_polling(allowed_updates=ALLOWED_UPDATES)
     return 0
 
@@ -123,6 +125,17 @@ async def run_polling(settings: Settings, core: Core, stop: asyncio.Event) -> No
                 await application.shutdown()
         if client is not None:
             await client.aclose()
+
+
+def _faster_event_loop() -> None:
+    """The bot's event loop is uvloop's (libuv) where it is installed: every update, request and database
+    answer goes through the loop's callbacks and sockets, which cost less there (bench/compare.py: about
+    8% less CPU per report)."""
+    try:
+        import uvloop
+    except ImportError:  # Windows has none: the standard loop
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 async def run_local(settings: Settings) -> int:

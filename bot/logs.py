@@ -8,6 +8,7 @@ import logging
 
 LIBRARY_LEVELS = {
     "httpx": logging.WARNING, "httpcore": logging.WARNING, "telegram": logging.WARNING, "aiosqlite": logging.WARNING,
+    "aiohttp": logging.WARNING,
     # uvicorn's access lines print request paths (the Telegram webhook's holds a secret); webhook mode also
     # turns that logger off entirely (bot.web).
     "uvicorn.access": logging.WARNING,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from botapi import FakeBotApi, SimUser
+from botapi.world import snapshot
 from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
@@ -135,12 +136,19 @@ class Citizen:
         self.pace = pace
         self.last_with_buttons: dict[str, Any] | None = None
 
-    async def _after(self, action: Awaitable[Any]) -> list[dict[str, Any]]:
+    async def _after(self, action: Awaitable[Any], pressed: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The bot's answers to an action: the messages it sent, after the pressed message if the bot wrote
+        its answer in place of the question that was answered."""
         self.bot.clock.advance(seconds=self.pace)
+        before = pressed.get("text") if pressed is not None else None
         await action
         await self.bot.settle()
         new = len(self.user.chat.sent_log) - self.user._sent_cursor
         messages = await self.user.wait_for(new) if new else []
+        if pressed is not None:
+            current = self.user.chat.messages.get(pressed["message_id"])
+            if current is not None and current.get("text") != before:
+                messages = [snapshot(current), *messages]
         for message in messages:
             if message.get("reply_markup"):
                 self.last_with_buttons = message
@@ -162,12 +170,13 @@ class Citizen:
             for row in keyboard:
                 for button in row:
                     if matches(button):
-                        return await self._after(self.user.press(target, button["callback_data"]))
+                        return await self._after(self.user.press(target, button["callback_data"]), snapshot(target))
         labels = [b["text"] for row in target["reply_markup"]["inline_keyboard"] for b in row]
         raise AssertionError(f"no button containing {label!r}; buttons: {labels}")
 
     async def press_raw(self, message_id: int, data: str) -> list[dict[str, Any]]:
-        return await self._after(self.user.press_raw(message_id, data))
+        pressed = self.user.chat.messages.get(message_id)
+        return await self._after(self.user.press_raw(message_id, data), snapshot(pressed) if pressed else None)
 
     async def send(self, action: Awaitable[Any]) -> list[dict[str, Any]]:
         """Any other action (a sticker, a photo, a location ...): ``citizen.send(user.send_sticker())``."""

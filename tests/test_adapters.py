@@ -97,3 +97,20 @@ def test_a_whole_report_fits_telegram_limits() -> None:
     for reply in review.replies:
         assert all(0 < len(piece) <= 4096 for piece in chunks(reply.text))
         assert keyboard(reply.choices) is not None or not reply.choices
+
+
+async def test_a_failed_bot_api_request_never_names_the_token() -> None:
+    from telegram.error import NetworkError
+
+    from bot.telegram.request import AiohttpRequest
+
+    token = "7000000001:AAHsecretSecretSecretSecretSecret12345"
+    request = AiohttpRequest(connect_timeout=2.0)
+    await request.initialize()
+    try:
+        for url in (f"http://127.0.0.1:1/bot{token}/getMe", f"http://[::1/bot{token}/getMe"):  # refused; malformed
+            with pytest.raises(NetworkError) as caught:
+                await request.do_request(url, "POST")
+            assert token not in str(caught.value) and "secret" not in str(caught.value).lower(), caught.value
+    finally:
+        await request.shutdown()

@@ -405,3 +405,29 @@ def test_search_provinces_former_names(d, query, code, former):
 @pytest.mark.parametrize("query", ["", "x", "asdfgh", "12", "tinh", "TP.", "thanh pho"])
 def test_search_provinces_garbage(d, query):
     assert d.search_provinces(query) == []
+
+
+def test_the_bounded_edit_distance_agrees_with_the_full_one() -> None:
+    import random
+
+    from tipline.places.communes import _osa, _osa_within
+
+    rng = random.Random(11)
+    letters = "aceghiknotu"
+    for _ in range(20_000):
+        a = "".join(rng.choice(letters) for _ in range(rng.randint(0, 9)))
+        b = list(a)
+        for _ in range(rng.randint(0, 3)):  # a few typos: dropped, added, changed or swapped letters
+            k = rng.randint(0, max(0, len(b) - 1))
+            edit = rng.randint(0, 3)
+            if edit == 0 and b:
+                del b[k]
+            elif edit == 1:
+                b.insert(k, rng.choice(letters))
+            elif edit == 2 and b:
+                b[k] = rng.choice(letters)
+            elif edit == 3 and k + 1 < len(b):
+                b[k], b[k + 1] = b[k + 1], b[k]
+        other = "".join(b) if rng.random() < 0.7 else "".join(rng.choice(letters) for _ in range(rng.randint(0, 9)))
+        for limit in (0, 1, 2):
+            assert _osa_within(a, other, limit) == min(_osa(a, other), limit + 1), (a, other, limit)

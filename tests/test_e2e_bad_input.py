@@ -267,3 +267,25 @@ async def test_an_unexpected_error_gets_an_apology_and_the_citizen_can_go_on(
     assert again[-1].get("reply_markup")
     answer = await lan.press("cat:trading")
     assert answer[-1].get("reply_markup")
+
+
+async def test_a_chat_confirms_at_most_its_daily_tips_and_keeps_the_draft(
+    api: FakeBotApi, bot: RunningBot, clock: FakeClock
+) -> None:
+    from tipline.citizen.service import Limits
+
+    assert bot.core is not None
+    bot.core.citizens.limits = Limits(tips_per_chat_per_day=1)
+    lan = person(api, bot)
+    await fill_report(lan)
+    assert CODE.search(texts(await lan.press("confirm")))
+    await lan.press("optin:no")
+    await fill_report(lan, "Lần thứ hai: người lạ giao hàng ở hẻm 51 lúc 22 giờ.")
+    refused = await lan.press("confirm")
+    assert not CODE.search(texts(refused)) and "1" in texts(refused) and last_has_buttons(refused)
+    with bot.db() as db:
+        assert db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 1
+    clock.advance(hours=21)  # the next (UTC) day, before the draft would expire: it goes through
+    assert CODE.search(texts(await lan.press("confirm")))
+    with bot.db() as db:
+        assert db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 2

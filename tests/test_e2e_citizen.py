@@ -217,3 +217,43 @@ async def test_restart_mid_report_continues_where_the_citizen_was(api: FakeBotAp
     finally:
         await restarted.stop()
     assert restarted.errors == []
+
+
+async def test_a_choice_is_answered_in_place_of_its_question_and_telegram_refuses_nothing(
+    api: FakeBotApi, bot: RunningBot
+) -> None:
+    lan = person(api, bot)
+    await lan.say("/start")
+    await lan.press("menu:report")
+    category = lan.last_with_buttons
+    assert category is not None
+    old_data = next(b["callback_data"] for row in category["reply_markup"]["inline_keyboard"] for b in row)
+    sent_before = len(lan.user.chat.sent_log)
+
+    [answer] = await lan.press("cat:trading")
+    assert answer["message_id"] == category["message_id"] and len(lan.user.chat.sent_log) == sent_before
+    trace, _, question = answer["text"].partition("\n\n")
+    assert trace.startswith("✓ ") and trace in {"✓ Mua bán ma túy", "✓ Selling drugs"}, trace
+    assert any("|urg:" in b["callback_data"] for row in answer["reply_markup"]["inline_keyboard"] for b in row)
+    assert question and "✓" not in question
+
+    # A second tap on the old button arrives after the edit: told politely, the question asked again below.
+    again = await lan.press_raw(category["message_id"], old_data)
+    assert len(again) == 2 and again[-1].get("reply_markup") and again[0]["message_id"] > category["message_id"]
+
+    # Turning pages of provinces leaves one line for all the turns, under the choices already made.
+    await lan.press("urg:ongoing")
+    await lan.press("page:1")
+    [page] = await lan.press("page:2")
+    lines = page["text"].split("\n\n")[0].split("\n")
+    assert len(lines) == 2 and lines[0].startswith("✓ ") and lines[1].startswith("✓ "), lines
+
+    # An answer of two messages (the emergency numbers, then the next question) is sent below instead.
+    await lan.say("/cancel")
+    await lan.press("menu:report")
+    await lan.press("cat:trading")
+    urgency = lan.last_with_buttons
+    assert urgency is not None
+    answers = await lan.press("urg:now")
+    assert len(answers) == 2 and "113" in texts(answers) and answers[-1].get("reply_markup")
+    assert not lan.user.chat.messages[urgency["message_id"]].get("reply_markup")  # its buttons were removed

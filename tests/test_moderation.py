@@ -195,3 +195,16 @@ async def test_forwarding_to_another_province_needs_an_admin(world: World) -> No
     admin = await world.authorizer.staff(StaffUser("telegram", "9", "Admin"))
     assert admin is not None
     assert (await world.moderation.act(admin, world.tip_id, "forward_to", None, str(hanoi.id))).status == Status.FORWARDED
+
+
+async def test_a_units_chat_is_a_staff_chat_once_linked(world: World) -> None:
+    unit_chat, citizen_chat = Address("telegram", "4242"), Address("telegram", "777")
+    assert await world.authorizer.is_staff_chat(MODERATORS)
+    assert not await world.authorizer.is_staff_chat(unit_chat)
+    async with world.storage.uow() as uow:
+        unit = await uow.units.by_code("CA-NK")
+        assert unit is not None
+        await uow.units.link_chat(unit.id, unit_chat, world.clock())
+    world.authorizer.forget_unit_chats()  # as the desk does after it linked a chat
+    assert await world.authorizer.is_staff_chat(unit_chat)
+    assert not await world.authorizer.is_staff_chat(citizen_chat)

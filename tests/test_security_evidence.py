@@ -124,7 +124,7 @@ async def test_an_image_sent_as_a_file_is_kept_only_as_a_clean_copy_without_its_
     stored = everything_stored(world)
     assert original_id not in stored and "Nguyen_Van_Lan" not in stored and FILE_NAME not in stored
     # The moderators get the clean copy; the original goes nowhere.
-    to_group = [r for r in api.requests if r.ok and r.params.get("chat_id") == str(MODERATORS)]
+    to_group = [r for r in api.requests if r.ok and r.arg("chat_id") == MODERATORS]
     assert any(r.method == "sendPhoto" and r.params.get("photo") == kept["ref"] for r in to_group)
     assert not [r for r in api.requests if original_id in str(r.params) and r.method != "getFile"]
 
@@ -181,7 +181,7 @@ async def test_a_unit_sees_the_area_not_the_spot_and_never_a_voice_or_a_face(api
     assert f"{LAT:.5f}" not in unit_card["text"] and f"{LON:.5f}" not in unit_card["text"]
 
     def sent_to(chat: int, method: str) -> int:
-        return len([r for r in api.requests if r.ok and r.method == method and r.params.get("chat_id") == str(chat)])
+        return len([r for r in api.requests if r.ok and r.method == method and r.arg("chat_id") == chat])
 
     assert sent_to(MODERATORS, "sendVoice") == 1 and sent_to(MODERATORS, "sendVideoNote") == 1
     assert sent_to(POLICE, "sendPhoto") == 1, "the unit does get the photo"

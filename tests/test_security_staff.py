@@ -197,7 +197,7 @@ async def test_removemod_takes_the_moderator_out_of_the_group_at_once(api: FakeB
     assert world.group.last is not None and world.group.last["text"] == vi("Done.")
     banned = [r for r in api.calls("banChatMember") if r.ok]
     unbanned = [r for r in api.calls("unbanChatMember") if r.ok]
-    assert [r.params["user_id"] for r in banned] == [str(BINH_ID)] and [r.params["user_id"] for r in unbanned] == [str(BINH_ID)]
+    assert [r.arg("user_id") for r in banned] == [BINH_ID] and [r.arg("user_id") for r in unbanned] == [BINH_ID]
     assert world.group.status_of(world.binh) == "left"  # out, and not banned: an admin can add him back later
     removed = world.audit("moderator_removed")[-1]
     assert removed["actor_role"] == "admin"

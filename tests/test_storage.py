@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -146,6 +147,66 @@ async def test_sessions_expire_drafts_and_purge(db: SqliteStorage) -> None:
         assert await sessions.load("p2") is None
 
 
+async def test_each_session_save_is_committed_when_it_returns_and_many_share_a_commit(db: SqliteStorage) -> None:
+    async def save(k: int) -> None:
+        await db.sessions.save(f"p{k}", f'{{"turn": {k}}}', NOW, NOW + timedelta(days=30))
+        with sqlite3.connect(db.path) as other:  # another connection sees it: committed, not just cached
+            row = other.execute("SELECT state FROM sessions WHERE pseudonym = ?", (f"p{k}",)).fetchone()
+        assert row == (f'{{"turn": {k}}}',)
+
+    await asyncio.gather(*(save(k) for k in range(50)))
+    assert 1 <= db.writer.commits < 50 and db.writer.written == 50  # states that arrived together share a commit
+    loaded = await db.sessions.load("p7")
+    assert loaded is not None and loaded.state == '{"turn": 7}' and loaded.updated_at == NOW
+
+
+async def test_the_session_store_sees_what_units_of_work_change(db: SqliteStorage) -> None:
+    await db.sessions.save("p1", '{"draft": {"category": "trading"}, "screen": "urgency"}', NOW, NOW + timedelta(days=30))
+    assert await db.sessions.load("p1") is not None  # now held in memory
+    async with db.uow() as uow:
+        assert await uow.sessions.expire_drafts(NOW + timedelta(hours=25)) == 1
+    loaded = await db.sessions.load("p1")
+    assert loaded is not None and '"draft"' not in loaded.state
+    async with db.uow() as uow:
+        await uow.sessions.delete("p1")
+    assert await db.sessions.load("p1") is None
+    async with db.uow() as uow:
+        await uow.sessions.save("p1", '{"lang": "en"}', NOW, NOW + timedelta(days=30))
+    loaded = await db.sessions.load("p1")
+    assert loaded is not None and loaded.state == '{"lang": "en"}'
+    async with db.uow() as uow:
+        assert await uow.sessions.purge(NOW + timedelta(days=31)) == 1
+    assert await db.sessions.load("p1") is None
+
+
+async def test_the_session_store_holds_a_bounded_number_of_states(db: SqliteStorage) -> None:
+    db.sessions.capacity = 3
+    for k in range(10):
+        await db.sessions.save(f"p{k}", "{}", NOW, NOW + timedelta(days=30))
+    assert db.sessions.cached() == 3
+    assert all([await db.sessions.load(f"p{k}") is not None for k in range(10)])  # the rest is read again
+    assert db.sessions.cached() == 3
+
+
+async def test_a_write_that_fails_in_a_group_is_rolled_back_alone(db: SqliteStorage) -> None:
+    await db.conn.execute(
+        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON sessions WHEN NEW.pseudonym = 'bad' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    commits = db.writer.commits
+    results = await asyncio.gather(
+        db.sessions.save("good", '{"lang": "en"}', NOW, NOW + timedelta(days=30)),
+        db.sessions.save("bad", "{}", NOW, NOW + timedelta(days=30)),
+        db.sessions.save("fine", "{}", NOW, NOW + timedelta(days=30)),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None and isinstance(results[1], sqlite3.IntegrityError), results
+    assert db.writer.commits == commits + 1  # one transaction for the three
+    assert await db.sessions.load("bad") is None
+    with sqlite3.connect(db.path) as other:
+        assert sorted(r[0] for r in other.execute("SELECT pseudonym FROM sessions")) == ["fine", "good"]
+
+
 async def test_the_outbox_leases_most_urgent_first_and_retries_later(db: SqliteStorage) -> None:
     async with db.uow() as uow:
         tip = await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
@@ -185,3 +246,82 @@ async def test_a_read_cannot_write(db: SqliteStorage) -> None:
             await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
     async with db.uow() as uow:  # and writing works again afterwards
         await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
+
+
+async def test_the_storage_lock_lets_the_session_writer_go_first_but_not_twice_while_others_wait() -> None:
+    from tipline.storage.sqlite.base import StorageLock
+
+    lock, order = StorageLock(), []
+    release_first = asyncio.Event()
+
+    async def holder() -> None:
+        async with lock:
+            order.append("holder")
+            await release_first.wait()
+
+    async def unit(name: str) -> None:
+        async with lock:
+            order.append(name)
+            await asyncio.sleep(0)
+
+    async def sessions(name: str) -> None:
+        async with lock.first():
+            order.append(name)
+            await asyncio.sleep(0)
+
+    first = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(unit("u1")), asyncio.create_task(unit("u2")),
+               asyncio.create_task(sessions("s1")), asyncio.create_task(sessions("s2"))]  # fmt: skip
+    await asyncio.sleep(0)
+    gave_up = asyncio.create_task(unit("never"))
+    await asyncio.sleep(0)
+    gave_up.cancel()  # a waiter that gives up is skipped
+    release_first.set()
+    await asyncio.gather(first, *waiting)
+    assert order == ["holder", "s1", "u1", "s2", "u2"]
+    assert not lock.locked()
+    async with lock:  # free again: taken at once
+        assert lock.locked()
+
+
+async def test_writing_through_the_read_only_repositories_fails_and_changes_nothing(db: SqliteStorage) -> None:
+    async with db.read() as uow:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await uow.tips.create(new_tip(), "TL-AAAA-BBBB", "h", NOW)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await uow.counters.hit("k", 60, NOW)  # INSERT ... RETURNING, read back like a query
+        assert await uow.counters.peek("k", 60, NOW) == 0
+        assert await uow.tips.by_code("TL-AAAA-BBBB") is None
+    async with db.uow() as uow:  # the same repositories write in a unit of work
+        assert await uow.counters.hit("k", 60, NOW) == 1
+
+
+async def test_filing_a_tip_counts_it_writes_it_with_what_it_is_owed_or_nothing(db: SqliteStorage) -> None:
+    from tipline.storage.ports import Quota, QuotaReached
+
+    quota = Quota("day:p1", 86400, 1)
+    card = lambda tip: [NewItem(Kind.CARD, Audience.MODERATORS, tip.id)]  # noqa: E731
+    tip = await db.file_tip(new_tip(), "TL-AAAA-BBBB", "h", NOW, quota, card)
+    async with db.read() as uow:
+        assert await uow.tips.by_id(tip.id) == tip  # what came back is what is stored, evidence included
+        assert await uow.counters.peek("day:p1", 86400, NOW) == 1
+        assert await uow.outbox.backlog(NOW) == (1, NOW)
+    with pytest.raises(QuotaReached):
+        await db.file_tip(new_tip(), "TL-CCCC-DDDD", "h", NOW, quota, card)
+    with pytest.raises(CodeTaken):
+        await db.file_tip(new_tip(), "TL-AAAA-BBBB", "h", NOW, Quota("day:p2", 86400, 5), card)
+    async with db.read() as uow:  # neither the refused tip nor its count nor its card
+        assert await uow.tips.by_code("TL-CCCC-DDDD") is None
+        assert await uow.counters.peek("day:p1", 86400, NOW) == 1
+        assert await uow.counters.peek("day:p2", 86400, NOW) == 0
+        assert await uow.outbox.backlog(NOW) == (1, NOW)
+
+    other = await db.file_tip(new_tip(), "TL-EEEE-FFFF", "h", NOW, Quota("day:p3", 86400, 5), lambda tip: [])
+    await db.file_assessment(other.id, '{"version": 1}', 3, [(tip.id, 0.8)], card(other), NOW)
+    async with db.read() as uow:
+        assessed = await uow.tips.by_id(other.id)
+        assert assessed is not None and assessed.priority == 3 and assessed.triage == '{"version": 1}'
+        assert await uow.outbox.backlog(NOW) == (2, NOW)
+    with sqlite3.connect(db.path) as plain:
+        assert plain.execute("SELECT tip_id, other_id, score FROM duplicate_candidates").fetchall() == [(other.id, tip.id, 0.8)]

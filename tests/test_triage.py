@@ -508,3 +508,34 @@ def test_facts_read_from_the_database_with_plain_strings_work() -> None:
     from_db = facts("Bán cỏ qua Facebook", category="online", urgency="now")  # type: ignore[arg-type]
     typed = facts("Bán cỏ qua Facebook", category=Category.ONLINE, urgency=Urgency.NOW)
     assert assess_priority(from_db) == assess_priority(typed)
+
+
+def test_typo_alignment_picks_what_trying_every_word_in_order_would() -> None:
+    import random
+
+    from tipline.places.textnorm import segment
+    from tipline.staff.triage import _align, _one_typo
+
+    def reference(words: tuple[str, ...], other: frozenset[str]) -> list[str]:
+        out: list[str] = []
+        for word in words:
+            if word in other or not word.isalpha():
+                out.append(word)
+            elif len(word) >= 5 and (split := segment(word, other, max_piece=8, limit=1)):
+                out.extend(split[0])
+            else:
+                out.append(next((w for w in sorted(other) if _one_typo(word, w)), word))
+        return out
+
+    rng = random.Random(5)
+    vocab = ("ban ma tuy da quan nuoc dau ngo moi toi gio xe may mau do nhom thanh nien tap su dung bong cuoi "
+             "karaoke tuan hem nha thuong xuyen ngoc khanh xuankhanh hung hang hanh nguoi 51 12a").split()
+
+    def typo(word: str) -> str:
+        k = rng.randrange(len(word))
+        return rng.choice([word[:k] + word[k + 1 :], word[:k] + "h" + word[k:], word[:k] + "n" + word[k + 1 :]])
+
+    for _ in range(3000):
+        a = tuple(typo(w) if rng.random() < 0.3 else w for w in rng.sample(vocab, rng.randint(1, 10)))
+        b = frozenset(typo(w) if rng.random() < 0.3 else w for w in rng.sample(vocab, rng.randint(1, 10)))
+        assert _align(a, b) == reference(a, b), (a, b)

@@ -8,8 +8,12 @@ error handler logs the exception without the update.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import unicodedata
 from collections import OrderedDict
+from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 from telegram import BotCommand, Message, Update
@@ -30,21 +34,27 @@ from tipline.bootstrap import Core, bootstrap
 from tipline.citizen.conversation import error_reply
 from tipline.citizen.session import Session
 from tipline.config import Settings
-from tipline.delivery.direct import send_replies
+from tipline.delivery.direct import outgoing, send_replies
 from tipline.delivery.model import Address
-from tipline.delivery.port import DeliveryError
+from tipline.delivery.port import DeliveryError, Rejected
 from tipline.events import Inbound, Pick, Unsupported
 from tipline.i18n import translator
 from tipline.replies import MenuEntry, Reply, Step
 
 from .callbacks import unpack
-from .channel import NAME, TelegramChannel, sent_of
+from .channel import NAME, TelegramChannel, call, sent_of
+from .render import chunks
+from .request import AiohttpRequest
 from .updates import command_of, replied_to_bot, staff_user, to_event
 
 log = logging.getLogger(__name__)
 CLEARED_MEMORY = 10_000  # keyboards the bot remembers having removed
 # The updates the bot asks Telegram for, by long polling or webhook.
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+TRACE = "✓ "  # before a choice made, on the message that asked for it
+# Connections to the Bot API server: as many as updates handled at once (python-telegram-bot's default for
+# concurrent updates), so an answer never waits for a connection another chat holds.
+CONNECTIONS = 256
 
 
 class TiplineContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
@@ -69,17 +79,58 @@ class TiplineContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any
 # --- citizens ----------------------------------------------------------------------------------------
 
 
-async def _citizen(context: TiplineContext, chat_id: int, event: Inbound, pressed: Message | None = None) -> None:
-    """Runs one event through the citizen service; the replies go out under the chat's lock."""
+async def _citizen(
+    context: TiplineContext, chat_id: int, event: Inbound, pressed: Message | None = None, label: str | None = None
+) -> None:
+    """Runs one event through the citizen service; the replies go out under the chat's lock. ``pressed`` is
+    the message whose button ``label`` was chosen."""
     to = Address(NAME, str(chat_id))
 
     async def deliver(replies: list[Reply]) -> None:
-        if pressed is not None:
-            await _clear_keyboard(context, pressed)
-        await send_replies(context.channel, to, replies)
+        if pressed is None:
+            await send_replies(context.channel, to, replies)
+            return
+        if len(replies) == 1 and replies[0].answers_choice and await _in_place(context, pressed, label, replies[0]):
+            return
+        # The old question's buttons go while the answer is on its way: two requests in flight, not in a row.
+        await asyncio.gather(_clear_keyboard(context, pressed), send_replies(context.channel, to, replies))
 
+    # What a citizen's event adds to the outbox (a tip's card, a follow-up) wakes it from the core's hooks.
     await context.core.citizens.handle(NAME, chat_id, event, deliver, context.channel.traits)
-    context.core.outbox.wake()
+
+
+async def _in_place(context: TiplineContext, pressed: Message, label: str | None, reply: Reply) -> bool:
+    """Shows the answer to a choice in place of the question it answers: "✓ <the choice>" (after the choices
+    already made on this message) and the next question, with its buttons, in one edit instead of removing
+    the old buttons and sending a new message. False (and nothing changed) when that cannot be done: the
+    question was not plain text, the choice is unknown, the whole would not fit in one message, or Telegram
+    refused the edit."""
+    if pressed.text is None or not label:
+        return False
+    trace = list(itertools.takewhile(lambda line: line.startswith(TRACE), pressed.text.split("\n")))
+    if not trace or trace[-1] != TRACE + label:  # turning pages: one line for them all
+        trace.append(TRACE + label)
+    text = "\n".join(trace) + "\n\n" + reply.text
+    if len(chunks(text)) > 1:
+        return False
+    try:
+        await context.channel.edit(sent_of(pressed), outgoing(replace(reply, text=text)))
+    except Rejected:
+        return False
+    context.cleared.pop((pressed.chat.id, pressed.message_id), None)  # it has buttons again
+    return True
+
+
+def _label(message: Message, data: str | None) -> str | None:
+    """The words of the button that was pressed, without a leading emoji ("⬅️ Back" -> "Back")."""
+    markup = message.reply_markup
+    for row in markup.inline_keyboard if markup is not None else ():
+        for button in row:
+            if button.callback_data == data:
+                text = button.text.strip()
+                start = next((i for i, ch in enumerate(text) if unicodedata.category(ch)[0] in "LN"), len(text))
+                return text[start:].strip() or None
+    return None
 
 
 async def _clear_keyboard(context: TiplineContext, message: Message) -> None:
@@ -92,7 +143,7 @@ async def _clear_keyboard(context: TiplineContext, message: Message) -> None:
     while len(context.cleared) > CLEARED_MEMORY:
         context.cleared.popitem(last=False)
     try:
-        await message.edit_reply_markup(reply_markup=None)
+        await call(context.bot, "editMessageReplyMarkup", {"chat_id": message.chat.id, "message_id": message.message_id})
     except TelegramError:
         pass  # already edited or deleted: harmless
 
@@ -155,8 +206,9 @@ async def on_button(update: Update, context: TiplineContext) -> None:
         and message.chat.type == ChatType.PRIVATE
         and not await context.core.staff.is_staff_chat(sent_of(message).address)
     ):
-        await _answer(query, "")
-        await _citizen(context, message.chat.id, Pick(action), pressed=message)
+        # Answered at once, without waiting for Telegram's reply: the press is handled meanwhile.
+        _in_background(context, _answer(query, ""))
+        await _citizen(context, message.chat.id, Pick(action), pressed=message, label=_label(message, query.data))
         return
     if not isinstance(message, Message):
         await _answer(query, "")
@@ -170,6 +222,22 @@ async def _answer(query: Any, text: str) -> None:
         await query.answer(text[:200] or None, show_alert=bool(text))
     except BadRequest:
         pass  # too old to answer; the press is still handled
+
+
+def _in_background(context: TiplineContext, job: Coroutine[Any, Any, None]) -> None:
+    """Sends a request the handler need not wait for; kept until done (shutdown waits for it), and a
+    failure is logged without the update."""
+    pending: set[asyncio.Task[None]] = context.application.bot_data["pending"]
+    task = asyncio.create_task(job)
+    pending.add(task)
+
+    def finished(done: asyncio.Task[None]) -> None:
+        pending.discard(done)
+        error = None if done.cancelled() else done.exception()
+        if error is not None:
+            log.warning("a button press could not be acknowledged (%s)", type(error).__name__)
+
+    task.add_done_callback(finished)
 
 
 async def on_error(update: object, context: TiplineContext) -> None:
@@ -218,6 +286,7 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
     channel = TelegramChannel(application.bot)
     application.bot_data["channel"] = channel
     application.bot_data["cleared"] = OrderedDict()
+    application.bot_data["pending"] = set()
     core.channels.register(channel)
     core.authorizer.membership = channel
     if core.authorizer.moderators is None:
@@ -230,6 +299,9 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
 
 
 async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    pending: set[asyncio.Task[None]] = application.bot_data.get("pending", set())
+    if pending:
+        await asyncio.wait(pending, timeout=10)
     for task in application.bot_data.pop("tasks", []):
         task.cancel()
         try:
@@ -264,6 +336,8 @@ def build_application(
         .base_file_url(settings.file_base_url)
         .context_types(ContextTypes(context=TiplineContext))
         .concurrent_updates(True)
+        .request(AiohttpRequest(connections=CONNECTIONS))
+        .get_updates_request(AiohttpRequest(connections=1))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from telegram import ForceReply, InputFile, LinkPreviewOptions, Message, ReplyParameters
+from telegram import InputFile, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -30,7 +30,7 @@ from tipline.facts import EVIDENCE_MAX_BYTES
 from tipline.privacy.media import EVIDENCE, UnsafeFile, clean_image, clean_pdf, safe_file_name
 
 from ..remote_files import FetchFailed, cleaned_image
-from .render import MAX_TEXT, chunks, keyboard
+from .render import MAX_TEXT, chunks, keyboard_json
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,6 +43,7 @@ RETRY_BASE_DELAY = 0.5  # seconds; doubles per attempt, capped at 10
 _MEMBER = {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}
 # Questions relayed to tipsters may quote links: the bot never asks Telegram to fetch a preview of them.
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_NO_PREVIEW_JSON = {"is_disabled": True}
 _UNREACHABLE = ("chat not found", "bot was blocked", "user is deactivated", "bot was kicked", "not a member")
 
 
@@ -83,6 +84,14 @@ async def with_retry(call: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+async def call(bot: Any, method: str, params: dict[str, Any]) -> Any:
+    """A Bot API call through python-telegram-bot's request path (its defaults, errors by status code and
+    retries' exceptions), with the answer kept as JSON. The bot needs a sent message's id, not a ``Message``
+    built from the whole echo of it: on the path of every answer that parsing cost more than the request.
+    (``Bot.do_api_request`` would do the same but warns for methods the Bot has, so its ``_post``.)"""
+    return await bot._post(method, params)
+
+
 def _thread(to: Address) -> int | None:
     return int(to.thread) if to.thread else None
 
@@ -97,38 +106,43 @@ class TelegramChannel:
 
     async def send(self, to: Address, message: Outgoing) -> Sent:
         pieces = chunks(message.text)
-        sent: Message | None = None
+        message_id: int | None = None
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
-            markup: Any = keyboard(message.choices) if last else None
+            params: dict[str, Any] = {
+                "chat_id": int(to.chat), "text": piece, "parse_mode": ParseMode.HTML.value,
+                "link_preview_options": _NO_PREVIEW_JSON, "message_thread_id": _thread(to),
+            }
+            markup = keyboard_json(message.choices) if last else None
             if last and message.expects_reply and markup is None:
-                markup = ForceReply(selective=True)
-            reply = ReplyParameters(int(message.reply_to), allow_sending_without_reply=True) if message.reply_to else None
+                markup = {"force_reply": True, "selective": True}
+            params["reply_markup"] = markup
+            if message.reply_to:
+                params["reply_parameters"] = {"message_id": int(message.reply_to), "allow_sending_without_reply": True}
 
-            async def call(piece: str = piece, markup: Any = markup, reply: Any = reply) -> Message:
-                result: Message = await self.bot.send_message(
-                    int(to.chat), piece, parse_mode=ParseMode.HTML, reply_markup=markup, reply_parameters=reply,
-                    message_thread_id=_thread(to), link_preview_options=_NO_PREVIEW,
-                )
-                return result
+            async def send(params: dict[str, Any] = params) -> Any:
+                return await call(self.bot, "sendMessage", params)
 
-            sent = await with_retry(call)
-        assert sent is not None
-        return Sent(to, str(sent.message_id))
+            message_id = int((await with_retry(send))["message_id"])
+        assert message_id is not None
+        return Sent(to, str(message_id))
 
     async def edit(self, sent: Sent, message: Outgoing) -> None:
-        async def call() -> object:
+        params = {
+            "chat_id": int(sent.address.chat), "message_id": int(sent.message), "text": chunks(message.text)[0],
+            "parse_mode": ParseMode.HTML.value, "reply_markup": keyboard_json(message.choices),
+            "link_preview_options": _NO_PREVIEW_JSON,
+        }
+
+        async def edit() -> object:
             try:
-                return await self.bot.edit_message_text(
-                    chunks(message.text)[0], int(sent.address.chat), int(sent.message), parse_mode=ParseMode.HTML,
-                    reply_markup=keyboard(message.choices), link_preview_options=_NO_PREVIEW,
-                )
+                return await call(self.bot, "editMessageText", params)
             except BadRequest as exc:
                 if "not modified" in str(exc).lower():
                     return None  # already as asked
                 raise
 
-        await with_retry(call)
+        await with_retry(edit)
 
     async def send_file(self, to: Address, file: FileRef, reply_to: str | None = None) -> Sent:
         if file.channel != NAME:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -19,6 +20,13 @@ def keyboard(choices: tuple[tuple[Choice, ...], ...]) -> InlineKeyboardMarkup | 
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(choice.label, callback_data=pack(choice.action)) for choice in row] for row in choices]
     )
+
+
+def keyboard_json(choices: tuple[tuple[Choice, ...], ...]) -> dict[str, Any] | None:
+    """The same keyboard as the Bot API's JSON, for calls that skip building python-telegram-bot objects."""
+    if not choices:
+        return None
+    return {"inline_keyboard": [[{"text": c.label, "callback_data": pack(c.action)} for c in row] for row in choices]}
 
 
 def chunks(text: str, limit: int = MAX_TEXT) -> list[str]:

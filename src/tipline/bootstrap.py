@@ -20,6 +20,7 @@ from tipline.delivery.model import Address, Audience, Kind, NewItem
 from tipline.delivery.outbox import OutboxWorker
 from tipline.delivery.port import Channels, DeliveryError, Outgoing
 from tipline.i18n import set_locales_dir, translator
+from tipline.places.communes import directory
 from tipline.privacy.keys import Keyring
 from tipline.records.audit import Anchor, AuditLog, append_anchor
 from tipline.staff.arrivals import assess_tip
@@ -109,6 +110,7 @@ class Core:
         )
 
     async def close(self) -> None:
+        await self.citizens.close()
         await self.storage.close()
 
 
@@ -168,6 +170,10 @@ async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
     )
     citizens = CitizenService(storage, keyring, clock=clock)
     citizens.channels = channels
+    # Made before the first citizen needs them, not in the middle of a burst: passphrases for receipts
+    # (hashed in their own thread) and the communes' search indexes (a tenth of a second to build).
+    citizens.hasher.top_up()
+    directory()
     moderation = Moderation(storage, audit, clock, deadlines)
     authorizer = Authorizer(storage, clock, admins, moderators)
     units = UnitDirectory(storage, secret)

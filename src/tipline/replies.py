@@ -64,12 +64,16 @@ class Reply:
 
     ``free_text``: the question also takes a typed answer (a description, a place name), so a channel
     without buttons must not read a bare number as a choice (see ``tipline.delivery.plain``).
+
+    ``answers_choice``: the whole answer to a choice just made on the question being asked; a channel that
+    can edit its messages may show it in place of that question, with a trace of what was chosen.
     """
 
     text: str
     choices: tuple[tuple[Choice, ...], ...] = field(default_factory=tuple)
     free_text: bool = False
     lang: str = "vi"  # the language of the words a channel adds around the choices
+    answers_choice: bool = False
 
     @property
     def flat_choices(self) -> list[Choice]:

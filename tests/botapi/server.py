@@ -71,6 +71,17 @@ class RequestRecord:
     injected: bool = False
     ignored_params: list[str] = field(default_factory=list)
 
+    def arg(self, name: str) -> Any:
+        """A parameter's value, whichever way it travelled: form fields carry numbers and objects as
+        (JSON) text, a JSON body carries them as they are."""
+        value = self.params.get(name)
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        return value
+
     def __str__(self) -> str:
         outcome = "ok" if self.ok else f"{self.status} {self.description}"
         params = {k: (v if len(str(v)) < 80 else str(v)[:77] + "...") for k, v in self.params.items()}

@@ -3,6 +3,7 @@ typed back on channels without buttons."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import replace
 
@@ -56,6 +57,7 @@ def with_notice(notice: Reply, result: Result) -> Result:
     return result
 
 
+@functools.lru_cache(maxsize=4096)  # the same labels come back with every question
 def choice_key(label: str) -> str:
     """A label as it may be typed: without diacritics, emoji or punctuation ('✅ Xong' → 'xong')."""
     return " ".join(_NOT_WORD.sub(" ", fold(label)).split())

@@ -107,9 +107,14 @@ def info_replies(session: Session) -> list[Reply]:
 # --- the dispatcher ---------------------------------------------------------------------------------
 
 
-def handle(session: Session, event: Inbound, ctx: Context) -> Result:
-    """Answers one inbound event. The given session is not modified; the result carries the new one."""
-    session = session.model_copy(deep=True)
+def handle(session: Session, event: Inbound, ctx: Context, *, owned: bool = False) -> Result:
+    """Answers one inbound event. The given session is not modified; the result carries the new one.
+
+    ``owned``: the caller hands the session over (it was just read and nothing else holds it), so it is
+    changed in place instead of copied first (a deep copy cost more than many a step).
+    """
+    if not owned:
+        session = session.model_copy(deep=True)
     return remember_offer(_dispatch(session, typed_choice(session, event, ctx), ctx))
 
 

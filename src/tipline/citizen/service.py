@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
@@ -32,16 +32,16 @@ from tipline.citizen.effects import (
     Subscribe,
 )
 from tipline.citizen.guards import FloodGate, SlidingWindow, Slowdown
-from tipline.citizen.receipts import hash_passphrase, new_code, new_passphrase, verify_passphrase
+from tipline.citizen.receipts import Hasher, new_code
 from tipline.citizen.session import OpenQuestion, Private, Screen, Session
 from tipline.clock import Clock, utcnow
 from tipline.delivery.model import Address, Audience, Kind, NewItem, Sent
 from tipline.delivery.port import Channels, ChannelTraits
-from tipline.events import Inbound, Media, Unsupported
+from tipline.events import Inbound, Media, Pick, Unsupported
 from tipline.facts import DRAFT_IDLE_HOURS
 from tipline.places.communes import directory
 from tipline.privacy.keys import Keyring
-from tipline.replies import Reply
+from tipline.replies import Reply, Step
 from tipline.storage.ports import CodeTaken, SealedLink, Storage, StorageFull
 from tipline.tips import Category, Evidence, NewTip, Tip, Urgency
 
@@ -99,6 +99,7 @@ class CitizenService:
         # tips that day, and the order such rows are written in would match them to the tips.
         self.tips_today = SlidingWindow(self.limits.tips_per_chat_per_day, timedelta(days=1))
         self.slowdown = Slowdown()
+        self.hasher = Hasher()
         self._locks: dict[str, asyncio.Lock] = {}
         # Called after a tip is confirmed and after a tipster adds to one (the moderator queue listens).
         self.on_tip: TipHook | None = None
@@ -120,17 +121,26 @@ class CitizenService:
 
         With ``deliver``, the replies are handed to it while this chat's lock is still held, and a
         sealed receipt copy is dropped only once ``deliver`` returned: the chat's next event cannot
-        overtake the delivery of this one.
+        overtake the delivery of this one. A confirmed tip is told to the moderator queue (the triage
+        assist) after that, outside the chat's lock: the tip and its card were committed before the
+        receipt, and the tipster need not wait for the assessment.
         """
         pseudonym = self.keyring.pseudonym(channel, chat_id)
+        self.hasher.top_up()  # passphrases for receipts are made in quiet moments, ahead of the confirmations
+        arrived: list[Tip] = []
         with self._chat_lock(pseudonym) as lock:
             async with lock:
-                replies, receipt_pending = await self._handle(channel, str(chat_id), pseudonym, event, traits)
+                replies, receipt_pending = await self._handle(channel, str(chat_id), pseudonym, event, traits, arrived)
                 if deliver is not None and replies:
                     await deliver(replies)
                     if receipt_pending:
                         await self._receipt_delivered(pseudonym)
-                return replies
+        for tip in arrived:
+            await self._notify(self.on_tip, tip)
+        return replies
+
+    async def close(self) -> None:
+        await self.hasher.close()
 
     async def remember_question(self, sent: Sent, code: str) -> None:
         """The team's question reached this chat: a reply to that very message answers it (for a while)."""
@@ -191,8 +201,7 @@ class CitizenService:
                 self._locks.pop(pseudonym, None)
 
     async def _load(self, pseudonym: str) -> tuple[Session, datetime | None]:
-        async with self.storage.read() as uow:
-            stored = await uow.sessions.load(pseudonym)
+        stored = await self.storage.sessions.load(pseudonym)
         if stored is None:
             return Session(), None
         try:
@@ -236,15 +245,16 @@ class CitizenService:
         state = self._state(session, now)
         # Kept for the settings' idle time even with a draft: the draft itself goes after draft_idle
         # (purge or next message), and the session row must outlive it so the citizen can be told.
-        async with self.storage.uow() as uow:
-            await uow.sessions.save(pseudonym, state, _hour(now), _hour(now) + self.limits.session_idle)
+        # Returns once committed: the step is durable before the caller answers.
+        await self.storage.sessions.save(pseudonym, state, _hour(now), _hour(now) + self.limits.session_idle)
 
     # --- one event -------------------------------------------------------------------------------
 
     async def _handle(
-        self, channel: str, chat: str, pseudonym: str, event: Inbound, traits: ChannelTraits
+        self, channel: str, chat: str, pseudonym: str, event: Inbound, traits: ChannelTraits, arrived: list[Tip]
     ) -> tuple[list[Reply], bool]:
-        """The replies, and whether the session now holds a receipt copy awaiting delivery."""
+        """The replies, and whether the session now holds a receipt copy awaiting delivery (a confirmed tip
+        is added to ``arrived``)."""
         now = self.clock()
         over, told = self.flood.hit(pseudonym, now)
         if over:
@@ -263,17 +273,22 @@ class CitizenService:
             notices.append(conversation.draft_expired_notice(session))
 
         ctx = Context(now=now, traits=traits, first_contact=updated_at is None)
+        # A choice made on the question being asked (not an older one): its answer may replace that question.
+        fresh_choice = isinstance(event, Pick) and isinstance(event.action, Step) and event.action.turn == session.turn
         if isinstance(event, Media) and event.kind == "document" and session.screen in (Screen.EVIDENCE, Screen.FOLLOWUP):
             event = await self._prepare(channel, chat, event, session)
-        result = conversation.handle(session, event, ctx)
+        result = conversation.handle(session, event, ctx, owned=True)  # read for this event only
         if result.effect is not None:
             effect = result.effect
             # The effect's answer asks the next question: its choices are the ones to remember.
-            result = remember_offer(await self._perform(effect, result.session, ctx, channel, chat, pseudonym))
+            result = remember_offer(await self._perform(effect, result.session, ctx, channel, chat, pseudonym, arrived))
             if isinstance(effect, Forget):
                 return notices + result.replies, False  # the session row is gone: not written back
         await self._save(pseudonym, result.session)
-        return notices + result.replies, result.session.private.receipt is not None
+        replies = notices + result.replies
+        if fresh_choice and len(replies) == 1:
+            replies = [replace(replies[0], answers_choice=True)]
+        return replies, result.session.private.receipt is not None
 
     async def _prepare(self, channel: str, chat: str, media: Media, session: Session) -> Inbound:
         """A file as it may be kept: cleaned by its channel (metadata, file name), or refused as unreadable."""
@@ -298,10 +313,11 @@ class CitizenService:
         )
 
     async def _perform(
-        self, effect: Effect, session: Session, ctx: Context, channel: str, chat: str, pseudonym: str
+        self, effect: Effect, session: Session, ctx: Context, channel: str, chat: str, pseudonym: str,
+        arrived: list[Tip],
     ) -> Result:
         if isinstance(effect, SubmitTip):
-            return await self._submit(session, ctx, channel, pseudonym)
+            return await self._submit(session, ctx, channel, pseudonym, arrived)
         if isinstance(effect, CheckReceipt):
             return await self._check_receipt(session, ctx, effect, pseudonym, channel, chat)
         if isinstance(effect, AddFollowup):
@@ -325,7 +341,7 @@ class CitizenService:
             return conversation.after_forget(session, removed)
         raise AssertionError(f"unknown effect {effect!r}")  # pragma: no cover
 
-    async def _submit(self, session: Session, ctx: Context, channel: str, pseudonym: str) -> Result:
+    async def _submit(self, session: Session, ctx: Context, channel: str, pseudonym: str, arrived: list[Tip]) -> Result:
         draft = session.draft
         if draft is None or draft.category is None or draft.urgency is None or draft.province_code is None:
             return intake.resume(session, ctx)
@@ -347,15 +363,14 @@ class CitizenService:
             channel=channel,
             sender_recent_tips=recent,
         )
-        passphrase = new_passphrase()
-        digest = await asyncio.to_thread(hash_passphrase, passphrase)
+        passphrase, digest = await self.hasher.fresh()
         try:
             tip = await self._create(new_tip, digest, ctx.now, pseudonym)
         except StorageFull:
             log.error("storage full: a confirmed report could not be saved (the draft is kept)")
             return conversation.after_submit_failed(session, ctx)
         log.info("tip %s received (%s, %s)", tip.code, tip.category.value, tip.urgency.value)
-        await self._notify(self.on_tip, tip)
+        arrived.append(tip)  # assessed once the receipt is out (see handle)
         result = conversation.after_submit(session, tip.code, passphrase, ctx)
         result.session.private.receipt = (tip.code, passphrase)
         return result
@@ -363,10 +378,11 @@ class CitizenService:
     async def _create(self, new_tip: NewTip, digest: str, now: datetime, pseudonym: str) -> Tip:
         for _attempt in range(5):
             try:
-                async with self.storage.uow() as uow:
-                    tip = await uow.tips.create(new_tip, new_code(), digest, now)
-                    # The moderators' card is owed from the moment the tip exists: an outage cannot lose it.
-                    await uow.outbox.add(NewItem(Kind.CARD, Audience.MODERATORS, tip.id), now)
+                # One transaction, written in one go: the tip and the moderators' card, owed from the moment
+                # the tip exists: an outage cannot lose it. (The day's limit per chat is counted in memory.)
+                tip = await self.storage.file_tip(
+                    new_tip, new_code(), digest, now, None, lambda tip: [NewItem(Kind.CARD, Audience.MODERATORS, tip.id)],
+                )
                 self.recent_tips.add(pseudonym, now)
                 self.tips_today.add(_day(pseudonym, now), now)
                 return tip
@@ -390,7 +406,7 @@ class CitizenService:
             stored = None if wait else await uow.tips.passphrase_hash(effect.code)
         if wait:
             return conversation.after_receipt_slowed(session, ctx, max(1, int(wait.total_seconds() + 0.999)))
-        valid = stored is not None and await asyncio.to_thread(verify_passphrase, effect.passphrase, stored)
+        valid = stored is not None and await self.hasher.verify(effect.passphrase, stored)
         if not valid:
             failures = self.wrong_for_code.add(key, now)
             self.wrong_in_chat.add(pseudonym, now)

@@ -34,10 +34,9 @@ async def assess_tip(storage: Storage, tip: Tip, now: datetime) -> Assessment:
     ]
     assessment = assess(_facts(tip), candidates)
     ids = {other.code: other.id for other in recent}
-    async with storage.uow() as uow:
-        await uow.tips.update(tip.id, triage=assessment.to_json(), priority=PRIORITY_LEVELS.index(assessment.priority.level))
-        await uow.tips.add_duplicate_candidates(
-            tip.id, [(ids[code], score) for code, score in assessment.duplicates if code in ids]
-        )
-        await uow.outbox.add(NewItem(Kind.CARD, Audience.MODERATORS, tip.id), now)
+    await storage.file_assessment(
+        tip.id, assessment.to_json(), PRIORITY_LEVELS.index(assessment.priority.level),
+        [(ids[code], score) for code, score in assessment.duplicates if code in ids],
+        [NewItem(Kind.CARD, Audience.MODERATORS, tip.id)], now,
+    )
     return assessment

@@ -10,6 +10,7 @@ A chat a button sits in is never proof of anything by itself.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Protocol
 
@@ -20,6 +21,7 @@ from tipline.staff.model import StaffRole
 from tipline.storage.ports import Storage
 
 MEMBERSHIP_TTL = 60.0  # seconds a "member of the moderators' chat" answer is trusted
+STAFF_CHATS_TTL = 60.0  # seconds the list of units' chats is used before it is read again
 
 
 class Membership(Protocol):
@@ -42,9 +44,30 @@ class Authorizer:
         self.moderators = moderators
         self.membership = membership
         self._members: dict[tuple[str, str], tuple[bool, float]] = {}
+        self._asking: dict[tuple[str, str], asyncio.Future[bool]] = {}
+        self._unit_chats: tuple[frozenset[tuple[str, str]], float] | None = None
 
     def is_moderators_chat(self, chat: Address) -> bool:
         return self.moderators is not None and (chat.channel, chat.chat) == (self.moderators.channel, self.moderators.chat)
+
+    async def is_staff_chat(self, chat: Address) -> bool:
+        """The moderators' chat or an active unit's linked chat: talk there is not a citizen's conversation.
+
+        Asked for every button pressed in a private chat, so the units' chats are read at most once a
+        minute (and again at once after this process linked a chat, see ``forget_unit_chats``). It only
+        routes a press; whoever acts on the staff side is still decided by ``actor``, read fresh."""
+        if self.is_moderators_chat(chat):
+            return True
+        now = time.monotonic()
+        if self._unit_chats is None or self._unit_chats[1] <= now:
+            async with self.storage.read() as uow:
+                chats = await uow.units.active_chats()
+            self._unit_chats = (frozenset((c.channel, c.chat) for c in chats), now + STAFF_CHATS_TTL)
+        return (chat.channel, chat.chat) in self._unit_chats[0]
+
+    def forget_unit_chats(self) -> None:
+        """A unit's chat changed: the next ``is_staff_chat`` reads them again."""
+        self._unit_chats = None
 
     async def unit(self, chat: Address) -> Actor | None:
         """The police unit whose linked chat this is, if it is active."""
@@ -61,7 +84,14 @@ class Authorizer:
         cached = self._members.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        member = await self.membership.is_member(self.moderators, user.user_ref)
+        # One question to the channel per person at a time: presses arriving together wait for its answer
+        # (a script pressing hundreds of forged buttons costs one request, not hundreds).
+        asking = self._asking.get(key)
+        if asking is None:
+            asking = asyncio.ensure_future(self.membership.is_member(self.moderators, user.user_ref))
+            self._asking[key] = asking
+            asking.add_done_callback(lambda _: self._asking.pop(key, None))
+        member = await asyncio.shield(asking)
         self._members[key] = (member, time.monotonic() + MEMBERSHIP_TTL)
         return member
 

@@ -90,7 +90,7 @@ class StaffDesk:
 
     async def is_staff_chat(self, chat: Address) -> bool:
         """The moderators' chat or a linked unit's chat: talk there is not a citizen's conversation."""
-        return self.authorizer.is_moderators_chat(chat) or await self.authorizer.unit(chat) is not None
+        return await self.authorizer.is_staff_chat(chat)
 
     async def _send(self, to: Address, reply: Reply, reply_to: str | None = None, expects_reply: bool = False) -> Sent:
         channel = self.channels.get(to.channel)
@@ -396,6 +396,7 @@ class StaffDesk:
         if moved is None or unit is None or target is None:
             await self._say(chat, N_("No unit with that code is waiting to move to another chat."))
             return
+        self.authorizer.forget_unit_chats()
         if old is not None:
             await self._notify(old, N_("This chat no longer receives the tips of {unit}: an admin moved them to another chat."), unit=unit.name)
         await self._notify(target, N_("This chat is now linked to {unit}. Forwarded tips will arrive here."), unit=unit.name)
@@ -419,6 +420,7 @@ class StaffDesk:
             return
         try:
             unit, moved = await self.units.redeem_invite(code.strip(), Address(chat.channel, chat.chat), now)
+            self.authorizer.forget_unit_chats()
         except ChatAlreadyLinked as exc:
             await self._say(chat, N_("This chat is already linked to the police unit {unit}."), unit=exc.unit_code)
             return

@@ -142,6 +142,14 @@ class _Text:
     accents: tuple[str, ...]  # per word: something carrying the diacritics the writer meant
     marked: bool  # the writer uses diacritics, so a bare word means the bare word
 
+    @functools.cached_property
+    def starts(self) -> dict[str, tuple[int, ...]]:
+        """Where each word is: a term is looked for only where its first word stands."""
+        found: dict[str, list[int]] = {}
+        for i, word in enumerate(self.words):
+            found.setdefault(word, []).append(i)
+        return {word: tuple(at) for word, at in found.items()}
+
 
 @functools.lru_cache(maxsize=1024)
 def _read(text: str) -> _Text:
@@ -221,9 +229,9 @@ def _terms(*phrases: str) -> tuple[_Term, ...]:
 
 def _occurrences(text: _Text, term: _Term) -> Iterator[int]:
     n = len(term.folded)
-    for i in range(len(text.words) - n + 1):
+    for i in text.starts.get(term.folded[0], ()):
         span = range(i, i + n)
-        if tuple(text.words[j] for j in span) != term.folded:
+        if text.words[i : i + n] != term.folded:
             continue
         if not all(_same_word(text.accents[j], term.canonical[j - i], text) for j in span):
             continue
@@ -540,6 +548,7 @@ def _profile(description: str) -> _Profile:
     return _Profile(tuple(words), frozenset(street - elsewhere))
 
 
+@functools.lru_cache(maxsize=16384)  # the same pairs of words come back with every tip of a commune
 def _one_typo(a: str, b: str) -> bool:
     """One slip of the finger: a letter dropped, added or swapped with its neighbour, or a wrong letter
     in a long word (in a short one it is usually another word: "hung", "hang")."""
@@ -553,16 +562,31 @@ def _one_typo(a: str, b: str) -> bool:
     return len(long_) == len(short) + 1 and any(long_[:k] + long_[k + 1 :] == short for k in range(len(long_)))
 
 
+@functools.lru_cache(maxsize=2048)
+def _typo_targets(other: frozenset[str]) -> dict[int, tuple[str, ...]]:
+    """The other text's words that a typo could stand for (letters only, four or more), by length, sorted."""
+    by_length: dict[int, list[str]] = {}
+    for word in sorted(other):
+        if len(word) >= 4 and word.isalpha():
+            by_length.setdefault(len(word), []).append(word)
+    return {length: tuple(found) for length, found in by_length.items()}
+
+
 def _align(words: tuple[str, ...], other: frozenset[str]) -> list[str]:
     """Spells words as the other text does where they differ by one typo or by missing spaces."""
     out: list[str] = []
+    targets = _typo_targets(other)
     for word in words:
         if word in other or not word.isalpha():
             out.append(word)
         elif len(word) >= 5 and (split := segment(word, other, max_piece=8, limit=1)):
             out.extend(split[0])  # "xuankhanh" -> "xuan khanh"
         else:
-            out.append(next((w for w in sorted(other) if _one_typo(word, w)), word))
+            # Only words one letter longer, shorter or as long can be one typo away: the first of them in
+            # alphabetical order that is, as when every word of the other text was tried in that order.
+            n = len(word)
+            near = sorted(targets.get(n - 1, ()) + targets.get(n, ()) + targets.get(n + 1, ())) if n >= 4 else []
+            out.append(next((w for w in near if _one_typo(word, w)), word))
     return out
 
 

@@ -9,7 +9,7 @@ PostgreSQL backend would implement them too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +34,19 @@ from tipline.tips import Evidence, NewTip, Tip
 
 class StorageFull(Exception):
     """The disk (or the database's size limit) is full: nothing of the unit of work was written."""
+
+
+class QuotaReached(Exception):
+    """A counted action is at its limit for the window: nothing of the unit of work was written."""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A counter that one more of something goes on, and how many its window allows."""
+
+    key: str
+    window_seconds: int
+    limit: int
 
 
 class CodeTaken(Exception):
@@ -109,6 +122,19 @@ class SessionRepository(Protocol):
         """Replaces a session's state, leaving its times as they are."""
 
 
+class SessionStore(Protocol):
+    """Conversation state by pseudonym on the path of every message, outside units of work.
+
+    ``save`` returns once the state is durable: a backend may commit many chats' states together (one
+    transaction, one sync to disk), but never answers a caller before its own state is committed. A
+    backend may keep what it read and wrote in memory (by pseudonym, bounded); the database stays the
+    source of truth, and a change made through a unit of work (``uow.sessions``) is seen by ``load``.
+    """
+
+    async def load(self, pseudonym: str) -> StoredSession | None: ...
+    async def save(self, pseudonym: str, state: str, now: datetime, keep_until: datetime) -> None: ...
+
+
 class CounterRepository(Protocol):
     async def hit(self, key: str, window_seconds: int, now: datetime, amount: int = 1) -> int: ...
     async def peek(self, key: str, window_seconds: int, now: datetime) -> int: ...
@@ -174,6 +200,8 @@ class UnitRepository(Protocol):
     async def active_for_commune(self, commune_code: int) -> Unit | None: ...
     async def for_commune(self, commune_code: int) -> Unit | None: ...
     async def active_by_chat(self, chat: Address) -> Unit | None: ...
+    async def active_chats(self) -> list[Address]:
+        """The linked chats of the active units."""
     async def owners(self, commune_codes: Sequence[int]) -> dict[int, tuple[str, str]]: ...
     async def upsert(self, rows: Sequence[UnitRow], now: datetime) -> UpsertCounts: ...
     async def link_chat(self, unit_id: int, chat: Address, now: datetime) -> Unit | None:
@@ -272,8 +300,26 @@ class UnitOfWork(Protocol):
 
 
 class Storage(Protocol):
+    @property
+    def sessions(self) -> SessionStore:
+        """Per-chat state, read and written on every message (see ``SessionStore``)."""
+
     def uow(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A unit of work that writes: all of it commits, or none of it (StorageFull on a full disk)."""
+
+    # Two units of work on the path of a receipt, written in one go (a backend may run them without a round
+    # trip per statement). All of each commits, or none of it (StorageFull on a full disk).
+    async def file_tip(
+        self, tip: NewTip, code: str, passphrase_hash: str, now: datetime, quota: Quota | None,
+        owed: Callable[[Tip], Sequence[NewItem]],
+    ) -> Tip:
+        """Counts one more on ``quota`` (if any) and writes the confirmed tip, its evidence and the outbox items
+        it is ``owed``: QuotaReached past the quota's limit, CodeTaken when the code is in use."""
+    async def file_assessment(
+        self, tip_id: int, triage: str, priority: int, duplicates: Sequence[tuple[int, float]], owed: Sequence[NewItem],
+        now: datetime,
+    ) -> None:
+        """Stores a tip's triage assist (its priority, its duplicate candidates) and the outbox items it causes."""
     def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """The same repositories for reading only."""
     async def schema_version(self) -> int: ...

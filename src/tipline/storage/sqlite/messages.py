@@ -36,7 +36,7 @@ class SqliteTipMessages(Repository):
         return [_message(row) for row in rows]
 
     async def mark_delivered(self, message_ids: Sequence[int], now: datetime) -> None:
-        await self.conn.executemany(
+        await self._many(
             "UPDATE tip_messages SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
             [(ts(now), mid) for mid in message_ids],
         )

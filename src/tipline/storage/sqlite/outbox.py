@@ -4,6 +4,7 @@ worker at a time, retried with backoff, marked delivered only once the channel a
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -14,16 +15,27 @@ from tipline.storage.sqlite.codec import dt, ts
 _DUE = "delivered_at IS NULL AND failed_at IS NULL"
 
 
+_ADD = (
+    "INSERT INTO outbox (kind, priority, channel, audience, tip_id, unit_id, payload, created_at, next_attempt_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _params(item: NewItem, now: datetime) -> tuple[object, ...]:
+    return (
+        item.kind.value, int(item.priority), item.channel, item.audience.value, item.tip_id, item.unit_id,
+        json.dumps(item.payload, ensure_ascii=False), ts(now), ts(now),
+    )
+
+
+def add_now(db: sqlite3.Connection, item: NewItem, now: datetime) -> int:
+    """``SqliteOutbox.add`` inside a transaction run in the connection's thread."""
+    return int(db.execute(_ADD, _params(item, now)).lastrowid or 0)
+
+
 class SqliteOutbox(Repository):
     async def add(self, item: NewItem, now: datetime) -> int:
-        return await self._insert(
-            "INSERT INTO outbox (kind, priority, channel, audience, tip_id, unit_id, payload, created_at, "
-            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                item.kind.value, int(item.priority), item.channel, item.audience.value, item.tip_id, item.unit_id,
-                json.dumps(item.payload, ensure_ascii=False), ts(now), ts(now),
-            ),
-        )
+        return await self._insert(_ADD, _params(item, now))
 
     async def claim(
         self, owner: str, now: datetime, lease_until: datetime, limit: int, channels: Sequence[str],

@@ -1,27 +1,37 @@
 """The SQLite database: one connection, WAL, foreign keys, numbered migrations applied at start-up.
 
-aiosqlite runs every statement on one worker thread; an asyncio lock makes each unit of work atomic,
-so coroutines never interleave statements inside another's transaction.
+aiosqlite runs every statement on one worker thread; a lock (``StorageLock``) makes each unit of work
+atomic, so coroutines never interleave statements inside another's transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 
-from tipline.storage.ports import StorageFull
+from tipline.delivery.model import NewItem
+from tipline.storage.ports import Quota, QuotaReached, StorageFull
+from tipline.storage.sqlite.base import StorageLock, is_full
+from tipline.storage.sqlite.counters import hit_now
+from tipline.storage.sqlite.group import GroupWriter
+from tipline.storage.sqlite.outbox import add_now
+from tipline.storage.sqlite.sessions import SqliteSessionStore
+from tipline.storage.sqlite.tips import assessed_now, create_now
 from tipline.storage.sqlite.uow import SqliteUnitOfWork
+from tipline.tips import NewTip, Tip
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024  # bytes of WAL kept after a checkpoint
 
@@ -44,7 +54,9 @@ class SqliteStorage:
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self.conn = conn
         self.path = path
-        self._lock = asyncio.Lock()
+        self._lock = StorageLock()
+        self.writer = GroupWriter(conn, self._lock)
+        self.sessions = SqliteSessionStore(conn, self._lock, self.writer)
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStorage:
@@ -72,6 +84,7 @@ class SqliteStorage:
         return storage
 
     async def close(self) -> None:
+        await self.writer.close()
         await self.conn.close()
 
     async def checkpoint(self) -> None:
@@ -130,10 +143,10 @@ class SqliteStorage:
         async with self._lock:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield SqliteUnitOfWork(self.conn)
+                yield SqliteUnitOfWork(self.conn, self.sessions)
             except BaseException as exc:
                 await self._rollback()
-                if _is_full(exc):
+                if is_full(exc):
                     raise StorageFull(str(exc)) from exc
                 raise
             else:
@@ -141,28 +154,44 @@ class SqliteStorage:
                     await self.conn.execute("COMMIT")
                 except sqlite3.OperationalError as exc:
                     await self._rollback()
-                    if _is_full(exc):
+                    if is_full(exc):
                         raise StorageFull(str(exc)) from exc
                     raise
+
+    async def file_tip(
+        self, tip: NewTip, code: str, passphrase_hash: str, now: datetime, quota: Quota | None,
+        owed: Callable[[Tip], Sequence[NewItem]],
+    ) -> Tip:
+        def write(db: sqlite3.Connection) -> Tip:
+            if quota is not None and hit_now(db, quota.key, quota.window_seconds, now) > quota.limit:
+                raise QuotaReached(quota.key)  # rolls back: not counted either
+            created = create_now(db, tip, code, passphrase_hash, now)
+            for item in owed(created):
+                add_now(db, item, now)
+            return created
+
+        return await self.writer.run(write)
+
+    async def file_assessment(
+        self, tip_id: int, triage: str, priority: int, duplicates: Sequence[tuple[int, float]], owed: Sequence[NewItem],
+        now: datetime,
+    ) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            assessed_now(db, tip_id, triage, priority, duplicates)
+            for item in owed:
+                add_now(db, item, now)
+
+        await self.writer.run(write)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[SqliteUnitOfWork]:
         """The repositories for reading (a writer's statements never interleave with these). Writing here fails:
         a change belongs in ``uow()``, where it commits or rolls back with the rest of its unit of work."""
         async with self._lock:
-            await self.conn.execute("PRAGMA query_only = ON")
-            try:
-                yield SqliteUnitOfWork(self.conn)
-            finally:
-                await self.conn.execute("PRAGMA query_only = OFF")
+            yield SqliteUnitOfWork(self.conn, self.sessions, read_only=True)
 
     async def _rollback(self) -> None:
         # SQLite rolls back by itself after some errors (a full disk among them).
         if self.conn.in_transaction:
             await self.conn.execute("ROLLBACK")
 
-
-def _is_full(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and (
-        "full" in str(exc).lower() or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -61,36 +62,71 @@ def _tip(row: aiosqlite.Row, evidence: tuple[Evidence, ...]) -> Tip:
     )
 
 
+_INSERT_TIP = (
+    "INSERT INTO tips (code, status, category, urgency, province_code, commune_code, address, "
+    "latitude, longitude, description, language, channel, passphrase_hash, sender_recent_tips, "
+    "created_at, updated_at, search_text, priority) "
+    f"VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING {_COLUMNS}"
+)
+_INSERT_EVIDENCE = (
+    "INSERT INTO evidence (tip_id, followup_id, kind, ref, size, mime, name, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_ADD_DUPLICATE = "INSERT OR REPLACE INTO duplicate_candidates (tip_id, other_id, score) VALUES (?, ?, ?)"
+
+
+def _tip_params(tip: NewTip, code: str, passphrase_hash: str, now: datetime) -> tuple[object, ...]:
+    return (
+        code, tip.category.value, tip.urgency.value, tip.province_code, tip.commune_code,
+        tip.address, tip.latitude, tip.longitude, tip.description, tip.language, tip.channel,
+        passphrase_hash, tip.sender_recent_tips, ts(now), ts(now), fold(f"{tip.description} {tip.address or ''}"),
+    )
+
+
+def _evidence_rows(
+    tip_id: int, items: tuple[Evidence, ...], now: datetime, followup_id: int | None = None
+) -> list[tuple[object, ...]]:
+    return [(tip_id, followup_id, e.kind, e.ref, e.size, e.mime, e.name, ts(now)) for e in items]
+
+
+def _created(row: aiosqlite.Row, tip: NewTip) -> Tip:
+    # The row as written, and its evidence as given: nothing to read back.
+    return _tip(row, tuple(Evidence(e.kind, e.ref, e.size, e.mime, e.name) for e in tip.evidence))
+
+
+def create_now(db: sqlite3.Connection, tip: NewTip, code: str, passphrase_hash: str, now: datetime) -> Tip:
+    """``SqliteTips.create`` inside a transaction run in the connection's thread (``SqliteStorage.file_tip``)."""
+    try:
+        row = db.execute(_INSERT_TIP, _tip_params(tip, code, passphrase_hash, now)).fetchone()
+    except sqlite3.IntegrityError as exc:
+        raise CodeTaken(code) from exc
+    if tip.evidence:
+        db.executemany(_INSERT_EVIDENCE, _evidence_rows(row["id"], tip.evidence, now))
+    return _created(row, tip)
+
+
+def assessed_now(
+    db: sqlite3.Connection, tip_id: int, triage: str, priority: int, duplicates: Sequence[tuple[int, float]]
+) -> None:
+    """A tip's triage assist and duplicate candidates, inside a transaction run in the connection's thread."""
+    db.execute("UPDATE tips SET triage = ?, priority = ? WHERE id = ?", (triage, priority, tip_id))
+    if duplicates:
+        db.executemany(_ADD_DUPLICATE, [(tip_id, other, score) for other, score in duplicates])
+
+
 class SqliteTips(Repository):
     async def create(self, tip: NewTip, code: str, passphrase_hash: str, now: datetime) -> Tip:
         try:
-            tip_id = await self._insert(
-                "INSERT INTO tips (code, status, category, urgency, province_code, commune_code, address, "
-                "latitude, longitude, description, language, channel, passphrase_hash, sender_recent_tips, "
-                "created_at, updated_at, search_text, priority) "
-                "VALUES (?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                (
-                    code, tip.category.value, tip.urgency.value, tip.province_code, tip.commune_code,
-                    tip.address, tip.latitude, tip.longitude, tip.description, tip.language, tip.channel,
-                    passphrase_hash, tip.sender_recent_tips, ts(now), ts(now),
-                    fold(f"{tip.description} {tip.address or ''}"),
-                ),
-            )
+            row = await self._one(_INSERT_TIP, _tip_params(tip, code, passphrase_hash, now))
         except aiosqlite.IntegrityError as exc:
             raise CodeTaken(code) from exc
-        await self._add_evidence(tip_id, tip.evidence, now)
-        found = await self.by_id(tip_id)
-        assert found is not None
-        return found
+        assert row is not None
+        await self._add_evidence(row["id"], tip.evidence, now)
+        return _created(row, tip)
 
     async def _add_evidence(
         self, tip_id: int, items: tuple[Evidence, ...], now: datetime, followup_id: int | None = None
     ) -> None:
-        await self.conn.executemany(
-            "INSERT INTO evidence (tip_id, followup_id, kind, ref, size, mime, name, added_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(tip_id, followup_id, e.kind, e.ref, e.size, e.mime, e.name, ts(now)) for e in items],
-        )
+        await self._many(_INSERT_EVIDENCE, _evidence_rows(tip_id, items, now, followup_id))
 
     async def _with_evidence(self, rows: list[aiosqlite.Row]) -> list[Tip]:
         """Tips for rows, with their evidence read in one query."""
@@ -157,10 +193,7 @@ class SqliteTips(Repository):
         return [_tip(row, ()) for row in rows]
 
     async def add_duplicate_candidates(self, tip_id: int, scores: Sequence[tuple[int, float]]) -> None:
-        await self.conn.executemany(
-            "INSERT OR REPLACE INTO duplicate_candidates (tip_id, other_id, score) VALUES (?, ?, ?)",
-            [(tip_id, other, score) for other, score in scores],
-        )
+        await self._many(_ADD_DUPLICATE, [(tip_id, other, score) for other, score in scores])
 
     async def open_tips(self, offset: int, limit: int) -> tuple[list[Tip], int]:
         marks = ",".join("?" * len(_OPEN))

@@ -75,6 +75,10 @@ class SqliteUnits(Repository):
     async def active_by_chat(self, chat: Address) -> Unit | None:
         return await self._first(f"chat_channel = ? AND chat = ? AND {_ACTIVE}", (chat.channel, chat.chat))
 
+    async def active_chats(self) -> list[Address]:
+        rows = await self._all(f"SELECT chat_channel, chat FROM units WHERE chat IS NOT NULL AND {_ACTIVE}")
+        return [Address(row[0], row[1]) for row in rows]
+
     async def owners(self, commune_codes: Sequence[int]) -> dict[int, tuple[str, str]]:
         """Commune code -> (code, name) of the unit that covers it, for the communes already covered."""
         owners: dict[int, tuple[str, str]] = {}
@@ -136,8 +140,8 @@ class SqliteUnits(Repository):
             else:
                 unchanged += 1
         # Free every replaced commune before inserting, so that communes can move between units in one import.
-        await self.conn.executemany("DELETE FROM unit_communes WHERE unit_id = ?", [(uid,) for uid, _ in changed])
-        await self.conn.executemany(
+        await self._many("DELETE FROM unit_communes WHERE unit_id = ?", [(uid,) for uid, _ in changed])
+        await self._many(
             "INSERT INTO unit_communes (unit_id, commune_code) VALUES (?, ?)",
             [(uid, commune) for uid, row in changed for commune in row.communes],
         )

@@ -12,7 +12,7 @@ from tipline.storage.sqlite.messages import SqliteTipMessages
 from tipline.storage.sqlite.meta import SqliteMeta
 from tipline.storage.sqlite.outbox import SqliteOutbox
 from tipline.storage.sqlite.prompts import SqlitePrompts
-from tipline.storage.sqlite.sessions import SqliteSessions
+from tipline.storage.sqlite.sessions import SqliteSessions, SqliteSessionStore
 from tipline.storage.sqlite.staff import SqliteStaff
 from tipline.storage.sqlite.subscriptions import SqliteSubscriptions
 from tipline.storage.sqlite.throttles import SqliteThrottles
@@ -22,10 +22,12 @@ from tipline.storage.sqlite.webhook_updates import SqliteWebhookUpdates
 
 
 class SqliteUnitOfWork:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, sessions: SqliteSessionStore | None = None, read_only: bool = False
+    ) -> None:
         self.tips = SqliteTips(conn)
         self.messages = SqliteTipMessages(conn)
-        self.sessions = SqliteSessions(conn)
+        self.sessions = SqliteSessions(conn, sessions)
         self.counters = SqliteCounters(conn)
         self.subscriptions = SqliteSubscriptions(conn)
         self.outbox = SqliteOutbox(conn)
@@ -38,3 +40,6 @@ class SqliteUnitOfWork:
         self.throttles = SqliteThrottles(conn)
         self.meta = SqliteMeta(conn)
         self.webhook_updates = SqliteWebhookUpdates(conn)
+        if read_only:
+            for repository in vars(self).values():
+                repository.read_only = True
