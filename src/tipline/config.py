@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = Field(default=DEFAULT_API_BASE_URL)
     telegram_api_file_url: str | None = Field(default=None)
     tipline_db: Path = Field(default=Path("data/tipline.sqlite3"))
+    tipline_database_url: str | None = Field(default=None)
     tipline_secret_key: str | None = Field(default=None)
     tipline_locales_dir: Path | None = Field(default=None)
     tipline_admin_ids: str = Field(default="")
@@ -67,6 +68,15 @@ class Settings(BaseSettings):
         if not sep or not head.isdigit() or len(tail) < 20:
             raise ValueError("does not look like a bot token (expected '123456:ABC...')")
         return value
+
+    @field_validator("tipline_database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (without it, SQLite at TIPLINE_DB is used)")
+        return value.strip()
 
     @field_validator("telegram_api_base_url")
     @classmethod

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -91,7 +90,6 @@ class CitizenService:
         self.wrong_in_chat = SlidingWindow(self.limits.passphrase_failures_per_chat, timedelta(hours=1))
         self.recent_tips = SlidingWindow(1_000, timedelta(hours=1))  # a spam signal, never stored by chat
         self.slowdown = Slowdown()
-        self._locks: dict[str, asyncio.Lock] = {}
         # Called after a tip is confirmed and after a tipster adds to one (the moderator queue listens).
         self.on_tip: TipHook | None = None
         self.on_followup: FollowupHook | None = None
@@ -115,24 +113,22 @@ class CitizenService:
         overtake the delivery of this one.
         """
         pseudonym = self.keyring.pseudonym(channel, chat_id)
-        with self._chat_lock(pseudonym) as lock:
-            async with lock:
-                replies, receipt_pending = await self._handle(channel, str(chat_id), pseudonym, event, traits)
-                if deliver is not None and replies:
-                    await deliver(replies)
-                    if receipt_pending:
-                        await self._receipt_delivered(pseudonym)
-                return replies
+        async with self.storage.chat_lock(pseudonym):
+            replies, receipt_pending = await self._handle(channel, str(chat_id), pseudonym, event, traits)
+            if deliver is not None and replies:
+                await deliver(replies)
+                if receipt_pending:
+                    await self._receipt_delivered(pseudonym)
+            return replies
 
     async def remember_question(self, sent: Sent, code: str) -> None:
         """The team's question reached this chat: a reply to that very message answers it (for a while)."""
         pseudonym = self.keyring.pseudonym(sent.address.channel, sent.address.chat)
-        with self._chat_lock(pseudonym) as lock:
-            async with lock:
-                session, _updated = await self._load(pseudonym)
-                now = self.clock()
-                session.private.question = OpenQuestion(code=code, message=sent.message, until=now + self.limits.question_open)
-                await self._save(pseudonym, session)
+        async with self.storage.chat_lock(pseudonym):
+            session, _updated = await self._load(pseudonym)
+            now = self.clock()
+            session.private.question = OpenQuestion(code=code, message=sent.message, until=now + self.limits.question_open)
+            await self._save(pseudonym, session)
 
     async def _receipt_delivered(self, pseudonym: str) -> None:
         session, _updated = await self._load(pseudonym)
@@ -157,16 +153,6 @@ class CitizenService:
         )
 
     # --- state -----------------------------------------------------------------------------------
-
-    @contextmanager
-    def _chat_lock(self, pseudonym: str) -> Iterator[asyncio.Lock]:
-        """Serialises one chat's events (a fast double tap must not fork a draft) without a global lock."""
-        lock = self._locks.setdefault(pseudonym, asyncio.Lock())
-        try:
-            yield lock
-        finally:
-            if not lock.locked() and not getattr(lock, "_waiters", None):
-                self._locks.pop(pseudonym, None)
 
     async def _load(self, pseudonym: str) -> tuple[Session, datetime | None]:
         async with self.storage.read() as uow:

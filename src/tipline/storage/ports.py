@@ -182,6 +182,8 @@ class UnitRepository(Protocol):
 
 
 class AuditRepository(Protocol):
+    async def lock_chain(self) -> None:
+        """Makes appends in concurrent units of work take turns (one chain, never a fork)."""
     async def head(self) -> AuditRecord | None: ...
     async def highest_id(self) -> int:
         """The highest id ever given, even to entries since cut off (ids are never reused)."""
@@ -262,4 +264,6 @@ class Storage(Protocol):
     async def schema_version(self) -> int: ...
     async def checkpoint(self) -> None:
         """Makes deletions final in the files (no copy left in a write-ahead log)."""
+    def chat_lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Serialises one chat's events (``key``: its pseudonym) for every process using this storage."""
     async def close(self) -> None: ...

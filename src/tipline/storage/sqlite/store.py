@@ -45,6 +45,7 @@ class SqliteStorage:
         self.conn = conn
         self.path = path
         self._lock = asyncio.Lock()
+        self._chat_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStorage:
@@ -155,6 +156,18 @@ class SqliteStorage:
                 yield SqliteUnitOfWork(self.conn)
             finally:
                 await self.conn.execute("PRAGMA query_only = OFF")
+
+    @asynccontextmanager
+    async def chat_lock(self, key: str) -> AsyncIterator[None]:
+        """One chat's events in turn. SQLite serves one process, so a lock in memory is enough; it is dropped
+        once nobody holds or waits for it."""
+        lock = self._chat_locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._chat_locks.pop(key, None)
 
     async def _rollback(self) -> None:
         # SQLite rolls back by itself after some errors (a full disk among them).

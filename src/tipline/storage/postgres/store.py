@@ -1,0 +1,115 @@
+"""PostgreSQL storage: a pool of connections, numbered migrations in PostgreSQL's dialect applied once
+(under an advisory lock, so several workers starting together do not race), units of work as
+transactions, and per-chat locks that hold across processes."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+import asyncpg
+
+from tipline.storage.ports import StorageFull
+from tipline.storage.postgres.uow import PgUnitOfWork
+
+log = logging.getLogger(__name__)
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+_MIGRATION_LOCK = 7_315_001  # pg_advisory_xact_lock key while migrating
+# Tables whose deleted rows hold what a stolen database must not show (drafts, chat links): vacuumed after purges.
+_SENSITIVE_TABLES = ("sessions", "subscriptions", "counters", "throttles", "prompts", "evidence", "followups", "tip_messages")
+
+
+def migrations() -> list[tuple[int, str]]:
+    found = []
+    for entry in resources.files("tipline.storage.postgres").joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [number for number, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise RuntimeError(f"migrations must be numbered 1..n without gaps, found {numbers}")
+    return found
+
+
+def lock_key(text: str) -> int:
+    """A signed 64-bit advisory lock key for a string (a pseudonym: never a chat id)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+class PgStorage:
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self.pool = pool
+        self.url = url
+
+    @classmethod
+    async def open(cls, url: str, max_size: int = 20) -> PgStorage:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size)
+        storage = cls(pool, url)
+        try:
+            await storage.migrate()
+        except BaseException:
+            await pool.close()
+            raise
+        return storage
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def schema_version(self) -> int:
+        async with self.pool.acquire() as conn:
+            exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+            return int(await conn.fetchval("SELECT version FROM schema_version") or 0) if exists else 0
+
+    async def migrate(self) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = await conn.fetchval("SELECT version FROM schema_version")
+            if current is None:
+                await conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+                current = 0
+            for number, script in migrations():
+                if number <= current:
+                    continue
+                await conn.execute(script)
+                await conn.execute("UPDATE schema_version SET version = $1", number)
+                current = number
+        return int(current)
+
+    @asynccontextmanager
+    async def uow(self) -> AsyncIterator[PgUnitOfWork]:
+        """One atomic unit of work: all of it is written, or none of it."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                yield PgUnitOfWork(conn)
+        except asyncpg.DiskFullError as exc:
+            raise StorageFull(str(exc)) from exc
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[PgUnitOfWork]:
+        """The repositories for reading, in a read-only transaction: writing here fails."""
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            yield PgUnitOfWork(conn)
+
+    async def checkpoint(self) -> None:
+        """Deleted rows are gone from the tables at once; VACUUM also frees their space for reuse, so their old
+        contents are overwritten soon (PostgreSQL keeps no history tables)."""
+        async with self.pool.acquire() as conn:
+            for table in _SENSITIVE_TABLES:
+                await conn.execute(f"VACUUM {table}")
+
+    @asynccontextmanager
+    async def chat_lock(self, key: str) -> AsyncIterator[None]:
+        """Holds one chat's lock across every worker process until the block ends (a session advisory lock on
+        a connection of its own)."""
+        async with self.pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", lock_key(key))
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", lock_key(key))
