@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import logging
 
-LIBRARY_LEVELS = {"httpx": logging.WARNING, "httpcore": logging.WARNING, "telegram": logging.WARNING, "aiosqlite": logging.WARNING}
+LIBRARY_LEVELS = {
+    "httpx": logging.WARNING, "httpcore": logging.WARNING, "telegram": logging.WARNING, "aiosqlite": logging.WARNING,
+    # uvicorn's access lines print request paths (the Telegram webhook's holds a secret); webhook mode also
+    # turns that logger off entirely (bot.web).
+    "uvicorn.access": logging.WARNING,
+}
 
 
 def quiet_libraries() -> None:

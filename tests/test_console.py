@@ -375,7 +375,7 @@ def test_switch_to_english(start) -> None:
     screen = console.send("TL-2222-3333")
     assert "Now send the passphrase that came with code TL-2222-3333." in screen
     screen = console.send("wrong")
-    assert "The code and passphrase do not match any tip. You have 4 more tries before a pause." in screen
+    assert "The code and passphrase do not match any tip. You have 4 more tries; after that you must wait 15 minutes." in screen
     assert console.quit() == 0
 
     # The choice of language is kept for the next start.

@@ -161,33 +161,38 @@ async def test_csv_has_a_bom_a_header_local_times_and_no_free_text(db: SqliteSto
         outcome="verified",
     )
     await add_tip(db, utc(2026, 11, 6), commune=None, code="TL-OPEN-2222")
-    text = reports.to_csv(await reports.report_rows(db, *parse_period("2026-11")))
-    assert text.startswith("\ufeffcode,created_at,status,")
+    rows = await reports.report_rows(db, *parse_period("2026-11"))
+    text = reports.to_csv(rows)
+    # For the steering committees: Vietnamese headers and values, no internal keys.
+    assert text.startswith("\ufeffMã tin báo,Thời điểm báo tin,Trạng thái,Loại việc,")
     data = text.encode("utf-8")
     assert data.startswith(b"\xef\xbb\xbf")
     for secret in (SECRET_DESCRIPTION, "XYZZY", SECRET_ADDRESS, "QWERTY", "10.0345", "105.7876", "scrypt", "SECRET-FILE-ID"):
         assert secret not in text
     records = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
-    assert tuple(records[0]) == EXPORT_COLUMNS
     done, still_open = records
     assert done == {
-        "code": "TL-DONE-2222",
-        "created_at": "2026-11-05 10:00:00",
-        "status": "resolved",
-        "category": "trading",
-        "urgency": "today",
-        "province": "Thành phố Cần Thơ",
-        "commune": "Phường Ninh Kiều",
-        "priority": "2",
-        "forwarded_at": "2026-11-05 17:00:00",
-        "acknowledged_at": "2026-11-05 19:30:00",
-        "closed_at": "2026-11-07 19:00:00",
-        "outcome": "verified",
-        "hours_to_acknowledge": "2.5",
-        "hours_to_outcome": "50.0",
+        "Mã tin báo": "TL-DONE-2222",
+        "Thời điểm báo tin": "2026-11-05 10:00:00",
+        "Trạng thái": "đã đóng, có kết quả",
+        "Loại việc": "Mua bán ma túy",
+        "Thời gian xảy ra": "Đã xảy ra trong hôm nay",
+        "Tỉnh, thành phố": "Thành phố Cần Thơ",
+        "Xã, phường, đặc khu": "Phường Ninh Kiều",
+        "Mức ưu tiên": "cao",
+        "Thời điểm chuyển đơn vị": "2026-11-05 17:00:00",
+        "Thời điểm đơn vị xác nhận tiếp nhận": "2026-11-05 19:30:00",
+        "Thời điểm đóng tin báo": "2026-11-07 19:00:00",
+        "Kết quả xử lý": "đã xác minh, xử lý",
+        "Số giờ từ khi chuyển đến khi xác nhận": "2.5",
+        "Số giờ từ khi chuyển đến khi có kết quả": "50.0",
     }
-    assert done["commune"]
-    assert still_open["commune"] == "" and still_open["forwarded_at"] == "" and still_open["hours_to_outcome"] == ""
+    assert still_open["Xã, phường, đặc khu"] == "" and still_open["Thời điểm chuyển đơn vị"] == ""
+    assert still_open["Trạng thái"] == "mới" and still_open["Số giờ từ khi chuyển đến khi có kết quả"] == ""
+    # The same rows in English, column for column; the JSON keeps the stored keys (test_json_export).
+    english = list(csv.reader(io.StringIO(reports.to_csv(rows, "en").removeprefix("\ufeff"))))
+    assert english[0][:3] == ["Tip code", "Reported at", "Status"] and len(english[0]) == len(EXPORT_COLUMNS)
+    assert english[1][2:5] == ["closed with an outcome", "Buying or selling drugs", "Happened today"]
 
 
 async def test_json_export(db: SqliteStorage) -> None:
@@ -260,11 +265,12 @@ async def test_format_stats(db: SqliteStorage) -> None:
     assert "  new: 1" in text
     assert "  Buying or selling drugs: 1" in text and "  Selling drugs online (links, accounts, groups): 1" in text
     assert "Commune not given: 1" in text and "  Phường Ninh Kiều: 1" in text
-    assert "acknowledgement: 2.2" in text or "acknowledgement: 2.3" in text
-    assert "outcome: no data" in text
+    assert "acknowledgement (median): 2.2 hours" in text or "acknowledgement (median): 2.3 hours" in text
+    assert "outcome (median): no data" in text
     assert SECRET_DESCRIPTION not in text
     vietnamese = reports.format_stats(result, translator("vi"))
     assert "Thành phố Cần Thơ" in vietnamese and vietnamese.count("\n") == text.count("\n")
+    assert "Thời gian từ khi chuyển đến khi xác nhận (trung vị): 2,2 giờ" in vietnamese or "(trung vị): 2,3 giờ" in vietnamese
     empty = reports.format_stats(await reports.stats(db, *parse_period("2030")), translator("en"))
     assert empty.splitlines() == ["Tips, Jan 1, 2030 to Dec 31, 2030", "Total: 0"]
 
@@ -294,7 +300,7 @@ def test_cli_export_csv_to_a_file(env: Path, tmp_path: Path, capsys: pytest.Capt
     assert main(["export", "--period", "2026-Q4", "--province", "Cần Thơ", "--output", str(out)]) == 0
     assert "1 tips from 2026-10-01 to 2026-12-31 written to" in capsys.readouterr().err
     data = out.read_bytes()
-    assert data.startswith(b"\xef\xbb\xbfcode,created_at,")
+    assert data.startswith("\ufeffMã tin báo,Thời điểm báo tin,".encode())
     text = data.decode("utf-8-sig")
     assert "TL-CANT-HO22" in text and "TL-SAIG-ON22" not in text and "TL-JULY-2222" not in text
     assert SECRET_DESCRIPTION not in text and SECRET_ADDRESS not in text
@@ -307,7 +313,9 @@ def test_cli_export_dates_and_json_to_stdout(env: Path, capsys: pytest.CaptureFi
     assert [tip["code"] for tip in document["tips"]] == ["TL-JULY-2222", "TL-CANT-HO22"]
     assert main(["export", "--period", "2026", "--province", "79"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("\ufeffcode,") and "TL-SAIG-ON22" in out and "TL-CANT-HO22" not in out
+    assert out.startswith("\ufeffMã tin báo,") and "TL-SAIG-ON22" in out and "TL-CANT-HO22" not in out
+    assert main(["export", "--period", "2026", "--province", "79", "--lang", "en"]) == 0
+    assert capsys.readouterr().out.startswith("\ufeffTip code,Reported at,")
 
 
 def test_cli_export_json_by_file_name(env: Path, tmp_path: Path) -> None:

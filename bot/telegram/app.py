@@ -43,6 +43,8 @@ from .updates import command_of, replied_to_bot, staff_user, to_event
 
 log = logging.getLogger(__name__)
 CLEARED_MEMORY = 10_000  # keyboards the bot remembers having removed
+# The updates the bot asks Telegram for, by long polling or webhook.
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 
 class TiplineContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
@@ -222,7 +224,9 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
         log.warning("TIPLINE_MODERATOR_CHAT_ID is not set: tips are kept, and their cards wait until it is")
     await application.bot.set_my_commands(bot_commands("vi"))
     await application.bot.set_my_commands(bot_commands("en"), language_code="en")
-    application.bot_data["tasks"] = [asyncio.create_task(core.background())]
+    # The core's loops run once per process: here, unless whoever runs several channels runs them itself.
+    if application.bot_data.get("background", True):
+        application.bot_data["tasks"] = [asyncio.create_task(core.background())]
 
 
 async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -246,11 +250,12 @@ async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any])
 
 
 def build_application(
-    settings: Settings, core: Core | None = None, token: str | None = None
+    settings: Settings, core: Core | None = None, token: str | None = None, background: bool = True
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The configured application; the caller runs it (polling here, or a webhook it owns).
 
-    Without a core, one is bootstrapped from the settings when the application starts.
+    Without a core, one is bootstrapped from the settings when the application starts. ``background=False``:
+    the caller runs ``core.background()`` (one process running Telegram and Zalo runs it once).
     """
     application = (
         ApplicationBuilder()
@@ -265,6 +270,7 @@ def build_application(
         .build()
     )
     application.bot_data["settings"] = settings
+    application.bot_data["background"] = background
     if core is not None:
         application.bot_data["core"] = core
     private = filters.ChatType.PRIVATE

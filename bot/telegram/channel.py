@@ -27,8 +27,9 @@ from tipline.delivery.port import (
 )
 from tipline.events import Media
 from tipline.facts import EVIDENCE_MAX_BYTES
-from tipline.privacy.media import UnsafeFile, clean_image, clean_pdf, safe_file_name
+from tipline.privacy.media import EVIDENCE, UnsafeFile, clean_image, clean_pdf, safe_file_name
 
+from ..remote_files import FetchFailed, cleaned_image
 from .render import MAX_TEXT, chunks, keyboard
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ T = TypeVar("T")
 NAME = "telegram"
 TRAITS = ChannelTraits(buttons=True, max_text=MAX_TEXT, reply_to=True, edits=True, topics=True)
 SEND_ATTEMPTS = 6
+PHOTO_MAX_BYTES = 10 * 1024 * 1024  # sendPhoto's limit for an upload
 RETRY_BASE_DELAY = 0.5  # seconds; doubles per attempt, capped at 10
 _MEMBER = {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}
 # Questions relayed to tipsters may quote links: the bot never asks Telegram to fetch a preview of them.
@@ -130,7 +132,9 @@ class TelegramChannel:
 
     async def send_file(self, to: Address, file: FileRef, reply_to: str | None = None) -> Sent:
         if file.channel != NAME:
-            raise Rejected(f"a {file.channel} file cannot be re-sent on Telegram yet")
+            if file.kind == "photo" and file.ref.startswith(("https://", "http://")):
+                return await self._send_remote_photo(to, file, reply_to)
+            raise Rejected(f"a {file.channel} {file.kind} cannot be re-sent on Telegram")
         senders = {
             "photo": self.bot.send_photo, "video": self.bot.send_video, "document": self.bot.send_document,
             "voice": self.bot.send_voice, "audio": self.bot.send_audio, "animation": self.bot.send_animation,
@@ -143,6 +147,26 @@ class TelegramChannel:
 
         async def call() -> Message:
             result: Message = await send(int(to.chat), file.ref, reply_parameters=reply, message_thread_id=_thread(to))
+            return result
+
+        return Sent(to, str((await with_retry(call)).message_id))
+
+    async def _send_remote_photo(self, to: Address, file: FileRef, reply_to: str | None) -> Sent:
+        """Another channel's photo by URL (a Zalo photo): downloaded, stripped of its metadata, uploaded under a
+        neutral name. A photo that cannot be fetched or cleaned is refused, never forwarded as it is."""
+        try:
+            clean = await cleaned_image(file.ref)
+        except FetchFailed as exc:
+            raise Rejected(f"a {file.channel} photo could not be downloaded ({exc})") from None
+        except UnsafeFile as exc:
+            raise Rejected(f"a {file.channel} photo could not be cleaned ({exc.reason.value})") from None
+        upload = InputFile(clean.data, filename=safe_file_name(EVIDENCE, clean.extension, 1))
+        # Telegram takes photos up to 10 MB; a bigger (cleaned) picture goes as a document, still clean.
+        send = self.bot.send_photo if len(clean.data) <= PHOTO_MAX_BYTES else self.bot.send_document
+        reply = ReplyParameters(int(reply_to), allow_sending_without_reply=True) if reply_to else None
+
+        async def call() -> Message:
+            result: Message = await send(int(to.chat), upload, reply_parameters=reply, message_thread_id=_thread(to))
             return result
 
         return Sent(to, str((await with_retry(call)).message_id))

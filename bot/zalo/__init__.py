@@ -1,5 +1,6 @@
-"""Zalo Bot Platform: the HTTP client (``client``) and the reading of updates (``updates``) that the
-Zalo adapter is built on. Nothing here knows about tips or conversations."""
+"""Zalo Bot Platform: the HTTP client (``client``) and the reading of updates (``updates``), which know
+nothing about tips or conversations, and on them the adapter: ``channel`` (the core's delivery port on Zalo)
+and ``app`` (updates as the core's events, long polling). Webhook mode lives in ``bot.web``."""
 
 from .client import (
     DEFAULT_BASE_URL,

@@ -37,6 +37,8 @@ from tipline.tips import Evidence, Tip
 
 log = logging.getLogger(__name__)
 
+# Moderators, admins and police units work on Telegram (groups, buttons, replies), whatever channel tips come from.
+STAFF_CHANNEL = "telegram"
 PURGE_EVERY_SECONDS = 3600
 DEADLINES_EVERY_SECONDS = 60
 ANCHOR_EVERY_SECONDS = 24 * 3600
@@ -167,10 +169,10 @@ async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
     channels = Channels()
     audit = AuditLog(secret)
     moderators = (
-        Address("telegram", str(settings.tipline_moderator_chat_id))
+        Address(STAFF_CHANNEL, str(settings.tipline_moderator_chat_id))
         if settings.tipline_moderator_chat_id is not None else None
     )
-    admins = frozenset(("telegram", str(user_id)) for user_id in settings.admin_ids)
+    admins = frozenset((STAFF_CHANNEL, str(user_id)) for user_id in settings.admin_ids)
     deadlines = Deadlines(
         acknowledge=timedelta(hours=settings.tipline_ack_hours), outcome=timedelta(hours=settings.tipline_outcome_hours)
     )
@@ -179,7 +181,7 @@ async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
     moderation = Moderation(storage, audit, clock, deadlines)
     authorizer = Authorizer(storage, clock, admins, moderators)
     units = UnitDirectory(storage, secret)
-    cards = CardPoster(storage, channels, moderators, clock)
+    cards = CardPoster(storage, channels, moderators, clock, deadlines)
     relay = TipsterRelay(storage, channels, keyring, clock)
     relay.on_question = citizens.remember_question
     outbox = OutboxWorker(
@@ -187,6 +189,7 @@ async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
         {Kind.CARD: cards.post_card, Kind.STAFF_TEXT: cards.post_text, Kind.TIPSTER_NEWS: relay.deliver},
         clock,
         channels,
+        staff_channel=STAFF_CHANNEL,
     )
     staff = StaffDesk(storage, channels, authorizer, moderation, units, audit, keyring, clock, wake=outbox.wake)
 

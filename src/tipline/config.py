@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import secrets
 from collections import Counter
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
@@ -23,6 +25,10 @@ def estimated_bits(secret: str) -> float:
     counts = Counter(secret)
     per_char = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
     return per_char * len(secret)
+# Zalo Bot Platform: a call goes to f"{base}{token}/{method}" (the same constant as bot.zalo.client's).
+DEFAULT_ZALO_API_BASE_URL = "https://bot-api.zaloplatforms.com/bot"
+_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")  # Telegram allows 1-256 of these; 16 is our floor
+_LISTEN = re.compile(r"^(?P<host>[^\s:]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$")
 
 
 class ConfigError(Exception):
@@ -45,6 +51,14 @@ class Settings(BaseSettings):
     tipline_outcome_hours: float = Field(default=168.0, gt=0)
     tipline_retention_days: int = Field(default=180, gt=0)
     tipline_audit_anchor_file: Path | None = Field(default=None)
+    # How updates arrive: long polling (the default), or webhooks served by one web application (bot/web).
+    tipline_mode: Literal["polling", "webhook"] = Field(default="polling")
+    tipline_public_url: str | None = Field(default=None)  # where the platforms reach the web application
+    tipline_listen: str = Field(default="0.0.0.0:8080")  # host:port the web application listens on
+    telegram_webhook_secret: str | None = Field(default=None)
+    zalo_bot_token: str | None = Field(default=None)
+    zalo_api_base_url: str = Field(default=DEFAULT_ZALO_API_BASE_URL)
+    zalo_webhook_secret: str | None = Field(default=None)
 
     @field_validator("tipline_admin_ids")
     @classmethod
@@ -78,12 +92,83 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL (without it, SQLite at TIPLINE_DB is used)")
         return value.strip()
 
-    @field_validator("telegram_api_base_url")
+    @field_validator("telegram_api_base_url", "zalo_api_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+    @field_validator("zalo_bot_token")
+    @classmethod
+    def _zalo_token_shape(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        head, sep, tail = value.partition(":")
+        if not sep or not head or len(tail) < 16 or any(c.isspace() or c == "/" for c in value):
+            raise ValueError("does not look like a Zalo bot token (expected '{bot_id}:{secret}')")
+        return value
+
+    @field_validator("tipline_public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// for a local test)")
+        return value
+
+    @field_validator("tipline_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        match = _LISTEN.match(value.strip())
+        if match is None or not 0 < int(match.group("port")) < 65536:
+            raise ValueError("must be host:port, for example 0.0.0.0:8080")
+        return value.strip()
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not _TELEGRAM_SECRET.match(value.strip()):
+            raise ValueError("must be 16-256 characters A-Z, a-z, 0-9, _ or - (what Telegram accepts)")
+        return value.strip()
+
+    @field_validator("zalo_webhook_secret")
+    @classmethod
+    def _zalo_secret(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not 16 <= len(value.strip()) <= 256:  # Zalo takes 8-256 characters; 16 is our floor
+            raise ValueError("must be 16-256 characters")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _webhook_mode(self) -> Settings:
+        if self.tipline_mode != "webhook":
+            return self
+        if not (self.telegram_bot_token or self.zalo_bot_token):
+            raise ValueError("TIPLINE_MODE=webhook needs TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN")
+        if not self.tipline_public_url:
+            raise ValueError("TIPLINE_MODE=webhook needs TIPLINE_PUBLIC_URL (where Telegram and Zalo post updates)")
+        if self.telegram_bot_token and not self.telegram_webhook_secret:
+            raise ValueError("TIPLINE_MODE=webhook with TELEGRAM_BOT_TOKEN needs TELEGRAM_WEBHOOK_SECRET")
+        if self.zalo_bot_token and not self.zalo_webhook_secret:
+            raise ValueError("TIPLINE_MODE=webhook with ZALO_BOT_TOKEN needs ZALO_WEBHOOK_SECRET")
+        return self
+
+    @property
+    def channels(self) -> list[str]:
+        """The messaging channels this configuration runs (none: local console mode)."""
+        return [name for name, token in (("telegram", self.telegram_bot_token), ("zalo", self.zalo_bot_token)) if token]
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        host, _sep, port = self.tipline_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @field_validator("tipline_secret_key")
     @classmethod
@@ -112,7 +197,7 @@ class Settings(BaseSettings):
     def secret(self) -> bytes:
         """The server secret for keyed hashes and sealing.
 
-        In local mode (no token) a secret is generated once and kept beside the database, so that
+        In local mode (no token at all) a secret is generated once and kept beside the database, so that
         pseudonyms and sealed references stay readable across restarts. A deployed bot must set
         TIPLINE_SECRET_KEY explicitly.
         """
@@ -120,6 +205,8 @@ class Settings(BaseSettings):
             return self.tipline_secret_key.encode()
         if self.telegram_bot_token:
             raise ConfigError("TIPLINE_SECRET_KEY is required when TELEGRAM_BOT_TOKEN is set")
+        if self.zalo_bot_token:
+            raise ConfigError("TIPLINE_SECRET_KEY is required when ZALO_BOT_TOKEN is set")
         key_file = self.tipline_db.with_name(self.tipline_db.name + ".secret")
         if not key_file.exists() and self.tipline_db.exists():
             # A new secret beside an existing database would make everything sealed in it unreadable.

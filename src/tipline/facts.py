@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 EMERGENCY_NUMBER = "113"
+# Ambulance: poisoning, seizures, unconsciousness (common with laughing gas and synthetic drugs).
+AMBULANCE_NUMBER = "115"
 # Drug-crime tip line of the Ministry of Public Security's drug police (C04): calls, SMS, Zalo, 24/7.
 C04_HOTLINE = "0769.04.04.04"
 CHILD_PROTECTION_NUMBER = "111"

@@ -22,6 +22,8 @@ DOMAIN = "tipline"
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+# How a moment is written where the locale's own short form is not what people read: "10:54 ngày 02/12/2026".
+_DATETIME_PATTERNS = {"vi": "HH:mm 'ngày' dd/MM/yyyy"}
 
 # Shipped inside the package, so an installed wheel finds them; TIPLINE_LOCALES_DIR can override.
 PACKAGED_LOCALES = Path(__file__).resolve().parent / "locales"
@@ -53,8 +55,9 @@ class Translator:
         return self._catalog.ngettext(singular, plural, n)
 
     def datetime(self, moment: datetime) -> str:
-        """A date and time in Vietnam's time zone, e.g. '26/11/2026 14:05' in Vietnamese."""
-        return format_datetime(moment.astimezone(TIMEZONE), "short", tzinfo=TIMEZONE, locale=self.language)
+        """A date and time in Vietnam's time zone: '14:05 ngày 26/11/2026' in Vietnamese."""
+        pattern = _DATETIME_PATTERNS.get(self.language, "short")
+        return format_datetime(moment.astimezone(TIMEZONE), pattern, tzinfo=TIMEZONE, locale=self.language)
 
     def date(self, day: date) -> str:
         """A calendar date: '26/11/2026' in Vietnamese, 'Nov 26, 2026' in English (never ambiguous)."""

@@ -29,12 +29,13 @@ class Category(StrEnum):
 CATEGORY_LABELS: dict[Category, str] = {
     Category.TRADING: N_("Buying or selling drugs"),
     Category.USE: N_("Drug use or possession"),
-    Category.VENUE: N_("A place where people gather to use drugs"),
+    Category.VENUE: N_("A place where drug use is organised or harboured"),
     Category.TRANSPORT: N_("Transporting drugs"),
     Category.PRODUCTION: N_("Making drugs or precursors"),
-    Category.PLANTS: N_("Growing cannabis, poppy or coca"),
+    Category.PLANTS: N_("Growing opium poppy, cannabis or coca plants"),
     Category.ONLINE: N_("Selling drugs online (links, accounts, groups)"),
-    Category.DISGUISED: N_("Disguised drugs (laughing gas, vapes, 'happy water', sweets)"),
+    # Laughing gas and e-cigarettes are harmful or banned, not narcotics: named beside disguised drugs, not as drugs.
+    Category.DISGUISED: N_("Disguised drugs and addictive substances ('happy water', sweets, laced e-cigarettes, laughing gas)"),
     Category.OTHER: N_("Something else"),
 }
 
@@ -114,8 +115,8 @@ STATUS_LABELS: dict[Status, str] = {
     Status.NEEDS_INFO: N_("waiting for the tipster"),
     Status.FORWARDED: N_("forwarded to police"),
     Status.ACKNOWLEDGED: N_("acknowledged by police"),
-    Status.RESOLVED: N_("resolved"),
-    Status.UNFOUNDED: N_("unfounded"),
+    Status.RESOLVED: N_("closed with an outcome"),
+    Status.UNFOUNDED: N_("closed: unfounded or not verified"),
     Status.SPAM: N_("spam"),
     Status.DUPLICATE: N_("duplicate"),
 }
@@ -128,11 +129,27 @@ PUBLIC_STATUS: dict[Status, str] = {
     Status.NEEDS_INFO: N_("Being reviewed: we have a question for you"),
     Status.FORWARDED: N_("Passed to the police for verification"),
     Status.ACKNOWLEDGED: N_("Passed to the police for verification"),
-    Status.RESOLVED: N_("Handled. Thank you"),
-    Status.UNFOUNDED: N_("Closed after checking. Thank you"),
+    Status.RESOLVED: N_("Handled. Thank you for the information."),
+    Status.UNFOUNDED: N_("Checked and closed. Thank you for the information."),
     Status.SPAM: N_("Closed"),
-    Status.DUPLICATE: N_("Closed: the same matter was already reported"),
+    Status.DUPLICATE: N_("Closed: the same matter was already reported. Thank you for the information."),
 }
+
+# How a closed tip ended, in the tipster's words: the status alone cannot tell a tip the police handled
+# from one they passed on to another authority (both are RESOLVED).
+PUBLIC_OUTCOME: dict[str, str] = {
+    "verified": N_("Verified and handled. Thank you for the information."),
+    "not_verified": N_("Checked, but it could not be verified. Thank you for the information."),
+    "transferred": N_("Passed to the competent authority. Thank you for the information."),
+    "unfounded": PUBLIC_STATUS[Status.UNFOUNDED],
+}
+
+
+def public_status(status: Status, outcome: str | None) -> str:
+    """The msgid of what the tipster reads about a tip: its outcome once closed with one, else its status."""
+    if status in CLOSED and outcome in PUBLIC_OUTCOME:
+        return PUBLIC_OUTCOME[outcome]
+    return PUBLIC_STATUS[status]
 
 
 def evidence_summary(kinds: Iterable[str], label: Callable[[str], str]) -> str:
@@ -143,6 +160,21 @@ def evidence_summary(kinds: Iterable[str], label: Callable[[str], str]) -> str:
 
 # Priority levels, lowest first: a tip's ``priority`` is the index of its level.
 PRIORITY_LEVELS = ("low", "normal", "high", "urgent")
+LEVEL_LABELS = {"low": N_("low"), "normal": N_("normal"), "high": N_("high"), "urgent": N_("URGENT")}
+
+
+def priority_level(priority: int) -> str:
+    """The level a stored priority stands for ('urgent' for 3)."""
+    return PRIORITY_LEVELS[max(0, min(priority, len(PRIORITY_LEVELS) - 1))]
+
+
+# How a tip was closed, as a police unit reports it (or a moderator, "unfounded"), in staff's words.
+OUTCOME_LABELS = {
+    "verified": N_("verified and handled"),
+    "not_verified": N_("not verified"),
+    "transferred": N_("passed to the competent authority"),
+    "unfounded": N_("unfounded"),
+}
 
 
 @dataclass(frozen=True)

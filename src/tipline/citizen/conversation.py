@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from tipline.citizen import intake
 from tipline.citizen.choices import (
+    choice_key,
     menu_choices,
     menu_reply,
     new_prompt,
@@ -25,21 +26,26 @@ from tipline.citizen.effects import AddFollowup, AnswerTip, CheckReceipt, Contex
 from tipline.citizen.receipts import normalize_code
 from tipline.citizen.session import Screen, Session
 from tipline.events import Command, Inbound, Location, Media, Pick, Text, Unsupported
-from tipline.facts import C04_HOTLINE, CHILD_PROTECTION_NUMBER, EMERGENCY_NUMBER, FOLLOWUP_MAX_CHARS
+from tipline.facts import (
+    AMBULANCE_NUMBER,
+    C04_HOTLINE,
+    CHILD_PROTECTION_NUMBER,
+    EMERGENCY_NUMBER,
+    FOLLOWUP_MAX_CHARS,
+)
 from tipline.i18n import LANGUAGES
 from tipline.replies import MenuEntry, Reply, Step
-from tipline.tips import PUBLIC_STATUS, Tip
+from tipline.tips import Tip, public_status
 
 
 def welcome(session: Session) -> Reply:
     _ = texts(session).gettext
     text = _(
         "Welcome to the drug-crime tip line.\n\n"
-        "Here you can report drug crime anonymously, follow up on your report with a code, and find "
-        "information about drugs and where to get help.\n\n"
-        "Your report is anonymous: we do not store your name, phone number or account with it, and "
-        "moderators and police only ever see a tip code. The messaging app itself knows who writes to this bot, "
-        "so for extra safety delete this chat when you have finished.\n\n"
+        "Here you can report drug crime anonymously, check on your report with a code, and find information "
+        "about drugs and where to get help.\n\n"
+        "Anonymous here means: no name, phone number or account travels with your tip. Staff and police read "
+        "what you send, not who you are. The messaging app itself knows which account wrote to us.\n\n"
         "In an emergency call {emergency}."
     ).format(emergency=EMERGENCY_NUMBER)
     return Reply(text, menu_choices(session))
@@ -61,21 +67,41 @@ def help_reply(session: Session) -> Reply:
     return Reply(text, menu_choices(session))
 
 
-def info_reply(session: Session) -> Reply:
+def info_replies(session: Session) -> list[Reply]:
+    """/info, one topic a message so that each fits a phone screen: numbers, treatment, disguised drugs,
+    and what anonymity means here."""
     _ = texts(session).gettext
-    text = _(
+    numbers = _(
         "Where to get help\n"
-        "• Emergency, police: {emergency}\n"
-        "• Drug-crime line of the Ministry of Public Security: {c04} (call, SMS or Zalo, 24/7)\n"
-        "• Child protection: {child} (free, 24/7)\n\n"
-        "Treatment is available: methadone treatment is offered in every province, and rehabilitation can "
-        "be voluntary, at home, in the community or in a centre. The commune health station can tell you "
-        "where to start.\n\n"
-        "Watch out for drugs disguised as ordinary products: laughing gas balloons, e-cigarettes laced with "
-        "synthetic cannabis, 'happy water' mixed into drinks, cannabis sweets, and paper stamps with "
-        "cartoon prints."
-    ).format(emergency=EMERGENCY_NUMBER, c04=C04_HOTLINE, child=CHILD_PROTECTION_NUMBER)
-    return Reply(text, menu_choices(session))
+        "• Police emergency: {emergency}\n"
+        "• Ambulance (poisoning, seizures, unconsciousness): {ambulance}\n"
+        "• Hotline of the Drug Crime Investigation Police Department (C04), Ministry of Public Security: {c04}. "
+        "It takes tips on drug crime and drug abuse by call, SMS or Zalo, 24/7.\n"
+        "• Child protection: {child} (free, 24/7)"
+    ).format(emergency=EMERGENCY_NUMBER, ambulance=AMBULANCE_NUMBER, c04=C04_HOTLINE, child=CHILD_PROTECTION_NUMBER)
+    treatment = _(
+        "Treatment and rehabilitation\n"
+        "Methadone treatment is offered in every province, and rehabilitation can be voluntary: at home, in "
+        "the community or in a centre. To start, ask at the health station or the commune or ward police where "
+        "you live: they explain how to register and which option suits you. Asking for help takes courage, and "
+        "family can come with you."
+    )
+    disguised = _(
+        "Drugs disguised as ordinary products\n"
+        "Watch out for e-cigarettes laced with synthetic cannabinoids, 'happy water' mixed into drinks, "
+        "cannabis sweets, and paper stamps with cartoon prints. Laughing gas (N2O balloons) is not on the drug "
+        "lists but is harmful and addictive; e-cigarettes are banned products. If someone is poisoned, has a "
+        "seizure or passes out, call {ambulance} at once."
+    ).format(ambulance=AMBULANCE_NUMBER)
+    anonymity = _(
+        "How anonymous is a report here?\n"
+        "No name, phone number or account travels with your tip. Staff and police read what you send, not who "
+        "you are. The messaging app itself knows which account wrote to us, so leave out details that would "
+        "give you away.\n"
+        "Formal protection for people who report crimes, and rewards, need your identity: if you want them, "
+        "please go to the police in person."
+    )
+    return [Reply(numbers), Reply(treatment), Reply(disguised), Reply(anonymity, menu_choices(session))]
 
 
 # --- the dispatcher ---------------------------------------------------------------------------------
@@ -87,9 +113,36 @@ def handle(session: Session, event: Inbound, ctx: Context) -> Result:
     return remember_offer(_dispatch(session, typed_choice(session, event, ctx), ctx))
 
 
+# Commands typed as plain words on channels without buttons (Zalo, the console), where people seldom type a
+# slash. Only a message that is exactly the word counts (folded: with or without diacritics, any case, "huỷ"
+# or "hủy"), so a sentence that merely contains it stays text. Keys are folded as ``choice_key`` folds.
+WORD_COMMANDS = {
+    "tra cuu": "status",
+    "bo sung": "followup",
+    "huy": "cancel",
+    "bao tin": "report",
+    "tro giup": "help",
+}
+# The same words typed as slash commands, without their space ("/tracuu", "/huỷ").
+_COMMAND_ALIASES = {word.replace(" ", ""): name for word, name in WORD_COMMANDS.items()}
+
+
+def word_command(text: str) -> str | None:
+    """The command a message names when it is nothing but one of ``WORD_COMMANDS``."""
+    return WORD_COMMANDS.get(choice_key(text))
+
+
 def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
+    if isinstance(event, Text) and not ctx.traits.buttons:
+        word = word_command(event.text)
+        if word is not None:
+            event = Command(word)
     if isinstance(event, Command):
         return _command(session, event, ctx)
+    if ctx.first_contact and not isinstance(event, Pick):
+        # Zalo has no /start: whatever a new chat says first ("Xin chào"), it is greeted as /start would be,
+        # with what the bot is, what anonymity means here and the emergency number.
+        return _command(session, Command("start"), ctx)
     question = session.private.question
     if question is not None and question.until <= ctx.now:
         session.private.question = question = None
@@ -98,13 +151,23 @@ def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
         text = event.text.strip()
         if text and len(text) <= FOLLOWUP_MAX_CHARS:
             return Result(session, [], AnswerTip(question.code, text))
+    if isinstance(event, Text) and question is not None and not ctx.traits.reply_to and session.screen == Screen.MENU:
+        # Channels where nobody can reply to one message (Zalo): while the team's question is open, the next
+        # free text typed at the menu is the answer (a typed number or option word was already read as a choice,
+        # commands are handled above). The question closes with it; /followup still adds more.
+        text = event.text.strip()
+        if len(text) > FOLLOWUP_MAX_CHARS:
+            return with_notice(Reply(_too_long(session, len(text))), reprompt(session, ctx))
+        if text:
+            session.private.question = None
+            return Result(session, [], AnswerTip(question.code, text))
     if isinstance(event, Pick):
         action = event.action
         if isinstance(action, MenuEntry):
             return _global_action(session, action.name, ctx)
         if not isinstance(action, Step) or action.turn != session.turn:
             _ = texts(session).gettext
-            notice = Reply(_("That button belongs to an older message. Here is where we are now:"))
+            notice = Reply(_("That choice belongs to an older message. Here is where we are now:"))
             return with_notice(notice, reprompt(session, ctx))
         return _screen(session, event, ctx, action.name)
     return _screen(session, event, ctx, None)
@@ -112,6 +175,7 @@ def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
 
 def _command(session: Session, event: Command, ctx: Context) -> Result:
     name = event.name.lower()
+    name = _COMMAND_ALIASES.get(choice_key(name).replace(" ", ""), name)
     _ = texts(session).gettext
     if name == "start":
         if session.draft is not None and session.screen not in (Screen.MENU,):
@@ -162,13 +226,13 @@ def _global_action(session: Session, action: str, ctx: Context) -> Result:
     if action == "menu:followup":
         return _start_lookup(session, "followup", "")
     if action == "menu:info":
-        return Result(session, [info_reply(session)])
+        return Result(session, info_replies(session))
     if action == "menu:language":
         session.screen = Screen.LANGUAGE
         new_prompt(session)
         choices = tuple((option(session, label, f"lang:{code}"),) for code, label in _LANGUAGE_NAMES.items())
         return Result(session, [Reply(_("Choose a language:"), choices)])
-    return with_notice(Reply(_("That button is no longer valid.")), reprompt(session, ctx))
+    return with_notice(Reply(_("That choice is no longer available.")), reprompt(session, ctx))
 
 
 _LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
@@ -232,14 +296,17 @@ def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) 
         if action == "optin:no":
             session.private.optin_code = session.private.optin_until = None
             session.screen = Screen.MENU
-            text = _("All right: no messages will be sent to this chat. Check your tip any time with /status.")
+            text = _(
+                "All right: no news will be sent to this chat. You can delete this chat now if you like. To check "
+                "your tip later, send /status with your code and passphrase."
+            )
             return Result(session, [menu_reply(session, text)])
-        return with_notice(Reply(_("Please answer with one of the buttons.")), reprompt(session, ctx))
+        return with_notice(Reply(_("Please choose one of the options below.")), reprompt(session, ctx))
     if isinstance(event, Text | Media | Location):
         if screen == Screen.MENU:
             return Result(session, [menu_reply(session, _("Please choose one of the options below, or send /help."))])
-        return with_notice(Reply(_("Please answer with one of the buttons.")), reprompt(session, ctx))
-    return with_notice(Reply(_("That button is no longer valid.")), reprompt(session, ctx))
+        return with_notice(Reply(_("Please choose one of the options below.")), reprompt(session, ctx))
+    return with_notice(Reply(_("That choice is no longer available.")), reprompt(session, ctx))
 
 
 def _kind_name(session: Session, kind: str) -> str:
@@ -251,6 +318,7 @@ def _kind_name(session: Session, kind: str) -> str:
         "game": _("game"),
         "venue": _("venue"),
         "story": _("story"),
+        "voice": _("voice message"),
     }
     return names.get(kind, _("message of this kind"))
 
@@ -284,7 +352,7 @@ def _followup_prompt(session: Session) -> Reply:
     return Reply(
         _(
             "Send what you want to add to {code}: text (up to {limit} characters per message), photos, videos, "
-            "files or links. Each message is added as you send it. Press Done when you have finished."
+            "files or links. Each message is added as you send it. Choose Done when you have finished."
         ).format(code=session.private.followup_code, limit=texts(session).number(FOLLOWUP_MAX_CHARS)),
         ((option(session, _("✅ Done"), "followup:done"),),),
     )
@@ -301,7 +369,7 @@ def _start_lookup(session: Session, purpose: str, args: str) -> Result:
         return Result(session, [_passphrase_prompt(session)])
     replies = []
     if args.strip():
-        replies.append(Reply(texts(session).gettext("That does not look like a tip code.")))
+        replies.append(Reply(texts(session).gettext("That does not look like a tip code. Codes look like TL-7K3Q-9XMP.")))
     return Result(session, [*replies, _code_prompt(session)])
 
 
@@ -336,18 +404,13 @@ def _on_followup(session: Session, event: Inbound, ctx: Context, action: str | N
     if action == "followup:done":
         _clear_lookup(session)
         session.screen = Screen.MENU
-        return Result(session, [menu_reply(session, _("Thank you. Your information was added to {code}.").format(code=code))])
+        return Result(session, [menu_reply(session, _("Thank you for the information. It was added to {code}.").format(code=code))])
     if isinstance(event, Text):
         text = event.text.strip()
         if not text:
             return with_notice(Reply(_("The message was empty.")), reprompt(session, ctx))
         if len(text) > FOLLOWUP_MAX_CHARS:
-            over = Reply(
-                _("That message is too long ({count} characters; the limit is {limit}). Please split it.").format(
-                    count=texts(session).number(len(text)), limit=texts(session).number(FOLLOWUP_MAX_CHARS)
-                )
-            )
-            return with_notice(over, reprompt(session, ctx))
+            return with_notice(Reply(_too_long(session, len(text))), reprompt(session, ctx))
         return Result(session, [], AddFollowup(code, text=text))
     if isinstance(event, Media):
         problem = intake.media_problem(session, event)
@@ -357,7 +420,14 @@ def _on_followup(session: Session, event: Inbound, ctx: Context, action: str | N
     if isinstance(event, Location):
         text = f"📍 {event.latitude:.6f}, {event.longitude:.6f}"
         return Result(session, [], AddFollowup(code, text=text))
-    return with_notice(Reply(_("Please send text or a file, or press Done.")), reprompt(session, ctx))
+    return with_notice(Reply(_("Please send text or a file, or choose Done.")), reprompt(session, ctx))
+
+
+def _too_long(session: Session, count: int) -> str:
+    t = texts(session)
+    return t.gettext("That message is too long ({count} characters; the limit is {limit}). Please split it.").format(
+        count=t.number(count), limit=t.number(FOLLOWUP_MAX_CHARS)
+    )
 
 
 # --- continuations after the service performed an effect -------------------------------------------
@@ -383,27 +453,29 @@ def optin_prompt(session: Session) -> Reply:
     new_prompt(session)
     return Reply(
         _(
-            "Would you like us to send updates about this tip to this chat? If you say yes, we keep a sealed "
-            "link between this chat and the tip until the tip is closed or you send /forget. If you say no, "
-            "you can still check with /status."
+            "Shall we send news about this tip to this chat, for example when it reaches the police or if the "
+            "team has a question? If yes, this chat stays linked to the tip until the tip is closed or you send "
+            "/forget. If no, you can still check it with /status."
         ),
         ((option(session, _("Yes, send me updates"), "optin:yes"), option(session, _("No, thanks"), "optin:no")),),
     )
 
 
 def after_submit(session: Session, code: str, passphrase: str, ctx: Context) -> Result:
-    """The receipt: code and passphrase, shown once, then the opt-in question."""
+    """The receipt: code and passphrase, shown once, and what happens next; then the question about updates,
+    whose answer brings the advice that fits it (keep this chat, or delete it if you like)."""
     _ = texts(session).gettext
     session.draft = None
     offer_updates(session, code, ctx)
     receipt = Reply(
         _(
-            "Thank you. Your report was received.\n\n"
+            "Thank you for the information. Your report was received.\n\n"
             "Tip code: {code}\n"
             "Passphrase: {passphrase}\n\n"
-            "Write both down somewhere safe: the passphrase is shown only this once and we cannot recover it. "
-            "With them you can check your tip (/status) or add information (/followup) from any chat. "
-            "For your safety, delete this chat afterwards."
+            "The passphrase is shown only this once. Write both down only if you want to check back later "
+            "(/status) or add information (/followup), from any chat.\n\n"
+            "What happens next: staff review your report and the commune police verify it. They read what you "
+            "sent, not who you are. Nobody will phone you or come to see you."
         ).format(code=code, passphrase=passphrase)
     )
     return Result(session, [receipt, optin_prompt(session)])
@@ -414,7 +486,7 @@ def after_submit_failed(session: Session, ctx: Context) -> Result:
     notice = Reply(
         _(
             "Sorry, we could not save your report just now because of a storage problem. Nothing was sent; "
-            "your draft is kept. Please press Confirm again in a few minutes."
+            "your draft is kept. Please choose Confirm again in a few minutes."
         )
     )
     return with_notice(notice, reprompt(session, ctx))
@@ -424,7 +496,10 @@ def after_subscribe(session: Session) -> Result:
     _ = texts(session).gettext
     session.private.optin_code = session.private.optin_until = None
     session.screen = Screen.MENU
-    text = _("Done: updates about this tip will come to this chat. Send /forget at any time to remove the link.")
+    text = _(
+        "Done: news about this tip will come to this chat. Please keep this chat: deleting it can stop the news. "
+        "Send /forget at any time to remove the link."
+    )
     return Result(session, [menu_reply(session, text)])
 
 
@@ -449,7 +524,7 @@ def after_receipt_ok(session: Session, view: StatusView, ctx: Context) -> Result
     session.screen = Screen.MENU
     lines = [
         _("Tip {code}").format(code=view.tip.code),
-        _("Status: {status}").format(status=_(PUBLIC_STATUS[view.tip.status])),
+        _("Status: {status}").format(status=_(public_status(view.tip.status, view.tip.outcome))),
         _("Received: {when}").format(when=t.datetime(view.tip.created_at)),
         _("Last change: {when}").format(when=t.datetime(view.tip.updated_at)),
     ]
@@ -466,15 +541,17 @@ def after_receipt_ok(session: Session, view: StatusView, ctx: Context) -> Result
     return Result(session, [Reply("\n".join(lines)), optin_prompt(session)])
 
 
-def after_receipt_failed(session: Session, ctx: Context, attempts_left: int) -> Result:
+def after_receipt_failed(session: Session, ctx: Context, attempts_left: int, lockout_minutes: int) -> Result:
     t = texts(session)
     session.private.lookup_code = None
     session.screen = Screen.LOOKUP_CODE
     text = t.ngettext(
-        "The code and passphrase do not match any tip. You have {n} more try before a pause.",
-        "The code and passphrase do not match any tip. You have {n} more tries before a pause.",
+        "The code and passphrase do not match any tip. You have {n} more try; after that you must wait "
+        "{minutes} minutes.",
+        "The code and passphrase do not match any tip. You have {n} more tries; after that you must wait "
+        "{minutes} minutes.",
         attempts_left,
-    ).format(n=attempts_left)
+    ).format(n=attempts_left, minutes=lockout_minutes)
     return Result(session, [Reply(text), _code_prompt(session)])
 
 
@@ -521,13 +598,13 @@ def after_receipt_locked(session: Session, minutes: int) -> Result:
 def after_followup(session: Session, ctx: Context, added: str) -> Result:
     _ = texts(session).gettext
     new_prompt(session)
-    note = _("Added to {code}: {what}. Send more, or press Done.").format(code=session.private.followup_code, what=added)
+    note = _("Added to {code}: {what}. Send more, or choose Done.").format(code=session.private.followup_code, what=added)
     return Result(session, [Reply(note, ((option(session, _("✅ Done"), "followup:done"),),))])
 
 
 def after_answer(session: Session, ctx: Context, code: str) -> Result:
     _ = texts(session).gettext
-    text = _("Thank you: your answer about {code} was passed on to the team.").format(code=code)
+    text = _("Thank you for the information. Your answer about {code} was passed on to the team.").format(code=code)
     return with_notice(Reply(text), reprompt(session, ctx))
 
 
@@ -570,11 +647,10 @@ def privacy_reply(session: Session) -> Reply:
     _ = texts(session).gettext
     text = _(
         "What stays private\n"
-        "• Your report carries no name, phone number or account: staff read what you wrote, not who you are.\n"
-        "• The messaging app knows which account wrote here.\n"
-        "• Do not write your name or details that point to you.\n"
-        "• Files lose hidden details (place, device). A location or voice note is kept only if you agree.\n"
-        "• A link for updates is locked and goes when the report closes or with /forget.\n"
-        "• Rewards or witness protection need your identity: ask the police directly."
+        "• No name, phone or account travels with your tip: staff and police read what you send, not who you are.\n"
+        "• The messaging app itself knows which account wrote to us.\n"
+        "• Files lose hidden details (place, device); a location or voice note is kept only if you agree.\n"
+        "• A link for updates is locked and goes when the tip closes or with /forget.\n"
+        "• Rewards or witness protection need your identity: go to the police directly."
     )
     return Reply(text, menu_choices(session))

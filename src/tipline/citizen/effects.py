@@ -66,3 +66,5 @@ BUTTONS = ChannelTraits(buttons=True, max_text=4096, reply_to=True, edits=True)
 class Context:
     now: datetime
     traits: ChannelTraits = BUTTONS
+    # No state is kept for this chat yet (a first message, or the first after /forget or a long silence).
+    first_contact: bool = False

@@ -36,6 +36,8 @@ class FloodGate:
 class SlidingWindow:
     """Events per key within the last ``window``: no edge where a fixed window would let a burst through."""
 
+    MAX_KEYS = 10_000  # kept in memory before old keys are swept
+
     def __init__(self, limit: int, window: timedelta) -> None:
         self.limit = limit
         self.window = window
@@ -63,6 +65,8 @@ class SlidingWindow:
         events = self._recent(key, now)
         events.append(now)
         self._events[key] = events
+        if len(self._events) > self.MAX_KEYS:  # forget keys whose events all lie outside the window
+            self._events = {k: e for k, e in self._events.items() if e and e[-1] > now - self.window}
         return len(events)
 
 

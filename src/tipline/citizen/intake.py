@@ -13,6 +13,7 @@ from tipline.citizen.session import Draft, EvidenceItem, Screen, Session
 from tipline.events import Inbound, Location, Media, Text
 from tipline.facts import (
     ADDRESS_MAX_CHARS,
+    AMBULANCE_NUMBER,
     C04_HOTLINE,
     DESCRIPTION_MAX_CHARS,
     DESCRIPTION_MIN_CHARS,
@@ -153,7 +154,7 @@ def prompt(session: Session, ctx: Context) -> Result:
     elif screen == Screen.ADDRESS:
         text = _(
             "Step 4 of 6. Add a street address or a landmark near the place (up to {limit} characters), or "
-            "share a location. This is optional: press Skip if you prefer."
+            "share a location. This is optional: choose Skip if you prefer."
         ).format(limit=t.number(ADDRESS_MAX_CHARS))
         if draft.address or draft.latitude is not None:
             label = _("Continue ➡️")
@@ -239,14 +240,15 @@ def _description_prompt(session: Session) -> Reply:
     used = len(draft.description_text)
     if used:
         text = _(
-            "Description so far: {used} of {limit} characters. Send more text to add to it, or press Done."
+            "Description so far: {used} of {limit} characters. Send more text to add to it, or choose Done."
         ).format(used=t.number(used), limit=t.number(DESCRIPTION_MAX_CHARS))
         extra: tuple[Choice, ...] = (option(session, _("✅ Done"), "next"), option(session, _("🗑 Start over"), "clear"))
     else:
         text = _(
             "Step 5 of 6. Describe what you know: what happens, where exactly, when and how often, and how to "
-            "recognise the people, vehicles or accounts involved. Do not write your own name. You can send "
-            "several messages, up to {limit} characters in all."
+            "recognise the people, vehicles or accounts involved. Leave out your name and details that could "
+            "give you away, such as 'my house is next to…'. You can send several messages, up to {limit} "
+            "characters in all."
         ).format(limit=t.number(DESCRIPTION_MAX_CHARS))
         extra = ()
     rows: list[tuple[Choice, ...]] = []
@@ -262,7 +264,7 @@ def _evidence_prompt(session: Session) -> Reply:
     draft = _draft(session)
     count = len(draft.evidence)
     if count:
-        text = _("Evidence so far: {count} of {items} items. Send more photos, files or links, or press Done.").format(
+        text = _("Evidence so far: {count} of {items} items. Send more photos, files or links, or choose Done.").format(
             count=count, items=EVIDENCE_MAX_ITEMS
         )
     else:
@@ -307,7 +309,7 @@ def _review(session: Session) -> Reply:
     _ = texts(session).gettext
     draft = _draft(session)
     text = "\n".join(
-        [_("Please check your report:"), "", *summary_lines(session, draft), "", _("Nothing is sent until you press Confirm.")]
+        [_("Please check your report:"), "", *summary_lines(session, draft), "", _("Nothing is sent until you choose Confirm.")]
     )
     return Reply(
         text,
@@ -344,7 +346,7 @@ def _repeat(session: Session, ctx: Context, reason: str) -> Result:
 
 def _expect_button(session: Session, ctx: Context) -> Result:
     _ = texts(session).gettext
-    return _repeat(session, ctx, _("Please choose one of the buttons below."))
+    return _repeat(session, ctx, _("Please choose one of the options below."))
 
 
 def _on_category(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
@@ -368,9 +370,9 @@ def _emergency_notice(session: Session) -> Reply:
     _ = texts(session).gettext
     return Reply(
         _(
-            "If anyone is in danger right now, call {emergency} immediately. You can also call or text the "
-            "drug-crime line {c04} (24/7). Your report continues below."
-        ).format(emergency=EMERGENCY_NUMBER, c04=C04_HOTLINE)
+            "If anyone is in danger right now, call {emergency} (police) or {ambulance} (ambulance) at once. You "
+            "can also call or text the drug-crime line {c04} (24/7). Your report continues below."
+        ).format(emergency=EMERGENCY_NUMBER, ambulance=AMBULANCE_NUMBER, c04=C04_HOTLINE)
     )
 
 
@@ -437,13 +439,25 @@ def _set_province(session: Session, code: int, ctx: Context) -> Result:
     return prompt(session, ctx)
 
 
-def _set_commune(session: Session, code: int | None, ctx: Context) -> Result:
+def _set_commune(session: Session, code: int | None, ctx: Context, notices: list[Reply] | None = None) -> Result:
     draft = _draft(session)
     draft.commune_code = code
     draft.commune_unknown = code is None
     draft.candidates = []
     session.screen = Screen.COMMUNE
-    return _advance(session, ctx)
+    return _advance(session, ctx, notices)
+
+
+def _typed_place_notice(session: Session, commune_code: int) -> Reply:
+    """Says which commune a typed name was taken for, with its province, so a wrong guess is seen at once."""
+    _ = texts(session).gettext
+    d = directory()
+    commune = d.commune(commune_code)
+    province = d.province(commune.province_code) if commune else None
+    place = {"commune": commune.name if commune else "", "province": province.name if province else ""}
+    if _draft(session).editing:  # the review comes next, with its own way to change the place
+        return Reply(_("Place noted: {commune}, {province}.").format(**place))
+    return Reply(_("Place noted: {commune}, {province}. If that is not right, choose Back.").format(**place))
 
 
 def _on_commune(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
@@ -464,7 +478,8 @@ def _on_commune(session: Session, event: Inbound, ctx: Context, action: str | No
             return _repeat(session, ctx, _("That is too long for a commune name."))
         matches = d.search(query, province_code=draft.province_code, limit=COMMUNE_RESULTS)
         if matches and _clear_winner([m.score for m in matches]):
-            return _set_commune(session, matches[0].commune.code, ctx)
+            found = matches[0].commune.code
+            return _set_commune(session, found, ctx, [_typed_place_notice(session, found)])
         draft.candidates = [m.commune.code for m in matches]
         if not matches:
             province = d.province(draft.province_code or 0)
@@ -476,7 +491,7 @@ def _on_commune(session: Session, event: Inbound, ctx: Context, action: str | No
                 ),
             )
         return prompt(session, ctx)
-    return _repeat(session, ctx, _("Please type the name of the commune or ward, or choose a button."))
+    return _repeat(session, ctx, _("Please type the name of the commune or ward, or choose one of the options."))
 
 
 # What can give a sender away, and is held until they choose to keep it.
@@ -544,7 +559,7 @@ def _on_address(session: Session, event: Inbound, ctx: Context, action: str | No
             return _advance(session, ctx)
     if isinstance(event, Media):
         return _repeat(session, ctx, _("Files and photos come at the evidence step. Please type an address here."))
-    return _repeat(session, ctx, _("Please type an address or landmark, share a location, or press Skip."))
+    return _repeat(session, ctx, _("Please type an address or landmark, share a location, or choose Skip."))
 
 
 def _on_description(session: Session, event: Inbound, ctx: Context, action: str | None) -> Result:
@@ -617,7 +632,7 @@ def _on_evidence(session: Session, event: Inbound, ctx: Context, action: str | N
     elif isinstance(event, Text):
         links = [match.group(0) for match in _URL.finditer(event.text)]
         if not links:
-            return _repeat(session, ctx, _("Please send a photo, file or link here. To change the description, go Back."))
+            return _repeat(session, ctx, _("Please send a photo, file or link here. To change the description, choose Back."))
         items.extend(EvidenceItem(kind="link", ref=link[:500]) for link in links)
     elif isinstance(event, Location):
         return _hold_location(session, event)

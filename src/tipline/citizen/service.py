@@ -220,7 +220,7 @@ class CitizenService:
                 session.screen = Screen.MENU
             notices.append(conversation.draft_expired_notice(session))
 
-        ctx = Context(now=now, traits=traits)
+        ctx = Context(now=now, traits=traits, first_contact=updated_at is None)
         if isinstance(event, Media) and event.kind == "document" and session.screen in (Screen.EVIDENCE, Screen.FOLLOWUP):
             event = await self._prepare(channel, chat, event, session)
         result = conversation.handle(session, event, ctx)
@@ -251,7 +251,7 @@ class CitizenService:
         return Reply(
             _(
                 "Your last receipt may not have reached you, so here it is again.\n"
-                "Tip code: {code}\nPassphrase: {passphrase}\nWrite both down; delete this chat afterwards."
+                "Tip code: {code}\nPassphrase: {passphrase}\nWrite both down only if you want to check back later."
             ).format(code=code, passphrase=passphrase)
         )
 
@@ -361,7 +361,7 @@ class CitizenService:
             left = self.limits.passphrase_failures_per_chat_and_code - failures
             if left <= 0:
                 return conversation.after_receipt_locked(session, self.limits.lockout_minutes)
-            return conversation.after_receipt_failed(session, ctx, left)
+            return conversation.after_receipt_failed(session, ctx, left, self.limits.lockout_minutes)
         async with self.storage.uow() as uow:
             tip = await uow.tips.by_code(effect.code)
             assert tip is not None

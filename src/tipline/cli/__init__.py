@@ -41,7 +41,9 @@ async def _purge(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.secret()
-    mode = "Telegram bot" if settings.telegram_bot_token else "local console mode"
+    names = {"telegram": "Telegram", "zalo": "Zalo"}
+    channels = " and ".join(names[name] for name in settings.channels)
+    mode = f"{channels} bot ({settings.tipline_mode})" if channels else "local console mode"
     print(f"configuration is valid: {mode}, database {settings.tipline_db}")
     return 0
 

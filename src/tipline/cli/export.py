@@ -55,7 +55,7 @@ async def _export(args: argparse.Namespace) -> int:
         rows = await reports.report_rows(db, start, end, province)
     finally:
         await db.close()
-    text = reports.to_csv(rows) if fmt == "csv" else reports.to_json(rows, start, end, province)
+    text = reports.to_csv(rows, args.lang) if fmt == "csv" else reports.to_json(rows, start, end, province)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         # newline="": the CSV already ends its lines with CRLF.
@@ -95,6 +95,9 @@ def register(subcommands: Any) -> None:
     _add_scope(export)
     export.add_argument("--format", choices=reports.FORMATS, help="csv (default; UTF-8 with BOM) or json")
     export.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of standard output")
+    export.add_argument(
+        "--lang", choices=LANGUAGES, default=DEFAULT_LANGUAGE, help="language of the CSV's headers and values"
+    )
     export.set_defaults(handler=run_async(_export))
 
     stats = subcommands.add_parser("stats", help="a short summary of a period's tips for moderators")

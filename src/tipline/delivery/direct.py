@@ -10,7 +10,7 @@ from tipline.replies import Reply
 
 
 def outgoing(reply: Reply, reply_to: str | None = None, expects_reply: bool = False) -> Outgoing:
-    return Outgoing(reply.text, reply.choices, reply_to, expects_reply, reply.free_text)
+    return Outgoing(reply.text, reply.choices, reply_to, expects_reply, reply.free_text, reply.lang)
 
 
 async def send_replies(channel: Channel, to: Address, replies: Sequence[Reply]) -> list[Sent]:

@@ -45,11 +45,16 @@ class OutboxWorker:
         *,
         lease: timedelta = timedelta(minutes=2),
         batch: int = 50,
+        staff_channel: str | None = None,
     ) -> None:
         self.storage = storage
         self.handlers = dict(handlers)
         self.clock = clock
         self.channels = channels
+        # Items that name no channel are the staff side's (cards, lines for moderators and units), which go out
+        # on the staff channel: a worker takes them only where that channel runs, so a process that runs only
+        # Zalo (sharing the database with a Telegram one) never holds them up. None: any worker takes them.
+        self.staff_channel = staff_channel
         self.lease = lease
         self.batch = batch
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -65,7 +70,10 @@ class OutboxWorker:
         async with self._running:
             now = self.clock()
             async with self.storage.uow() as uow:
-                items = await uow.outbox.claim(self.owner, now, now + self.lease, self.batch, self.channels.names())
+                unaddressed = self.staff_channel is None or self.staff_channel in self.channels
+                items = await uow.outbox.claim(
+                    self.owner, now, now + self.lease, self.batch, self.channels.names(), unaddressed
+                )
             delivered = 0
             for index, item in enumerate(items):
                 outcome = await self._deliver(item)

@@ -32,6 +32,8 @@ class Outgoing:
     # Ask the person to answer this very message (Telegram: a selective ForceReply).
     expects_reply: bool = False
     free_text: bool = False
+    # The language of the words a channel without buttons adds around the choices ("Type 1, 2 or 3").
+    lang: str = "vi"
 
 
 @dataclass(frozen=True)

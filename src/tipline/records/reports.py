@@ -5,6 +5,10 @@ both ends included. It holds no identities and no free text: no description, add
 evidence, follow-ups or messages, only codes, statuses, categories, places (province and commune names)
 and times.
 
+The CSV is for people (the steering committees open it in Excel): its headers and values are in their
+language, Vietnamese by default. The JSON is for programs: ``EXPORT_COLUMNS`` as keys and the stored values
+("resolved", "trading"), which do not change with the wording.
+
 Durations are measured from forwarding to the police unit: ``hours_to_acknowledge`` = acknowledged_at −
 forwarded_at, ``hours_to_outcome`` = closed_at − forwarded_at (for tips that were forwarded and have an
 outcome). They are empty when either time is missing.
@@ -25,11 +29,20 @@ from typing import TextIO
 
 from babel.numbers import format_decimal
 
-from tipline.i18n import TIMEZONE, Translator
+from tipline.i18n import DEFAULT_LANGUAGE, N_, TIMEZONE, Translator, translator
 from tipline.places.communes import directory
 from tipline.records.model import ReportRow
 from tipline.storage.ports import Storage
-from tipline.tips import CATEGORY_LABELS, STATUS_LABELS, Category, Status
+from tipline.tips import (
+    CATEGORY_LABELS,
+    LEVEL_LABELS,
+    OUTCOME_LABELS,
+    STATUS_LABELS,
+    URGENCY_LABELS,
+    Category,
+    Status,
+    priority_level,
+)
 
 EXPORT_COLUMNS = (
     "code",
@@ -47,6 +60,30 @@ EXPORT_COLUMNS = (
     "hours_to_acknowledge",
     "hours_to_outcome",
 )
+# The CSV's headers, as people read them.
+CSV_HEADERS = {
+    "code": N_("Tip code"),
+    "created_at": N_("Reported at"),
+    "status": N_("Status"),
+    "category": N_("Type"),
+    "urgency": N_("When it happens"),
+    "province": N_("Province"),
+    "commune": N_("Commune, ward or special zone"),
+    "priority": N_("Priority"),
+    "forwarded_at": N_("Forwarded to the unit at"),
+    "acknowledged_at": N_("Acknowledged by the unit at"),
+    "closed_at": N_("Closed at"),
+    "outcome": N_("Outcome"),
+    "hours_to_acknowledge": N_("Hours from forwarding to acknowledgement"),
+    "hours_to_outcome": N_("Hours from forwarding to outcome"),
+}
+# The CSV's coded values, as people read them (a value without a label is written as stored).
+_CSV_VALUES: dict[str, dict[str, str]] = {
+    "status": {status.value: label for status, label in STATUS_LABELS.items()},
+    "category": {category.value: label for category, label in CATEGORY_LABELS.items()},
+    "urgency": {urgency.value: label for urgency, label in URGENCY_LABELS.items()},
+    "outcome": OUTCOME_LABELS,
+}
 FORMATS = ("csv", "json")
 _LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -182,16 +219,27 @@ def export_record(row: ReportRow) -> dict[str, object]:
     }
 
 
-def to_csv(rows: Iterable[ReportRow]) -> str:
-    """CSV with a header row, starting with a UTF-8 byte order mark (so Excel reads Vietnamese correctly);
-    write it with encoding='utf-8'."""
+def csv_record(row: ReportRow, t: Translator) -> dict[str, object]:
+    """A row as people read it: statuses, categories, urgency, priority and outcome in words."""
+    record = export_record(row)
+    for column, labels in _CSV_VALUES.items():
+        value = str(record[column])
+        record[column] = t.gettext(labels[value]) if value in labels else value
+    record["priority"] = t.gettext(LEVEL_LABELS[priority_level(row.priority)])
+    return record
+
+
+def to_csv(rows: Iterable[ReportRow], language: str = DEFAULT_LANGUAGE) -> str:
+    """CSV with a header row in ``language``, starting with a UTF-8 byte order mark (so Excel reads
+    Vietnamese correctly); write it with encoding='utf-8'."""
+    t = translator(language)
     buffer = io.StringIO()
     buffer.write("\ufeff")
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([t.gettext(CSV_HEADERS[column]) for column in EXPORT_COLUMNS])
     for row in rows:
-        record = export_record(row)
-        writer.writerow({k: csv_cell(v) for k, v in record.items()})
+        record = csv_record(row, t)
+        writer.writerow([csv_cell(record[column]) for column in EXPORT_COLUMNS])
     return buffer.getvalue()
 
 
@@ -222,13 +270,19 @@ def to_json(rows: Sequence[ReportRow], start: date, end: date, province_code: in
 
 
 async def export(
-    storage: Storage, out: TextIO, start: date, end: date, province_code: int | None = None, fmt: str = "csv"
+    storage: Storage,
+    out: TextIO,
+    start: date,
+    end: date,
+    province_code: int | None = None,
+    fmt: str = "csv",
+    language: str = DEFAULT_LANGUAGE,
 ) -> int:
     """Writes the report for the period to ``out``; returns the number of tips."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
     rows = await report_rows(storage, start, end, province_code)
-    out.write(to_csv(rows) if fmt == "csv" else to_json(rows, start, end, province_code))
+    out.write(to_csv(rows, language) if fmt == "csv" else to_json(rows, start, end, province_code))
     return len(rows)
 
 
@@ -299,7 +353,8 @@ def _hours_text(hours: float | None, translator: Translator) -> str:
     _ = translator.gettext
     if hours is None:
         return _("no data")
-    return format_decimal(round(hours, 1), format="#,##0.0", locale=translator.language)
+    number = format_decimal(round(hours, 1), format="#,##0.0", locale=translator.language)
+    return _("{hours} hours").format(hours=number)
 
 
 def format_stats(result: Stats, translator: Translator) -> str:
@@ -335,10 +390,10 @@ def format_stats(result: Stats, translator: Translator) -> str:
         lines.append(f"  {name}: {translator.number(count)}")
     lines += [
         "",
-        _("Median hours from forwarding to acknowledgement: {hours}").format(
+        _("Time from forwarding to acknowledgement (median): {hours}").format(
             hours=_hours_text(result.median_hours_to_acknowledge, translator)
         ),
-        _("Median hours from forwarding to outcome: {hours}").format(
+        _("Time from forwarding to outcome (median): {hours}").format(
             hours=_hours_text(result.median_hours_to_outcome, translator)
         ),
     ]

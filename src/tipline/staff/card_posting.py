@@ -14,6 +14,7 @@ from tipline.i18n import translator
 from tipline.replies import Reply
 from tipline.staff.cards import STAFF_LANGUAGE, moderator_card, unit_card, withdrawn_card
 from tipline.staff.model import CardPlacement
+from tipline.staff.moderation import Deadlines
 from tipline.staff.views import card_view
 from tipline.storage.ports import Storage
 from tipline.tips import Tip
@@ -31,11 +32,19 @@ def _for_units(kind: str, mime: str | None) -> bool:
 
 
 class CardPoster:
-    def __init__(self, storage: Storage, channels: Channels, moderators: Address | None, clock: Clock) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        channels: Channels,
+        moderators: Address | None,
+        clock: Clock,
+        deadlines: Deadlines | None = None,
+    ) -> None:
         self.storage = storage
         self.channels = channels
         self.moderators = moderators
         self.clock = clock
+        self.deadlines = deadlines or Deadlines()  # stated on the units' cards
 
     def _channel(self, address: Address) -> Channel:
         channel = self.channels.get(address.channel)
@@ -71,7 +80,7 @@ class CardPoster:
         if item.audience == Audience.MODERATORS:
             reply = moderator_card(view)
         elif tip.unit_id == item.unit_id or item.unit_id is None:
-            reply = unit_card(view)
+            reply = unit_card(view, self.deadlines)
         else:
             reply = withdrawn_card(tip.code)
         channel = self._channel(target)

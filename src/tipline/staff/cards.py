@@ -8,25 +8,28 @@ server from the message that was pressed, and the server re-checks role and stat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from tipline.i18n import N_, translator
+from tipline.i18n import N_, Translator, translator
 from tipline.privacy.media import round_location
 from tipline.replies import CardAction, Choice, Reply
+from tipline.staff.moderation import Deadlines
 from tipline.staff.triage import Assessment
 from tipline.tips import (
     CATEGORY_LABELS,
     EVIDENCE_LABELS,
-    PRIORITY_LEVELS,
+    LEVEL_LABELS,
+    OUTCOME_LABELS,
     STATUS_LABELS,
     URGENCY_LABELS,
+    Category,
     Status,
     Tip,
     evidence_summary,
+    priority_level,
 )
 
 STAFF_LANGUAGE = "vi"
-LEVEL_LABELS = {"low": N_("low"), "normal": N_("normal"), "high": N_("high"), "urgent": N_("URGENT")}
 REASON_LABELS = {
     "urgency_now": N_("happening now"),
     "urgency_today": N_("today"),
@@ -47,11 +50,12 @@ REASON_LABELS = {
     "gibberish": N_("looks like gibberish"),
     "repeated_sender": N_("many tips from one sender in an hour"),
 }
-OUTCOME_LABELS = {
-    "verified": N_("verified and handled"),
-    "not_verified": N_("not verified"),
-    "transferred": N_("transferred"),
-    "unfounded": N_("unfounded"),
+# A tip as the unit it was forwarded to sees it: what is expected of the unit now.
+UNIT_STATUS_LABELS = {
+    Status.FORWARDED: N_("waiting for your unit to acknowledge"),
+    Status.ACKNOWLEDGED: N_("acknowledged by your unit, outcome to report"),
+    Status.RESOLVED: N_("outcome reported, tip closed"),
+    Status.UNFOUNDED: N_("outcome reported, tip closed"),
 }
 ACTION_LABELS = {
     "claim": N_("claimed"),
@@ -80,6 +84,8 @@ ACTION_LABELS.update(
         "ok": ACTION_LABELS["verified"], "no": ACTION_LABELS["verified"], "tr": ACTION_LABELS["verified"],
     }
 )
+# The channel a tip came in on, as moderators know it (app names stay as they are).
+CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "console": N_("local console")}
 # Actions that need text first: the bot asks for it in a message answered by replying to it.
 PROMPT_ACTIONS = frozenset({"ask", "duplicate", "reopen", "ask_more"})
 # Opens the list of the province's units to forward to.
@@ -100,7 +106,7 @@ class CardView:
 
 
 def level_of(tip: Tip) -> str:
-    return PRIORITY_LEVELS[max(0, min(tip.priority, len(PRIORITY_LEVELS) - 1))]
+    return priority_level(tip.priority)
 
 
 def _choice(tip: Tip, label: str, action: str) -> Choice:
@@ -118,7 +124,7 @@ def card_text(view: CardView, for_police: bool = False) -> str:
             code=tip.code,
             level=_(LEVEL_LABELS[level_of(tip)]),
         ),
-        _("Status: {status}").format(status=_(STATUS_LABELS[tip.status])),
+        _("Status: {status}").format(status=_(_status_label(tip.status, for_police))),
         _("Type: {category} · When: {urgency}").format(
             category=_(CATEGORY_LABELS[tip.category]), urgency=_(URGENCY_LABELS[tip.urgency])
         ),
@@ -132,7 +138,11 @@ def card_text(view: CardView, for_police: bool = False) -> str:
             lines.append(_("Location (to about 100 m): {lat:.4f}, {lon:.4f}").format(lat=lat, lon=lon))
         else:
             lines.append(_("Location: {lat:.5f}, {lon:.5f}").format(lat=tip.latitude, lon=tip.longitude))
-    lines.append(_("Received: {when}").format(when=t.datetime(tip.created_at)))
+    lines.append(_("Reported: {when}").format(when=t.datetime(tip.created_at)))
+    if not for_police:
+        # Which app the tipster wrote from (their photos come from there; Zalo has no buttons or replies).
+        channel = _(CHANNEL_NAMES[tip.channel]) if tip.channel in CHANNEL_NAMES else tip.channel
+        lines.append(_("Channel: {channel}").format(channel=channel))
     lines.append("")
     lines.append(tip.description[:2500])
     lines.append("")
@@ -142,6 +152,9 @@ def card_text(view: CardView, for_police: bool = False) -> str:
         lines.extend(f"🔗 {item.ref}" for item in tip.evidence if item.kind == "link")
     if view.followups:
         lines.append(_("Follow-ups from the tipster: {n}").format(n=view.followups))
+    if tip.outcome:
+        outcome = _(OUTCOME_LABELS[tip.outcome]) if tip.outcome in OUTCOME_LABELS else tip.outcome
+        lines.append(_("Outcome: {outcome}").format(outcome=outcome))
     if not for_police:
         assessment = view.assessment
         if assessment is not None:
@@ -159,9 +172,6 @@ def card_text(view: CardView, for_police: bool = False) -> str:
             lines.append(_("Police unit: {unit}").format(unit=view.unit_name))
         if view.duplicate_of:
             lines.append(_("Duplicate of: {code}").format(code=view.duplicate_of))
-        if tip.outcome:
-            outcome = _(OUTCOME_LABELS[tip.outcome]) if tip.outcome in OUTCOME_LABELS else tip.outcome
-            lines.append(_("Outcome: {outcome}").format(outcome=outcome))
         if view.last_action:
             who, what, when = view.last_action
             what = _(ACTION_LABELS[what]) if what in ACTION_LABELS else what
@@ -169,9 +179,17 @@ def card_text(view: CardView, for_police: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _status_label(status: Status, for_police: bool) -> str:
+    if for_police and status in UNIT_STATUS_LABELS:
+        return UNIT_STATUS_LABELS[status]
+    return STATUS_LABELS[status]
+
+
 def _reason(key: str, detail: str) -> str:
     _ = translator(STAFF_LANGUAGE).gettext
     label = _(REASON_LABELS[key]) if key in REASON_LABELS else key
+    if key == "category" and detail in Category.__members__.values():
+        detail = _(CATEGORY_LABELS[Category(detail)])  # the triage keeps the key; staff read the label
     return f"{label} ({detail})" if detail else label
 
 
@@ -198,9 +216,11 @@ def moderator_card(view: CardView) -> Reply:
     return Reply(card_text(view), tuple(rows))
 
 
-def unit_card(view: CardView) -> Reply:
-    _ = translator(STAFF_LANGUAGE).gettext
+def unit_card(view: CardView, deadlines: Deadlines | None = None) -> Reply:
+    t = translator(STAFF_LANGUAGE)
+    _ = t.gettext
     tip = view.tip
+    deadlines = deadlines or Deadlines()
 
     def c(label: str, action: str) -> Choice:
         return _choice(tip, label, action)
@@ -211,11 +231,25 @@ def unit_card(view: CardView) -> Reply:
     elif tip.status == Status.ACKNOWLEDGED:
         rows = (
             (c(_("✔️ Verified and handled"), "verified"),),
-            (c(_("✖️ Not verified"), "not_verified"), c(_("➡️ Transferred"), "transferred")),
+            (c(_("✖️ Not verified"), "not_verified"),),
+            (c(_("➡️ Passed to the competent authority"), "transferred"),),
             (c(_("❓ Ask for more"), "ask_more"),),
         )
-    header = _("👮 Forwarded tip for your unit. Please acknowledge it, verify it, and report the outcome.")
+    header = _(
+        "👮 A tip forwarded to your unit. Please acknowledge receipt within {acknowledge}, then verify it and "
+        "report the outcome within {outcome}."
+    ).format(acknowledge=duration(t, deadlines.acknowledge), outcome=duration(t, deadlines.outcome))
     return Reply(header + "\n\n" + card_text(view, for_police=True), rows)
+
+
+def duration(t: Translator, span: timedelta) -> str:
+    """A configured deadline as staff say it: '24 giờ', '7 ngày', '1,5 giờ'."""
+    hours = span.total_seconds() / 3600
+    if hours >= 48 and hours % 24 == 0:
+        days = int(hours // 24)
+        return t.ngettext("{n} day", "{n} days", days).format(n=days)
+    count = int(hours) if hours == int(hours) else 2  # a fraction of an hour reads as plural ("1.5 hours")
+    return t.ngettext("{n} hour", "{n} hours", count).format(n=t.number(round(hours, 1)))
 
 
 def prompt_text(action: str, code: str) -> str:

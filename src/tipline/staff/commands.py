@@ -7,10 +7,10 @@ from datetime import datetime
 from tipline.i18n import N_, TIMEZONE, translator
 from tipline.records.reports import format_stats, stats
 from tipline.replies import Choice, QueuePage, Reply
-from tipline.staff.cards import LEVEL_LABELS, STAFF_LANGUAGE, level_of
+from tipline.staff.cards import STAFF_LANGUAGE, level_of
 from tipline.staff.views import find
 from tipline.storage.ports import Storage
-from tipline.tips import STATUS_LABELS, Tip
+from tipline.tips import LEVEL_LABELS, STATUS_LABELS, Tip
 
 QUEUE_PAGE = 10
 STAFF_COMMANDS = frozenset(

@@ -82,7 +82,9 @@ class StaffDesk:
         self.clock = clock
         self.wake = wake  # tells the outbox worker that something is owed
         self.presses = SlidingWindow(PRESSES_PER_MINUTE, timedelta(minutes=1))
-        self._refusals: dict[tuple[tuple[str, object], str], tuple[datetime | None, int]] = {}
+        # When each (person, kind of entry) was last audited, and how many were folded into the next entry.
+        self._audited: dict[tuple[tuple[str, object], str], datetime] = {}
+        self._skipped: dict[tuple[tuple[str, object], str], int] = {}
 
     # --- where we are --------------------------------------------------------------------------------
 
@@ -98,16 +100,25 @@ class StaffDesk:
     async def _say(self, to: Address, msgid: str, *, reply_to: str | None = None, **params: object) -> None:
         await self._send(to, Reply(translator(STAFF_LANGUAGE).gettext(msgid).format(**params)), reply_to)
 
+    def _coalesce(self, key: tuple[tuple[str, object], str], now: datetime) -> bool:
+        """True when this entry is to be written now; False when it folds into the next one (counted)."""
+        last = self._audited.get(key)
+        if last is not None and now - last < REFUSAL_AUDIT_EVERY:
+            self._skipped[key] = self._skipped.get(key, 0) + 1
+            return False
+        self._audited[key] = now
+        if len(self._audited) > 10_000:  # forget people not seen for a while
+            self._audited = {k: t for k, t in self._audited.items() if now - t < REFUSAL_AUDIT_EVERY}
+        return True
+
     async def _refused(self, actor: Actor | None, tip: Tip | None, reason: str, who: str = "") -> None:
         """Audits a refusal, coalesced: one entry per person and reason every few minutes, carrying how
         many more there were since (a flood of forged presses must not flood the permanent log)."""
         now = self.clock()
         key = (actor.role.value, actor.id) if actor else ("outsider", who)
-        last, skipped = self._refusals.get((key, reason), (None, 0))
-        if last is not None and now - last < REFUSAL_AUDIT_EVERY:
-            self._refusals[(key, reason)] = (last, skipped + 1)
+        if not self._coalesce((key, reason), now):
             return
-        self._refusals[(key, reason)] = (now, 0)
+        skipped = self._skipped.pop((key, reason), 0)
         detail = reason[:150] + (f" (and {skipped} more since the last entry)" if skipped else "")
         await self.audit.record(
             self.storage,
@@ -297,11 +308,9 @@ class StaffDesk:
         """Staff reading tips is on the record too: one entry per person, tip and kind every few minutes."""
         now = self.clock()
         key = ((actor.role.value, actor.id), f"{action}:{tip_code}")
-        last, skipped = self._refusals.get(key, (None, 0))
-        if last is not None and now - last < REFUSAL_AUDIT_EVERY:
-            self._refusals[key] = (last, skipped + 1)
+        if not self._coalesce(key, now):
             return
-        self._refusals[key] = (now, 0)
+        skipped = self._skipped.pop(key, 0)
         detail = f"and {skipped} more since the last entry" if skipped else ""
         await self.audit.record(
             self.storage,
@@ -414,7 +423,9 @@ class StaffDesk:
             return
         if unit is None:
             await self.audit.record(self.storage, AuditEntry(actor_role="system", action="link_refused", detail="bad invite"))
-            await self._say(chat, N_("That invite code is not valid (wrong, used or expired)."))
+            await self._say(
+                chat, N_("That invite code is not valid (wrong, used or expired). Invite codes look like UNIT-7K3Q-9XMP.")
+            )
             return
         if not moved:
             # The unit already reads its tips elsewhere: moving them needs an admin, and both sides hear of it.

@@ -19,7 +19,7 @@ from tipline.i18n import N_, translator
 from tipline.records.audit import AuditEntry, AuditLog
 from tipline.staff.actors import Actor, Refusal, Role
 from tipline.storage.ports import Storage, UnitOfWork
-from tipline.tips import CLOSED, PUBLIC_STATUS, Evidence, InvalidTransition, Status, Tip, check_transition
+from tipline.tips import CLOSED, Evidence, InvalidTransition, Status, Tip, check_transition
 
 # What moderators and admins can do, and what a police unit can do with the tips forwarded to it.
 STAFF_ACTIONS = frozenset(
@@ -40,9 +40,24 @@ MAX_PRIORITY = 3
 # What the tipster is told, in generic words that reveal nothing operational.
 TIPSTER_NEWS = {
     Status.FORWARDED: N_("Update on your tip {code}: it has been passed to the police for verification."),
-    Status.RESOLVED: N_("Update on your tip {code}: it has been handled. Thank you for your help."),
-    Status.UNFOUNDED: N_("Update on your tip {code}: it was checked and closed. Thank you for your help."),
-    Status.DUPLICATE: N_("Update on your tip {code}: the same matter had already been reported and is being handled."),
+    Status.RESOLVED: N_("Update on your tip {code}: it has been handled. Thank you for the information."),
+    Status.UNFOUNDED: N_("Update on your tip {code}: it was checked and closed. Thank you for the information."),
+    Status.DUPLICATE: N_(
+        "Update on your tip {code}: the same matter had already been reported and is being handled. "
+        "Thank you for the information."
+    ),
+}
+# A closing with an outcome says which (a tip passed on to another authority was not "handled" here).
+OUTCOME_NEWS = {
+    "verified": N_("Update on your tip {code}: it was verified and handled. Thank you for the information."),
+    "not_verified": N_(
+        "Update on your tip {code}: it was checked but could not be verified, and is now closed. "
+        "Thank you for the information."
+    ),
+    "transferred": N_(
+        "Update on your tip {code}: it was passed to the competent authority. Thank you for the information."
+    ),
+    "unfounded": TIPSTER_NEWS[Status.UNFOUNDED],
 }
 
 QUESTION = N_(
@@ -150,7 +165,8 @@ class Moderation:
                 await uow.outbox.add(NewItem(Kind.CARD, Audience.UNIT, tip_id, shown_to), now)
             if move.target != status and move.target in TIPSTER_NEWS:
                 # The chat link of a closed tip goes once this last news is delivered.
-                await self._tell_tipster(uow, tip, TIPSTER_NEWS[move.target], now, final=closing)
+                news = OUTCOME_NEWS.get(str(changes.get("outcome")), TIPSTER_NEWS[move.target])
+                await self._tell_tipster(uow, tip, news, now, final=closing)
         return Done(tip.code, move.target, move.message)
 
     # --- the actions -------------------------------------------------------------------------------
@@ -302,7 +318,3 @@ class Moderation:
                     from_status=tip.status.value, to_status=target.value, detail="file" if files else "text",
                 ),
             )
-
-
-def public_status(status: Status, language: str) -> str:
-    return translator(language).gettext(PUBLIC_STATUS[status])

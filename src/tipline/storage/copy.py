@@ -34,6 +34,7 @@ TABLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("deadlines", ("due_at", "reminded_at", "escalated_at", "met_at"), ()),
     ("prompts", ("created_at", "expires_at", "used_at"), ()),
     ("outbox", ("created_at", "next_attempt_at", "lease_until", "delivered_at", "failed_at"), ()),
+    ("webhook_updates", ("seen_at",), ()),
     ("audit_log", (), ()),  # ``at`` stays the exact text that was hashed
 )
 _IDENTITY = ("staff", "tips", "followups", "evidence", "tip_messages", "subscriptions", "units", "unit_invites",

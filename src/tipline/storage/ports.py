@@ -134,10 +134,11 @@ class MetaRepository(Protocol):
 class OutboxRepository(Protocol):
     async def add(self, item: NewItem, now: datetime) -> int: ...
     async def claim(
-        self, owner: str, now: datetime, lease_until: datetime, limit: int, channels: Sequence[str]
+        self, owner: str, now: datetime, lease_until: datetime, limit: int, channels: Sequence[str],
+        unaddressed: bool = True,
     ) -> list[OutboxItem]:
-        """Leases up to ``limit`` due items for ``channels`` (or for any channel), most urgent first: no other
-        worker takes them meanwhile."""
+        """Leases up to ``limit`` due items for ``channels`` (and, with ``unaddressed``, items that name no
+        channel), most urgent first: no other worker takes them meanwhile."""
     async def delivered(self, item_id: int, now: datetime) -> None: ...
     async def retry(self, item_id: int, at: datetime, *, count_attempt: bool) -> None: ...
     async def fail(self, item_id: int, now: datetime, reason: str) -> None: ...
@@ -210,6 +211,14 @@ class PromptRepository(Protocol):
     async def purge(self, now: datetime) -> int: ...
 
 
+class WebhookUpdateRepository(Protocol):
+    """Keys of updates a webhook already took in (a hash of channel and update id, never a chat id)."""
+
+    async def first_time(self, key: str, now: datetime) -> bool:
+        """Records the key; False when it was recorded before (the platform sent the update again)."""
+    async def purge(self, before: datetime) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """The repositories of one transaction (read-only properties, so any backend's own types fit)."""
 
@@ -254,6 +263,9 @@ class UnitOfWork(Protocol):
 
     @property
     def meta(self) -> MetaRepository: ...
+
+    @property
+    def webhook_updates(self) -> WebhookUpdateRepository: ...
 
 
 class Storage(Protocol):

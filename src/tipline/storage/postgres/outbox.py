@@ -22,15 +22,16 @@ class PgOutbox(Repository):
         )
 
     async def claim(
-        self, owner: str, now: datetime, lease_until: datetime, limit: int, channels: Sequence[str]
+        self, owner: str, now: datetime, lease_until: datetime, limit: int, channels: Sequence[str],
+        unaddressed: bool = True,
     ) -> list[OutboxItem]:
         rows = await self._all(
             f"UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN ("
             f"SELECT id FROM outbox WHERE {_DUE} AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) "
-            "AND (channel IS NULL OR channel = ANY($4::text[])) ORDER BY priority, next_attempt_at, id LIMIT $5 "
+            "AND (($6 AND channel IS NULL) OR channel = ANY($4::text[])) ORDER BY priority, next_attempt_at, id LIMIT $5 "
             "FOR UPDATE SKIP LOCKED) "
             "RETURNING id, kind, audience, tip_id, unit_id, payload, priority, attempts, created_at",
-            (owner, lease_until, now, list(channels), limit),
+            (owner, lease_until, now, list(channels), limit, unaddressed),
         )
         items = [
             OutboxItem(

@@ -271,3 +271,14 @@ class PgPrompts(Repository):
 
 
 
+
+
+class PgWebhookUpdates(Repository):
+    async def first_time(self, key: str, now: datetime) -> bool:
+        changed = await self._run(
+            "INSERT INTO webhook_updates (key, seen_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", (key, now)
+        )
+        return changed == 1
+
+    async def purge(self, before: datetime) -> int:
+        return await self._run("DELETE FROM webhook_updates WHERE seen_at < $1", (before,))

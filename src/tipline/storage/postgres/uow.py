@@ -16,6 +16,7 @@ from tipline.storage.postgres.small import (
     PgSubscriptions,
     PgThrottles,
     PgTipMessages,
+    PgWebhookUpdates,
 )
 from tipline.storage.postgres.tips import PgTips
 from tipline.storage.postgres.units import PgUnits
@@ -37,3 +38,4 @@ class PgUnitOfWork:
         self.prompts = PgPrompts(conn)
         self.throttles = PgThrottles(conn)
         self.meta = PgMeta(conn)
+        self.webhook_updates = PgWebhookUpdates(conn)

@@ -26,16 +26,17 @@ class SqliteOutbox(Repository):
         )
 
     async def claim(
-        self, owner: str, now: datetime, lease_until: datetime, limit: int, channels: Sequence[str]
+        self, owner: str, now: datetime, lease_until: datetime, limit: int, channels: Sequence[str],
+        unaddressed: bool = True,
     ) -> list[OutboxItem]:
         marks = ", ".join("?" * len(channels)) or "NULL"
         rows = await self._all(
             f"UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN ("
             f"SELECT id FROM outbox WHERE {_DUE} AND next_attempt_at <= ? "
-            f"AND (lease_until IS NULL OR lease_until <= ?) AND (channel IS NULL OR channel IN ({marks})) "
+            f"AND (lease_until IS NULL OR lease_until <= ?) AND ((? AND channel IS NULL) OR channel IN ({marks})) "
             "ORDER BY priority, next_attempt_at, id LIMIT ?) "
             "RETURNING id, kind, audience, tip_id, unit_id, payload, priority, attempts, created_at",
-            (owner, ts(lease_until), ts(now), ts(now), *channels, limit),
+            (owner, ts(lease_until), ts(now), ts(now), int(unaddressed), *channels, limit),
         )
         items = [
             OutboxItem(

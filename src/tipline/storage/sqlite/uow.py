@@ -18,6 +18,7 @@ from tipline.storage.sqlite.subscriptions import SqliteSubscriptions
 from tipline.storage.sqlite.throttles import SqliteThrottles
 from tipline.storage.sqlite.tips import SqliteTips
 from tipline.storage.sqlite.units import SqliteUnits
+from tipline.storage.sqlite.webhook_updates import SqliteWebhookUpdates
 
 
 class SqliteUnitOfWork:
@@ -36,3 +37,4 @@ class SqliteUnitOfWork:
         self.prompts = SqlitePrompts(conn)
         self.throttles = SqliteThrottles(conn)
         self.meta = SqliteMeta(conn)
+        self.webhook_updates = SqliteWebhookUpdates(conn)

@@ -1,4 +1,4 @@
--- The whole schema in PostgreSQL's dialect, equivalent to SQLite's migrations 001-006. Tips and
+-- The whole schema in PostgreSQL's dialect, equivalent to SQLite's migrations 001-007. Tips and
 -- everything derived from them hold no chat id, user id, name, username or phone number. No history or
 -- audit-shadow tables: a deleted row is gone (VACUUM reclaims its space after each purge).
 
@@ -220,6 +220,13 @@ CREATE TABLE outbox (
     failure         TEXT
 );
 CREATE INDEX outbox_due ON outbox (priority, next_attempt_at, id) WHERE delivered_at IS NULL AND failed_at IS NULL;
+
+-- Keys of webhook updates already taken in (a hash of channel and update id, never a chat id).
+CREATE TABLE webhook_updates (
+    key     TEXT PRIMARY KEY,
+    seen_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX webhook_updates_seen ON webhook_updates (seen_at);
 
 -- The audit log. ``at`` is kept as the exact text that was hashed. Appends are serialised on the one
 -- row of audit_head (which also remembers the highest id ever given, so ids are never reused).

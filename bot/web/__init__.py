@@ -1,0 +1,1 @@
+"""Webhook mode: one web application for Telegram's and Zalo's webhooks (``app``)."""
