@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     tipline_audit_anchor_file: Path | None = Field(default=None)
     # How updates arrive: long polling (the default), or webhooks served by one web application (bot/web).
     tipline_mode: Literal["polling", "webhook"] = Field(default="polling")
+    # Whether this process runs the background loops (outbox, deadlines, purge, audit anchors). With several
+    # web workers, turn it off there and run `tipline-worker` (the loops are safe to run twice: leases).
+    tipline_background: bool = Field(default=True)
     tipline_public_url: str | None = Field(default=None)  # where the platforms reach the web application
     tipline_listen: str = Field(default="0.0.0.0:8080")  # host:port the web application listens on
     telegram_webhook_secret: str | None = Field(default=None)
