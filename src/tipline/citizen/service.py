@@ -73,6 +73,11 @@ def _minutes(delta: timedelta) -> int:
     return max(1, -(-int(delta.total_seconds()) // 60))
 
 
+def _day(pseudonym: str, moment: datetime) -> tuple[str, int]:
+    """A chat's count of the day (UTC days: the next one starts at 07:00 in Vietnam)."""
+    return pseudonym, int(moment.timestamp()) // 86400
+
+
 def _hour(moment: datetime) -> datetime:
     """A time coarsened to its hour: stored beside a pseudonym, it cannot be matched to a tip's minute."""
     return moment.replace(minute=0, second=0, microsecond=0)
@@ -89,6 +94,9 @@ class CitizenService:
         self.wrong_for_code = SlidingWindow(self.limits.passphrase_failures_per_chat_and_code, lockout)
         self.wrong_in_chat = SlidingWindow(self.limits.passphrase_failures_per_chat, timedelta(hours=1))
         self.recent_tips = SlidingWindow(1_000, timedelta(hours=1))  # a spam signal, never stored by chat
+        # Tips a chat confirmed, per day: in memory too. A row next to the pseudonym would say which chats sent
+        # tips that day, and the order such rows are written in would match them to the tips.
+        self.tips_today = SlidingWindow(self.limits.tips_per_chat_per_day, timedelta(days=1))
         self.slowdown = Slowdown()
         # Called after a tip is confirmed and after a tipster adds to one (the moderator queue listens).
         self.on_tip: TipHook | None = None
@@ -133,7 +141,8 @@ class CitizenService:
     async def _receipt_delivered(self, pseudonym: str) -> None:
         session, _updated = await self._load(pseudonym)
         if session.private.receipt is not None:
-            session.private.receipt = None
+            # What remains (the question about updates) is kept for its own step only, not the receipt's week.
+            session.private.receipt = session.private.until = None
             await self._save(pseudonym, session)
 
     async def purge(self) -> None:
@@ -146,11 +155,24 @@ class CitizenService:
             links = await uow.subscriptions.forget_closed(now - timedelta(days=7))
             prompts = await uow.prompts.purge(now)
             await uow.throttles.purge(now - timedelta(days=1))
+            sealed = await uow.sessions.with_sealed()
+        for pseudonym in sealed:
+            await self._drop_lapsed_sealed(pseudonym)
         await self.storage.checkpoint()  # deleted rows leave the write-ahead log too
         log.info(
             "purge: %d idle drafts, %d sessions, %d counters, %d chat links of closed tips, %d prompts removed",
             drafts, sessions, counters, links, prompts,
         )
+
+    async def _drop_lapsed_sealed(self, pseudonym: str) -> None:
+        """A chat that never came back: what its step no longer needs goes from its sealed part (the session's
+        times are left alone, so nothing new is said about when the chat was active)."""
+        with self._chat_lock(pseudonym) as lock:
+            async with lock:
+                session, _updated = await self._load(pseudonym)  # drops what lapsed
+                state = self._state(session, self.clock())
+                async with self.storage.uow() as uow:
+                    await uow.sessions.set_state(pseudonym, state)
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -177,11 +199,13 @@ class CitizenService:
             private.lookup_code = private.followup_code = None
             private.optin_code = private.optin_until = None
             private.receipt = None
+        if private.optin_until is not None and private.optin_until <= now:  # the question about updates lapsed
+            private.optin_code = private.optin_until = None
         if private.question is not None and private.question.until <= now:
             private.question = None
 
-    async def _save(self, pseudonym: str, session: Session) -> None:
-        now = self.clock()
+    def _state(self, session: Session, now: datetime) -> str:
+        """The session as stored: what names a tip sealed, and only while its step needs it."""
         private = session.private
         self._drop_lapsed(private, now)
         if private.is_empty():
@@ -191,9 +215,13 @@ class CitizenService:
             if private.until is None or private.until <= now:
                 private.until = now + (self.limits.receipt_copy if private.receipt else self.limits.lookup_step)
             session.sealed = self.keyring.seal_text(private.model_dump_json(exclude_defaults=True))
+        return session.model_dump_json(exclude_defaults=True)
+
+    async def _save(self, pseudonym: str, session: Session) -> None:
+        now = self.clock()
+        state = self._state(session, now)
         # Kept for the settings' idle time even with a draft: the draft itself goes after draft_idle
         # (purge or next message), and the session row must outlive it so the citizen can be told.
-        state = session.model_dump_json(exclude_defaults=True)
         async with self.storage.uow() as uow:
             await uow.sessions.save(pseudonym, state, _hour(now), _hour(now) + self.limits.session_idle)
 
@@ -287,9 +315,7 @@ class CitizenService:
         draft = session.draft
         if draft is None or draft.category is None or draft.urgency is None or draft.province_code is None:
             return intake.resume(session, ctx)
-        async with self.storage.read() as uow:
-            today = await uow.counters.peek(f"day:{pseudonym}", 86400, ctx.now)
-        if today >= self.limits.tips_per_chat_per_day:
+        if self.tips_today.count(_day(pseudonym, ctx.now), ctx.now) >= self.limits.tips_per_chat_per_day:
             return conversation.after_submit_limited(session, ctx, self.limits.tips_per_chat_per_day)
         # Counted per pseudonym in memory; only the resulting number is stored with the tip.
         recent = self.recent_tips.count(pseudonym, ctx.now)
@@ -327,9 +353,8 @@ class CitizenService:
                     tip = await uow.tips.create(new_tip, new_code(), digest, now)
                     # The moderators' card is owed from the moment the tip exists: an outage cannot lose it.
                     await uow.outbox.add(NewItem(Kind.CARD, Audience.MODERATORS, tip.id), now)
-                    # A day's window: all that is kept next to the pseudonym is the day it confirmed tips.
-                    await uow.counters.hit(f"day:{pseudonym}", 86400, now)
                 self.recent_tips.add(pseudonym, now)
+                self.tips_today.add(_day(pseudonym, now), now)
                 return tip
             except CodeTaken:
                 continue

@@ -6,6 +6,7 @@ Neither output holds identities or free text (see ``tipline.records.reports``).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -58,8 +59,11 @@ async def _export(args: argparse.Namespace) -> int:
     text = reports.to_csv(rows, args.lang) if fmt == "csv" else reports.to_json(rows, start, end, province)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
+        # Readable by the owner only, from the moment it exists (and also when it replaces an older file).
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
         # newline="": the CSV already ends its lines with CRLF.
-        with args.output.open("w", encoding="utf-8", newline="") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         print(f"{len(rows)} tips from {start} to {end} written to {args.output}", file=sys.stderr)
     else:

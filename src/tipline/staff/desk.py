@@ -123,6 +123,7 @@ class StaffDesk:
         await self.audit.record(
             self.storage,
             AuditEntry(
+                at=now,
                 actor_role=actor.role.value if actor else "system",
                 actor_id=str(actor.id) if actor else "",
                 action="refused",
@@ -422,7 +423,7 @@ class StaffDesk:
             await self._say(chat, N_("This chat is already linked to the police unit {unit}."), unit=exc.unit_code)
             return
         if unit is None:
-            await self.audit.record(self.storage, AuditEntry(actor_role="system", action="link_refused", detail="bad invite"))
+            await self.audit.record(self.storage, AuditEntry(at=now, actor_role="system", action="link_refused", detail="bad invite"))
             await self._say(
                 chat, N_("That invite code is not valid (wrong, used or expired). Invite codes look like UNIT-7K3Q-9XMP.")
             )
@@ -430,7 +431,7 @@ class StaffDesk:
         if not moved:
             # The unit already reads its tips elsewhere: moving them needs an admin, and both sides hear of it.
             await self.audit.record(
-                self.storage, AuditEntry(actor_role="unit", actor_id=str(unit.id), action="unit_relink_requested")
+                self.storage, AuditEntry(at=now, actor_role="unit", actor_id=str(unit.id), action="unit_relink_requested")
             )
             await self._say(chat, N_("{unit} is already linked to another chat. An admin must confirm the move; until then, tips keep going to the current chat."), unit=unit.name)
             if self.authorizer.moderators is not None:
@@ -442,5 +443,5 @@ class StaffDesk:
             if unit.chat is not None:
                 await self._notify(unit.chat, N_("Someone asked to move the tips of {unit} to another chat. If that was not your unit, tell the moderators at once."), unit=unit.name)
             return
-        await self.audit.record(self.storage, AuditEntry(actor_role="unit", actor_id=str(unit.id), action="unit_linked"))
+        await self.audit.record(self.storage, AuditEntry(at=now, actor_role="unit", actor_id=str(unit.id), action="unit_linked"))
         await self._say(chat, N_("This chat is now linked to {unit}. Forwarded tips will arrive here."), unit=unit.name)

@@ -103,6 +103,10 @@ class SessionRepository(Protocol):
     async def expire_drafts(self, idle_since: datetime) -> int:
         """Drops drafts idle since before ``idle_since`` and flags those sessions so the citizen is told."""
     async def purge(self, now: datetime) -> int: ...
+    async def with_sealed(self) -> list[str]:
+        """The pseudonyms whose state holds a sealed part (what ties a chat to a tip while a step needs it)."""
+    async def set_state(self, pseudonym: str, state: str) -> None:
+        """Replaces a session's state, leaving its times as they are."""
 
 
 class CounterRepository(Protocol):
@@ -154,7 +158,8 @@ class CardRepository(Protocol):
 
 class StaffRepository(Protocol):
     async def roles(self, channel: str, user_ref: str) -> list[StaffMember]: ...
-    async def add(self, channel: str, user_ref: str, name: str, role: StaffRole, now: datetime) -> int: ...
+    async def add(self, channel: str, user_ref: str, name: str, role: StaffRole, now: datetime) -> int:
+        """The person's row for that role, made if it did not exist (adding twice gives the same row)."""
     async def rename(self, staff_id: int, name: str) -> None: ...
     async def set_role(self, channel: str, user_ref: str, role: StaffRole, active: bool, now: datetime) -> int: ...
     async def name(self, staff_id: int) -> str | None: ...

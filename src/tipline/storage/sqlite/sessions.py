@@ -35,3 +35,10 @@ class SqliteSessions(Repository):
 
     async def purge(self, now: datetime) -> int:
         return await self._run("DELETE FROM sessions WHERE expires_at < ?", (ts(now),))
+
+    async def with_sealed(self) -> list[str]:
+        rows = await self._all("SELECT pseudonym FROM sessions WHERE json_extract(state, '$.sealed') IS NOT NULL")
+        return [row[0] for row in rows]
+
+    async def set_state(self, pseudonym: str, state: str) -> None:
+        await self._run("UPDATE sessions SET state = ? WHERE pseudonym = ?", (state, pseudonym))

@@ -21,10 +21,14 @@ class SqliteStaff(Repository):
         ]
 
     async def add(self, channel: str, user_ref: str, name: str, role: StaffRole, now: datetime) -> int:
-        return await self._insert(
-            "INSERT INTO staff (channel, user_ref, name, role, added_at) VALUES (?, ?, ?, ?, ?)",
+        # Two presses of a new moderator at once both find no row: the second gets the first one's.
+        row = await self._one(
+            "INSERT INTO staff (channel, user_ref, name, role, added_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (channel, user_ref, role) DO UPDATE SET name = excluded.name RETURNING id",
             (channel, user_ref, name, role.value, ts(now)),
         )
+        assert row is not None
+        return int(row[0])
 
     async def rename(self, staff_id: int, name: str) -> None:
         await self._run("UPDATE staff SET name = ? WHERE id = ?", (name, staff_id))

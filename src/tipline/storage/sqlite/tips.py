@@ -183,8 +183,8 @@ class SqliteTips(Repository):
         return await self._with_evidence(rows)
 
     async def redact_closed(self, closed_before: datetime, now: datetime) -> int:
-        """Drops the free text, evidence and messages of tips closed before ``closed_before``; code, status,
-        place and dates stay for the statistics."""
+        """Drops the free text, evidence and messages (and the outbox items that carried them) of tips closed
+        before ``closed_before``; code, status, place and dates stay for the statistics."""
         ids = [row[0] for row in await self._all(
             "SELECT id FROM tips WHERE closed_at IS NOT NULL AND closed_at < ? AND redacted_at IS NULL",
             (ts(closed_before),),
@@ -193,6 +193,8 @@ class SqliteTips(Repository):
             await self._run("DELETE FROM evidence WHERE tip_id = ?", (tip_id,))
             await self._run("DELETE FROM followups WHERE tip_id = ?", (tip_id,))
             await self._run("DELETE FROM tip_messages WHERE tip_id = ?", (tip_id,))
+            # Lines already sent to the moderators carry the tipster's words and files too.
+            await self._run("DELETE FROM outbox WHERE tip_id = ?", (tip_id,))
             await self._run(
                 "UPDATE tips SET description = '', address = NULL, latitude = NULL, longitude = NULL, search_text = '', "
                 "triage = '{}', redacted_at = ? WHERE id = ?",
