@@ -167,12 +167,11 @@ class CitizenService:
     async def _drop_lapsed_sealed(self, pseudonym: str) -> None:
         """A chat that never came back: what its step no longer needs goes from its sealed part (the session's
         times are left alone, so nothing new is said about when the chat was active)."""
-        with self._chat_lock(pseudonym) as lock:
-            async with lock:
-                session, _updated = await self._load(pseudonym)  # drops what lapsed
-                state = self._state(session, self.clock())
-                async with self.storage.uow() as uow:
-                    await uow.sessions.set_state(pseudonym, state)
+        async with self.storage.chat_lock(pseudonym):
+            session, _updated = await self._load(pseudonym)  # drops what lapsed
+            state = self._state(session, self.clock())
+            async with self.storage.uow() as uow:
+                await uow.sessions.set_state(pseudonym, state)
 
     # --- state -----------------------------------------------------------------------------------
 

@@ -68,6 +68,13 @@ class PgSessions(Repository):
     async def purge(self, now: datetime) -> int:
         return await self._run("DELETE FROM sessions WHERE expires_at < $1", (now,))
 
+    async def with_sealed(self) -> list[str]:
+        rows = await self._all("SELECT pseudonym FROM sessions WHERE state::jsonb ? 'sealed'")
+        return [str(row[0]) for row in rows]
+
+    async def set_state(self, pseudonym: str, state: str) -> None:
+        await self._run("UPDATE sessions SET state = $1 WHERE pseudonym = $2", (state, pseudonym))
+
 
 class PgCounters(Repository):
     async def hit(self, key: str, window_seconds: int, now: datetime, amount: int = 1) -> int:
@@ -181,8 +188,10 @@ class PgStaff(Repository):
         return [StaffMember(r["id"], r["channel"], r["user_ref"], r["name"], StaffRole(r["role"]), r["active"]) for r in rows]
 
     async def add(self, channel: str, user_ref: str, name: str, role: StaffRole, now: datetime) -> int:
+        # Two presses of a new moderator at once both find no row: the second gets the first one's.
         return await self._insert(
-            "INSERT INTO staff (channel, user_ref, name, role, added_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO staff (channel, user_ref, name, role, added_at) VALUES ($1, $2, $3, $4, $5) "
+            "ON CONFLICT (channel, user_ref, role) DO UPDATE SET name = excluded.name RETURNING id",
             (channel, user_ref, name, role.value, now),
         )
 

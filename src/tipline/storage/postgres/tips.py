@@ -166,6 +166,7 @@ class PgTips(Repository):
             await self._run("DELETE FROM evidence WHERE tip_id = ANY($1::bigint[])", (ids,))
             await self._run("DELETE FROM followups WHERE tip_id = ANY($1::bigint[])", (ids,))
             await self._run("DELETE FROM tip_messages WHERE tip_id = ANY($1::bigint[])", (ids,))
+            await self._run("DELETE FROM outbox WHERE tip_id = ANY($1::bigint[])", (ids,))
             await self._run(
                 "UPDATE tips SET description = '', address = NULL, latitude = NULL, longitude = NULL, search_text = '', "
                 "triage = '{}', redacted_at = $1 WHERE id = ANY($2::bigint[])",
