@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from backends import database_url_for, ensure_database
 from botapi import FakeBotApi, SimUser
 from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
@@ -38,11 +39,13 @@ class FakeClock:
 
 
 def settings_for(api: FakeBotApi, db_path: Path, **extra: Any) -> Settings:
+    """Settings for a bot under test; on PostgreSQL (tests/backends.py) the database standing for ``db_path``."""
     return Settings(
         telegram_bot_token=api.token,
         telegram_api_base_url=api.base_url,
         telegram_api_file_url=api.base_file_url,
         tipline_db=db_path,
+        tipline_database_url=database_url_for(db_path),
         tipline_secret_key=SECRET,
         **extra,
     )
@@ -63,6 +66,7 @@ class RunningBot:
 
     async def start(self) -> None:
         settings = settings_for(self.api, self.db_path, **self.extra_settings)
+        await ensure_database(settings.tipline_database_url)
         self.core = await bootstrap(settings, clock=self.clock)
         app = build_application(settings, self.core)
 
