@@ -10,6 +10,7 @@ A chat a button sits in is never proof of anything by itself.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Protocol
 
@@ -42,6 +43,9 @@ class Authorizer:
         self.moderators = moderators
         self.membership = membership
         self._members: dict[tuple[str, str], tuple[bool, float]] = {}
+        # One question to the channel per person at a time: presses handled side by side (several database
+        # connections let them run truly at once) wait for its answer instead of each asking again.
+        self._asking: dict[tuple[str, str], asyncio.Lock] = {}
 
     def is_moderators_chat(self, chat: Address) -> bool:
         return self.moderators is not None and (chat.channel, chat.chat) == (self.moderators.channel, self.moderators.chat)
@@ -61,9 +65,18 @@ class Authorizer:
         cached = self._members.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        member = await self.membership.is_member(self.moderators, user.user_ref)
-        self._members[key] = (member, time.monotonic() + MEMBERSHIP_TTL)
-        return member
+        lock = self._asking.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                cached = self._members.get(key)  # asked meanwhile by a press that held the lock
+                if cached is not None and cached[1] > time.monotonic():
+                    return cached[0]
+                member = await self.membership.is_member(self.moderators, user.user_ref)
+                self._members[key] = (member, time.monotonic() + MEMBERSHIP_TTL)
+                return member
+        finally:
+            if not lock.locked() and self._asking.get(key) is lock:
+                del self._asking[key]
 
     def forget(self, channel: str, user_ref: str) -> None:
         """Drops what is cached about a person (after an admin changed their role)."""
