@@ -210,6 +210,9 @@ class Settings(BaseSettings):
             raise ConfigError("TIPLINE_SECRET_KEY is required when TELEGRAM_BOT_TOKEN is set")
         if self.zalo_bot_token:
             raise ConfigError("TIPLINE_SECRET_KEY is required when ZALO_BOT_TOKEN is set")
+        if self.tipline_database_url:
+            # A server database is never local mode: a secret made up here would not be the one it was written with.
+            raise ConfigError("TIPLINE_SECRET_KEY is required when TIPLINE_DATABASE_URL is set")
         key_file = self.tipline_db.with_name(self.tipline_db.name + ".secret")
         if not key_file.exists() and self.tipline_db.exists():
             # A new secret beside an existing database would make everything sealed in it unreadable.
