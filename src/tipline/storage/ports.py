@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from tipline.delivery.model import Address, NewItem, OutboxItem, Sent
+from tipline.delivery.model import Address, Kind, NewItem, OutboxItem, OutboxTally, Sent
 from tipline.records.model import AuditRecord, ReportRow
 from tipline.staff.model import (
     CardPlacement,
@@ -29,7 +29,7 @@ from tipline.staff.model import (
     UnitRow,
     UpsertCounts,
 )
-from tipline.tips import Evidence, NewTip, Tip
+from tipline.tips import Evidence, Followup, NewTip, Tip
 
 
 class StorageFull(Exception):
@@ -80,7 +80,11 @@ class TipRepository(Protocol):
     async def update(self, tip_id: int, **changes: object) -> None:
         """Sets moderation fields (status, priority, claimed_by, unit_id, outcome, times ...)."""
     async def add_followup(self, tip_id: int, text: str, evidence: tuple[Evidence, ...], now: datetime) -> int: ...
+    async def followups(self, tip_id: int) -> list[Followup]:
+        """A tip's follow-ups, oldest first, each with its files."""
     async def followup_count(self, tip_id: int) -> int: ...
+    async def count(self) -> int:
+        """How many tips there are (redacted ones included)."""
     async def in_commune_since(self, commune_code: int, since: datetime, exclude_id: int) -> list[Tip]: ...
     async def add_duplicate_candidates(self, tip_id: int, scores: Sequence[tuple[int, float]]) -> None: ...
     async def open_tips(self, offset: int, limit: int) -> tuple[list[Tip], int]: ...
@@ -93,6 +97,8 @@ class TipMessageRepository(Protocol):
     async def add(self, tip_id: int, direction: str, text: str, now: datetime) -> int: ...
     async def get(self, message_id: int) -> TipMessage | None: ...
     async def to_tipster(self, tip_id: int) -> list[TipMessage]: ...
+    async def for_tip(self, tip_id: int) -> list[TipMessage]:
+        """Every message about a tip, both ways, oldest first."""
     async def mark_delivered(self, message_ids: Sequence[int], now: datetime) -> None: ...
 
 
@@ -107,6 +113,8 @@ class SessionRepository(Protocol):
         """The pseudonyms whose state holds a sealed part (what ties a chat to a tip while a step needs it)."""
     async def set_state(self, pseudonym: str, state: str) -> None:
         """Replaces a session's state, leaving its times as they are."""
+    async def count(self) -> int:
+        """How many chats have a session now."""
 
 
 class CounterRepository(Protocol):
@@ -148,6 +156,8 @@ class OutboxRepository(Protocol):
     async def fail(self, item_id: int, now: datetime, reason: str) -> None: ...
     async def backlog(self, now: datetime) -> tuple[int, datetime | None]:
         """How many items wait, and since when the oldest one does."""
+    async def tally(self, kind: Kind | None = None) -> OutboxTally:
+        """How many items (of one kind, or all) wait, were delivered, or were set aside as failed."""
 
 
 class CardRepository(Protocol):
@@ -222,6 +232,8 @@ class WebhookUpdateRepository(Protocol):
     async def first_time(self, key: str, now: datetime) -> bool:
         """Records the key; False when it was recorded before (the platform sent the update again)."""
     async def purge(self, before: datetime) -> int: ...
+    async def count(self) -> int:
+        """How many keys are kept."""
 
 
 class UnitOfWork(Protocol):

@@ -35,6 +35,10 @@ class PgTipMessages(Repository):
         )
         return [_message(row) for row in rows]
 
+    async def for_tip(self, tip_id: int) -> list[TipMessage]:
+        rows = await self._all("SELECT * FROM tip_messages WHERE tip_id = $1 ORDER BY id", (tip_id,))
+        return [_message(row) for row in rows]
+
     async def mark_delivered(self, message_ids: Sequence[int], now: datetime) -> None:
         await self._run(
             "UPDATE tip_messages SET delivered_at = $1 WHERE id = ANY($2::bigint[]) AND delivered_at IS NULL",
@@ -74,6 +78,9 @@ class PgSessions(Repository):
 
     async def set_state(self, pseudonym: str, state: str) -> None:
         await self._run("UPDATE sessions SET state = $1 WHERE pseudonym = $2", (state, pseudonym))
+
+    async def count(self) -> int:
+        return int(await self.conn.fetchval("SELECT COUNT(*) FROM sessions") or 0)
 
 
 class PgCounters(Repository):
@@ -291,3 +298,6 @@ class PgWebhookUpdates(Repository):
 
     async def purge(self, before: datetime) -> int:
         return await self._run("DELETE FROM webhook_updates WHERE seen_at < $1", (before,))
+
+    async def count(self) -> int:
+        return int(await self.conn.fetchval("SELECT COUNT(*) FROM webhook_updates") or 0)

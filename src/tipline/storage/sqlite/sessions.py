@@ -42,3 +42,7 @@ class SqliteSessions(Repository):
 
     async def set_state(self, pseudonym: str, state: str) -> None:
         await self._run("UPDATE sessions SET state = ? WHERE pseudonym = ?", (state, pseudonym))
+
+    async def count(self) -> int:
+        row = await self._one("SELECT COUNT(*) FROM sessions")
+        return int(row[0]) if row else 0
