@@ -131,7 +131,7 @@ async def open_database(settings: Settings) -> Storage:
     if settings.tipline_database_url:
         from tipline.storage.postgres.store import PgStorage  # asyncpg is needed only for PostgreSQL
 
-        return await PgStorage.open(settings.tipline_database_url)
+        return await PgStorage.open(settings.tipline_database_url, max_size=settings.tipline_database_pool)
     return await SqliteStorage.open(settings.tipline_db)
 
 

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     telegram_api_file_url: str | None = Field(default=None)
     tipline_db: Path = Field(default=Path("data/tipline.sqlite3"))
     tipline_database_url: str | None = Field(default=None)
+    # PostgreSQL connections each process may open (the server's max_connections bounds the sum over processes).
+    tipline_database_pool: int = Field(default=10, ge=2, le=500)
     tipline_secret_key: str | None = Field(default=None)
     tipline_locales_dir: Path | None = Field(default=None)
     tipline_admin_ids: str = Field(default="")

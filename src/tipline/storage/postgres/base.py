@@ -13,8 +13,11 @@ Conn = asyncpg.Connection | PoolConnectionProxy
 
 
 class Repository:
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, writing: bool = False) -> None:
         self.conn = conn
+        # In a unit of work that writes (not in a read, where PostgreSQL refuses row locks): reads that decide
+        # a change lock what they read, since several workers write at once.
+        self.writing = writing
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await self.conn.fetchrow(sql, *params)

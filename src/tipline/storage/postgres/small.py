@@ -65,7 +65,7 @@ class PgSessions(Repository):
     async def expire_drafts(self, idle_since: datetime) -> int:
         return await self._run(
             "UPDATE sessions SET state = ((state::jsonb - 'draft') || '{\"screen\": \"menu\", \"draft_expired\": true}'::jsonb)::text "
-            "WHERE state::jsonb ? 'draft' AND updated_at < $1",
+            "WHERE jsonb_typeof(state::jsonb -> 'draft') NOT IN ('null') AND updated_at < $1",
             (idle_since,),
         )
 
@@ -73,7 +73,8 @@ class PgSessions(Repository):
         return await self._run("DELETE FROM sessions WHERE expires_at < $1", (now,))
 
     async def with_sealed(self) -> list[str]:
-        rows = await self._all("SELECT pseudonym FROM sessions WHERE state::jsonb ? 'sealed'")
+        # As SQLite's json_extract: a key holding JSON null counts as absent.
+        rows = await self._all("SELECT pseudonym FROM sessions WHERE jsonb_typeof(state::jsonb -> 'sealed') NOT IN ('null')")
         return [str(row[0]) for row in rows]
 
     async def set_state(self, pseudonym: str, state: str) -> None:
@@ -232,10 +233,13 @@ class PgDeadlines(Repository):
         )
 
     async def open(self) -> list[OpenDeadline]:
+        # In a unit of work that writes (the deadline check), the open deadlines are taken for it: a check
+        # running at the same time in another worker skips them instead of reminding or escalating twice.
+        lock = " FOR UPDATE OF d SKIP LOCKED" if self.writing else ""
         rows = await self._all(
             "SELECT d.id, d.tip_id, d.kind, d.due_at, d.reminded_at, d.escalated_at, t.code, t.unit_id, "
             "t.forwarded_at, t.acknowledged_at FROM deadlines d JOIN tips t ON t.id = d.tip_id "
-            "WHERE d.met_at IS NULL ORDER BY d.due_at, d.id"
+            f"WHERE d.met_at IS NULL ORDER BY d.due_at, d.id{lock}"
         )
         return [
             OpenDeadline(
@@ -279,8 +283,8 @@ class PgPrompts(Repository):
             expires_at=row["expires_at"], used_at=row["used_at"],
         )
 
-    async def use(self, prompt_id: int, now: datetime) -> None:
-        await self._run("UPDATE prompts SET used_at = $1 WHERE id = $2", (now, prompt_id))
+    async def use(self, prompt_id: int, now: datetime) -> bool:
+        return await self._run("UPDATE prompts SET used_at = $1 WHERE id = $2 AND used_at IS NULL", (now, prompt_id)) == 1
 
     async def purge(self, now: datetime) -> int:
         return await self._run("DELETE FROM prompts WHERE expires_at < $1", (now,))

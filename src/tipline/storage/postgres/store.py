@@ -4,6 +4,7 @@ transactions, and per-chat locks that hold across processes."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -41,15 +42,25 @@ def lock_key(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
 
 
+DEFAULT_POOL_SIZE = 10  # connections per process: 4 web workers and a tipline-worker stay well under 100
+
+
 class PgStorage:
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, max_size: int) -> None:
         self.pool = pool
         self.url = url
+        # A chat's lock holds a connection of the pool while the chat's event is handled, and the handling needs
+        # units of work too: at most half the pool holds chat locks, so units of work always find a connection
+        # (every lock holding the whole pool, each waiting for one more, was a deadlock).
+        self._lock_slots = asyncio.Semaphore(max(1, max_size // 2))
+        # Events of one chat in this process wait here, in turn, without taking a connection each.
+        self._chat_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
-    async def open(cls, url: str, max_size: int = 20) -> PgStorage:
+    async def open(cls, url: str, max_size: int = DEFAULT_POOL_SIZE) -> PgStorage:
+        max_size = max(2, max_size)
         pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size)
-        storage = cls(pool, url)
+        storage = cls(pool, url, max_size)
         try:
             await storage.migrate()
         except BaseException:
@@ -83,10 +94,12 @@ class PgStorage:
 
     @asynccontextmanager
     async def uow(self) -> AsyncIterator[PgUnitOfWork]:
-        """One atomic unit of work: all of it is written, or none of it."""
+        """One atomic unit of work: all of it is written, or none of it. A tip read in it by id is locked
+        until it ends (``SELECT ... FOR UPDATE``), so two workers acting on one tip take turns, as SQLite's
+        one writer at a time made them."""
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                yield PgUnitOfWork(conn)
+                yield PgUnitOfWork(conn, writing=True)
         except asyncpg.DiskFullError as exc:
             raise StorageFull(str(exc)) from exc
 
@@ -105,11 +118,17 @@ class PgStorage:
 
     @asynccontextmanager
     async def chat_lock(self, key: str) -> AsyncIterator[None]:
-        """Holds one chat's lock across every worker process until the block ends (a session advisory lock on
-        a connection of its own)."""
-        async with self.pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock($1)", lock_key(key))
-            try:
-                yield
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", lock_key(key))
+        """Holds one chat's lock across every worker process until the block ends: first this process's turn
+        (in memory), then a session advisory lock on a connection of its own. A connection returned to the
+        pool drops any advisory lock it still held (asyncpg resets it), so a cancelled holder leaves none."""
+        local = self._chat_locks.setdefault(key, asyncio.Lock())
+        try:
+            async with local, self._lock_slots, self.pool.acquire() as conn:
+                await conn.execute("SELECT pg_advisory_lock($1)", lock_key(key))
+                try:
+                    yield
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock($1)", lock_key(key))
+        finally:
+            if not local.locked() and not getattr(local, "_waiters", None) and self._chat_locks.get(key) is local:
+                del self._chat_locks[key]

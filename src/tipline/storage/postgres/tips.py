@@ -86,7 +86,10 @@ class PgTips(Repository):
         return [_tip(row, tuple(evidence.get(row["id"], ()))) for row in rows]
 
     async def by_id(self, tip_id: int) -> Tip | None:
-        found = await self._with_evidence(await self._all(f"SELECT {_COLUMNS} FROM tips WHERE id = $1", (tip_id,)))
+        """In a unit of work that writes, the tip's row stays locked until it ends: what is decided from the tip
+        (a claim, a move of the state machine) cannot be overtaken by another worker acting on it meanwhile."""
+        lock = " FOR UPDATE" if self.writing else ""
+        found = await self._with_evidence(await self._all(f"SELECT {_COLUMNS} FROM tips WHERE id = $1{lock}", (tip_id,)))
         return found[0] if found else None
 
     async def by_code(self, code: str) -> Tip | None:

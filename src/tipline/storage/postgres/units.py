@@ -128,10 +128,15 @@ class PgUnits(Repository):
         other = await self._first("chat_channel = $1 AND chat = $2 AND id != $3", (chat.channel, chat.chat, unit_id))
         if other is not None:
             raise ChatAlreadyLinked(other.code)
-        changed = await self._run(
-            "UPDATE units SET chat_channel = $1, chat = $2, linked_at = $3, updated_at = $3 WHERE id = $4",
-            (chat.channel, chat.chat, now, unit_id),
-        )
+        try:
+            async with self.conn.transaction():  # a savepoint: another worker may link the chat meanwhile
+                changed = await self._run(
+                    "UPDATE units SET chat_channel = $1, chat = $2, linked_at = $3, updated_at = $3 WHERE id = $4",
+                    (chat.channel, chat.chat, now, unit_id),
+                )
+        except asyncpg.UniqueViolationError:
+            other = await self._first("chat_channel = $1 AND chat = $2 AND id != $3", (chat.channel, chat.chat, unit_id))
+            raise ChatAlreadyLinked(other.code if other else "?") from None
         return await self.by_id(unit_id) if changed == 1 else None
 
     async def request_relink(self, unit_id: int, chat: Address, now: datetime) -> None:

@@ -23,8 +23,9 @@ from tipline.storage.postgres.units import PgUnits
 
 
 class PgUnitOfWork:
-    def __init__(self, conn: Conn) -> None:
-        self.tips = PgTips(conn)
+    def __init__(self, conn: Conn, writing: bool = False) -> None:
+        """``writing``: a unit of work that writes, whose reads of rows it is about to change lock them."""
+        self.tips = PgTips(conn, writing)
         self.messages = PgTipMessages(conn)
         self.sessions = PgSessions(conn)
         self.counters = PgCounters(conn)
@@ -34,7 +35,7 @@ class PgUnitOfWork:
         self.staff = PgStaff(conn)
         self.units = PgUnits(conn)
         self.audit = PgAudit(conn)
-        self.deadlines = PgDeadlines(conn)
+        self.deadlines = PgDeadlines(conn, writing)
         self.prompts = PgPrompts(conn)
         self.throttles = PgThrottles(conn)
         self.meta = PgMeta(conn)
