@@ -41,16 +41,17 @@ class FakeClock:
 
 
 def settings_for(api: FakeBotApi, db_path: Path, **extra: Any) -> Settings:
-    """Settings for a bot under test; on PostgreSQL (tests/backends.py) the database standing for ``db_path``."""
-    return Settings(
-        telegram_bot_token=api.token,
-        telegram_api_base_url=api.base_url,
-        telegram_api_file_url=api.base_file_url,
-        tipline_db=db_path,
-        tipline_database_url=database_url_for(db_path),
-        tipline_secret_key=SECRET,
-        **extra,
-    )
+    """Settings for a bot under test; on PostgreSQL (tests/backends.py) the database standing for ``db_path``
+    (``tipline_database_url=None`` among ``extra`` keeps it on the SQLite file)."""
+    values: dict[str, Any] = {
+        "telegram_bot_token": api.token,
+        "telegram_api_base_url": api.base_url,
+        "telegram_api_file_url": api.base_file_url,
+        "tipline_db": db_path,
+        "tipline_database_url": database_url_for(db_path),
+        "tipline_secret_key": SECRET,
+    }
+    return Settings(**{**values, **extra})
 
 
 class RunningBot:
