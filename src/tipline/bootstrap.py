@@ -190,6 +190,7 @@ async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
         clock,
         channels,
         staff_channel=STAFF_CHANNEL,
+        lease=timedelta(seconds=settings.tipline_outbox_lease_seconds),
     )
     staff = StaffDesk(storage, channels, authorizer, moderation, units, audit, keyring, clock, wake=outbox.wake)
 

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # Whether this process runs the background loops (outbox, deadlines, purge, audit anchors). With several
     # web workers, turn it off there and run `tipline-worker` (the loops are safe to run twice: leases).
     tipline_background: bool = Field(default=True)
+    # How long an outbox worker holds the items it took: a worker that died leaves them to another after this.
+    tipline_outbox_lease_seconds: float = Field(default=120.0, ge=1.0, le=3600.0)
     tipline_public_url: str | None = Field(default=None)  # where the platforms reach the web application
     tipline_listen: str = Field(default="0.0.0.0:8080")  # host:port the web application listens on
     telegram_webhook_secret: str | None = Field(default=None)
