@@ -87,7 +87,7 @@ async def test_postgres_migrations_apply_once_even_from_workers_starting_togethe
     from tipline.storage.postgres.store import migrations as pg_migrations
 
     url = database_url_for(tmp_path / "m.sqlite3")
-    await ensure_database(url)
+    await ensure_database(url, empty=True)
     assert url is not None
     # Four workers start at once on an empty database: the migrations run once, under an advisory lock.
     workers = await asyncio.gather(*(PgStorage.open(url, max_size=2) for _ in range(4)))
