@@ -17,9 +17,10 @@ The bots run as deployed (``<this python> -m bot``, TIPLINE_MODE=webhook):
   of the server given with --postgres (default: TIPLINE_TEST_POSTGRES). Without a server only SQLite runs.
 
 Figures, per configuration (median over rounds): updates/s = updates posted / wall time of the round (first
-action to last answer); reaction p50 / p99 = a citizen's action to the bot's next question; the CPU the bot's
-processes used (all of them, in cores) and the CPU of this process (server, pump and citizens: near one core,
-it is the bottleneck, not the bot). Checked every round (exit status 1 otherwise): every citizen got one
+action to last answer); reaction p50 / p99 = a citizen's action to the bot's next question; the CPU, in cores,
+of the bot's processes (all of them), of the PostgreSQL server (its ``postgres`` processes on this machine),
+and of this process (server, pump and citizens: near one core, it is the bottleneck, not the bot); and how busy
+the machine's cores were (any process: on a shared machine, others' work shows there too). Checked every round (exit status 1 otherwise): every citizen got one
 receipt, the codes differ, N tips stored, no request the server refused, no traceback in the bots' logs.
 
 ``WebCluster``, ``Pump`` and ``run_load`` are also what ``tests/test_workers.py`` drives its workers with.
@@ -61,6 +62,28 @@ PUBLIC = "https://tipline.example.org"  # what Telegram is told; the pump posts 
 MODERATORS = -1001000000001
 READY_TIMEOUT = 60.0
 CONNECTIONS = 40  # Telegram's default max_connections for a webhook
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of the PostgreSQL server's processes on this machine (their command name is ``postgres``);
+    meaningful when the server is local and serves only this benchmark."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if text[text.find("(") + 1 : text.rfind(")")] == "postgres":
+            fields = text.rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def machine_busy() -> tuple[float, float]:
+    """CPU seconds all cores spent busy and in total so far (/proc/stat), to see how saturated the machine was."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK"), sum(fields) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -299,6 +322,8 @@ class Load:
     failures: list[str] = field(default_factory=list)
     bot_cpu: float = 0.0
     own_cpu: float = 0.0
+    db_cpu: float = 0.0
+    busy: float = float("nan")  # share of all the machine's cores busy during the round (any process)
 
     @property
     def reactions(self) -> list[float]:
@@ -316,6 +341,7 @@ async def run_load(api: FakeBotApi, cluster: WebCluster, n: int, pump: Pump) -> 
     watcher = compare.Watcher(api)
     watching = asyncio.create_task(watcher.run())
     posted0, cpu0, own0, t0 = pump.posted, cluster.cpu(), time.process_time(), time.perf_counter()
+    db0, (busy0, total0) = postgres_cpu() if cluster.database.kind == "postgresql" else 0.0, machine_busy()
     try:
         walks = await asyncio.gather(
             *(compare.walk(compare.TIPLINE_FLOW, i, u, watcher) for i, u in enumerate(users)), return_exceptions=True
@@ -323,6 +349,9 @@ async def run_load(api: FakeBotApi, cluster: WebCluster, n: int, pump: Pump) -> 
     finally:
         watching.cancel()
     result.bot_cpu, result.own_cpu = cluster.cpu() - cpu0, time.process_time() - own0
+    result.db_cpu = (postgres_cpu() - db0) if cluster.database.kind == "postgresql" else 0.0
+    busy1, total1 = machine_busy()
+    result.busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else float("nan")
     result.walks = [w for w in walks if isinstance(w, compare.Walk)]
     result.failures += [str(w)[:500] for w in walks if isinstance(w, BaseException)]
     result.seconds = max((w.finished for w in result.walks), default=t0) - t0
@@ -379,8 +408,9 @@ def line(name: str, load: Load) -> str:
     p50, p99 = compare.percentiles(load.reactions)
     rate = load.updates / load.seconds if load.seconds > 0 else float("nan")
     return (f"{name:16} {len(load.walks):4}/{load.n} reports, {load.updates} updates in {load.seconds:6.2f} s = "
-            f"{rate:6.1f} updates/s   reaction p50 {p50:6.1f} ms  p99 {p99:7.1f} ms   CPU bots {load.bot_cpu / load.seconds:.2f} "
-            f"cores, server+pump+citizens {load.own_cpu / load.seconds:.2f}")  # fmt: skip
+            f"{rate:6.1f} updates/s   reaction p50 {p50:6.1f} ms  p99 {p99:7.1f} ms   CPU (cores) bots "
+            f"{load.bot_cpu / load.seconds:.2f}, database {load.db_cpu / load.seconds:.2f}, server+pump+citizens "
+            f"{load.own_cpu / load.seconds:.2f}; machine busy {load.busy:.0%}")  # fmt: skip
 
 
 async def main() -> int:
@@ -416,7 +446,8 @@ async def main() -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"\n{args.citizens} citizens, median over good rounds")
-    print(f"{'configuration':16}{'updates/s':>12}{'reports/s':>12}{'reaction p50':>16}{'reaction p99':>16}{'CPU bots':>11}{'CPU driver':>12}")
+    print(f"{'configuration':16}{'updates/s':>12}{'reports/s':>12}{'reaction p50':>16}{'reaction p99':>16}"
+          f"{'CPU bots':>10}{'CPU db':>8}{'CPU driver':>12}{'machine busy':>14}")  # fmt: skip
     for name, row in rows.items():
         good = row.good()
         if not good:
@@ -426,7 +457,8 @@ async def main() -> int:
         percentiles = [compare.percentiles(load.reactions) for load in good]
         print(f"{name:16}{med(g.updates / g.seconds for g in good):>12.1f}{med(len(g.walks) / g.seconds for g in good):>12.2f}"
               f"{med(p[0] for p in percentiles):>13.1f} ms{med(p[1] for p in percentiles):>13.1f} ms"
-              f"{med(g.bot_cpu / g.seconds for g in good):>11.2f}{med(g.own_cpu / g.seconds for g in good):>12.2f}")  # fmt: skip
+              f"{med(g.bot_cpu / g.seconds for g in good):>10.2f}{med(g.db_cpu / g.seconds for g in good):>8.2f}"
+              f"{med(g.own_cpu / g.seconds for g in good):>12.2f}{med(g.busy for g in good):>14.0%}")  # fmt: skip
     print("\ncorrectness: " + ("FAILED (see above)" if failed else "every citizen one receipt, distinct codes, N tips stored, no refusals, no tracebacks"))
     return 1 if failed else 0
 

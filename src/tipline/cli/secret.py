@@ -39,7 +39,8 @@ async def _rotate(args: argparse.Namespace) -> int:
         async with storage.uow() as uow:
             stored = await uow.meta.get(SECRET_FINGERPRINT)
             if stored is not None and stored != old.fingerprint():
-                raise ConfigError(f"the old secret given is not the one {settings.tipline_db} was written with")
+                where = "the PostgreSQL database" if settings.tipline_database_url else str(settings.tipline_db)
+                raise ConfigError(f"the old secret given is not the one {where} was written with")
             links = await uow.subscriptions.all()
             resealed = 0
             for link in links:
