@@ -155,11 +155,6 @@ async def all_records(storage: Storage, *, positions: bool = False) -> dict[str,
     return found
 
 
-async def all_rows(storage: Storage) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table as a tuple of its values (see :func:`all_records`)."""
-    return {table: [tuple(row.values()) for row in rows] for table, rows in (await all_records(storage)).items()}
-
-
 async def table_columns(storage: Storage) -> dict[str, set[str]]:
     """Each table's columns (also of empty tables)."""
     if isinstance(storage, SqliteStorage):
