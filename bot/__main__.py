@@ -54,7 +54,7 @@ def run_telegram(settings: Settings) -> int:
     """Telegram alone by long polling: python-telegram-bot's own loop (signals, retries at start-up)."""
     from .telegram.app import ALLOWED_UPDATES, build_application
 
-    application = build_application(settings)
+    application = build_application(settings, background=settings.tipline_background)
     _faster_event_loop()
     application.run_polling(allowed_updates=ALLOWED_UPDATES)
     return 0
@@ -91,7 +91,9 @@ async def run_polling(settings: Settings, core: Core, stop: asyncio.Event) -> No
     from .zalo.client import ZaloBotClient
 
     lanes = Lanes()
-    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(core.background(), name="core-background")]
+    tasks: list[asyncio.Task[Any]] = []
+    if settings.tipline_background:
+        tasks.append(asyncio.create_task(core.background(), name="core-background"))
     application = None
     client = None
     try:

@@ -19,11 +19,21 @@ async def api() -> AsyncIterator[FakeBotApi]:
         yield server
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    from backends import BACKEND
+
+    return f"tipline storage backend: {BACKEND}"
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fails loudly, instead of hanging at exit, when a test left a non-daemon thread running (an
     aiosqlite connection that was never closed keeps its worker thread, and the process, alive)."""
     import sys
     import threading
+
+    from backends import drop_created
+
+    drop_created()
 
     left = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
     if left:

@@ -8,12 +8,13 @@ never sleep. ``Citizen`` wraps a simulated person: do something, get the bot's a
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from backends import all_records, database_url_for, ensure_database, open_test_storage
 from botapi import FakeBotApi, SimUser
 from botapi.world import snapshot
 from telegram import Update
@@ -22,6 +23,8 @@ from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 from bot.telegram.app import build_application
 from tipline.bootstrap import Core, bootstrap
 from tipline.config import Settings
+from tipline.storage.ports import Storage, UnitOfWork
+from tipline.tips import Tip
 
 # A secret as an operator would make one (a predictable one is refused at start-up).
 SECRET = "Tq8vN2xR5mL7pW3kZ9yB4cH6jD1fG0sA-eUiOoPtest"
@@ -39,14 +42,17 @@ class FakeClock:
 
 
 def settings_for(api: FakeBotApi, db_path: Path, **extra: Any) -> Settings:
-    return Settings(
-        telegram_bot_token=api.token,
-        telegram_api_base_url=api.base_url,
-        telegram_api_file_url=api.base_file_url,
-        tipline_db=db_path,
-        tipline_secret_key=SECRET,
-        **extra,
-    )
+    """Settings for a bot under test; on PostgreSQL (tests/backends.py) the database standing for ``db_path``
+    (``tipline_database_url=None`` among ``extra`` keeps it on the SQLite file)."""
+    values: dict[str, Any] = {
+        "telegram_bot_token": api.token,
+        "telegram_api_base_url": api.base_url,
+        "telegram_api_file_url": api.base_file_url,
+        "tipline_db": db_path,
+        "tipline_database_url": database_url_for(db_path),
+        "tipline_secret_key": SECRET,
+    }
+    return Settings(**{**values, **extra})
 
 
 class RunningBot:
@@ -64,6 +70,7 @@ class RunningBot:
 
     async def start(self) -> None:
         settings = settings_for(self.api, self.db_path, **self.extra_settings)
+        await ensure_database(settings.tipline_database_url)
         self.core = await bootstrap(settings, clock=self.clock)
         app = build_application(settings, self.core)
 
@@ -119,11 +126,42 @@ class RunningBot:
         while await self.core.outbox.deliver_due():
             pass
 
-    def db(self) -> sqlite3.Connection:
-        """A plain read connection to the bot's database, for assertions."""
-        conn = sqlite3.connect(self.db_path)
-        conn.row_factory = sqlite3.Row
-        return conn
+    @asynccontextmanager
+    async def storage(self) -> AsyncIterator[Storage]:
+        """The bot's storage, for assertions: its own while it runs, else the same database opened anew."""
+        if self.app is not None and self.core is not None:
+            yield self.core.storage
+            return
+        storage = await open_test_storage(self.db_path)
+        try:
+            yield storage
+        finally:
+            await storage.close()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[UnitOfWork]:
+        """The repositories, for reading what the bot stored (on either backend)."""
+        async with self.storage() as storage, storage.read() as uow:
+            yield uow
+
+    async def tip(self, code: str) -> Tip:
+        async with self.read() as uow:
+            tip = await uow.tips.by_code(code)
+        assert tip is not None, code
+        return tip
+
+    async def session_state(self, chat_id: int | str, channel: str = "telegram") -> str | None:
+        """A chat's stored conversation state (JSON), found by its pseudonym as the bot finds it."""
+        assert self.core is not None
+        pseudonym = self.core.keyring.pseudonym(channel, chat_id)
+        async with self.read() as uow:
+            stored = await uow.sessions.load(pseudonym)
+        return stored.state if stored else None
+
+    async def records(self, *, positions: bool = False) -> dict[str, list[dict[str, Any]]]:
+        """Every row of every table (backends.all_records), for scans of the whole database."""
+        async with self.storage() as storage:
+            return await all_records(storage, positions=positions)
 
 
 class Citizen:

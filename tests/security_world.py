@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +20,11 @@ from harness import Citizen, FakeClock, RunningBot, texts
 import bot.telegram.channel as telegram_channel
 from tipline.delivery.model import Address
 from tipline.i18n import translator
+from tipline.records.model import AuditRecord
 from tipline.staff.desk import NOT_ALLOWED
 from tipline.staff.units import import_units
+from tipline.storage.ports import UnitOfWork
+from tipline.tips import Tip
 
 MODERATORS = -1001000000001
 POLICE = -1001000000002
@@ -96,34 +99,44 @@ class World:
             assert unit is not None
             await uow.units.link_chat(unit.id, Address("telegram", str(chat)), self.clock())
 
-    def db(self) -> Any:
-        return self.bot.db()
+    def read(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """The repositories, for reading what the bot stored."""
+        return self.bot.read()
 
-    def tip(self, code: str) -> dict[str, Any]:
-        with self.db() as db:
-            row = db.execute("SELECT * FROM tips WHERE code = ?", (code,)).fetchone()
-        assert row is not None, code
-        return dict(row)
+    async def tip(self, code: str) -> Tip:
+        return await self.bot.tip(code)
 
-    def count(self, sql: str, *params: object) -> int:
-        with self.db() as db:
-            return int(db.execute(sql, params).fetchone()[0])
+    async def audit(self, action: str | None = None) -> list[AuditRecord]:
+        async with self.read() as uow:
+            records = await uow.audit.all()
+        return [r for r in records if action is None or r.action == action]
 
-    def audit(self, action: str | None = None) -> list[dict[str, Any]]:
-        with self.db() as db:
-            if action is None:
-                rows = db.execute("SELECT * FROM audit_log ORDER BY id").fetchall()
-            else:
-                rows = db.execute("SELECT * FROM audit_log WHERE action = ? ORDER BY id", (action,)).fetchall()
-        return [dict(r) for r in rows]
+    async def staff_id(self, user: SimUser) -> str:
+        """The staff id a person acts under (what the audit log names), on the staff channel."""
+        async with self.read() as uow:
+            roles = await uow.staff.roles("telegram", str(user.id))
+        assert roles, user
+        ids = {member.id for member in roles}
+        assert len(ids) == 1, roles
+        return str(ids.pop())
 
-    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
-        """What a press or a reply could change: tips, prompts, messages, follow-ups, subscriptions, the outbox."""
-        with self.db() as db:
-            return {
-                table: [tuple(r) for r in db.execute(f"SELECT * FROM {table} ORDER BY 1")]
-                for table in ("tips", "prompts", "tip_messages", "followups", "subscriptions", "outbox", "units", "cards")
-            }
+    async def unit_chat(self, code: str) -> str | None:
+        """The chat a unit's tips go to (None: not linked)."""
+        async with self.read() as uow:
+            unit = await uow.units.by_code(code)
+        assert unit is not None, code
+        return unit.chat.chat if unit.chat else None
+
+    async def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        """What a press or a reply could change: tips, prompts, messages, follow-ups, subscriptions, the outbox,
+        units and cards (every row, as stored)."""
+        records = await self.bot.records()
+        return {
+            table: records[table]
+            for table in (
+                "tips", "prompts", "tip_messages", "followups", "subscriptions", "outbox", "units", "cards",
+            )
+        }
 
     async def settle(self) -> None:
         await self.bot.settle()

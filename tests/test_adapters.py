@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 from pathlib import Path
 
 import pytest
+from backends import BACKEND, database_url_for, ensure_database, open_test_storage, use_database
 
 from bot.telegram.callbacks import CallbackTooLong, pack, unpack
 from bot.telegram.render import chunks, keyboard
@@ -13,6 +15,7 @@ from tipline.cli import main as cli_main
 from tipline.config import ConfigError, load_settings
 from tipline.places.communes import directory
 from tipline.replies import CardAction, Choice, MenuEntry, QueuePage, Step, UnitChoice
+from tipline.storage.postgres.store import migrations as pg_migrations
 from tipline.storage.sqlite.store import migrations
 
 
@@ -77,11 +80,21 @@ def test_local_mode_generates_a_private_secret_once(tmp_path: Path, monkeypatch:
 
 def test_cli_migrates_and_purges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    monkeypatch.setenv("TIPLINE_DB", str(tmp_path / "t.sqlite3"))
+    use_database(monkeypatch, tmp_path / "t.sqlite3")
+    asyncio.run(ensure_database(database_url_for(tmp_path / "t.sqlite3")))
     monkeypatch.setenv("TIPLINE_SECRET_KEY", "Tq8vN2xR5mL7pW3kZ9yB4cH6jD1fG0sA-eUiOoPtest")
     assert cli_main(["migrate"]) == 0
-    assert f"schema version {len(migrations())}" in capsys.readouterr().out
-    assert (tmp_path / "t.sqlite3").stat().st_size > 0  # the database the environment names was created
+    latest = len(pg_migrations() if BACKEND == "postgresql" else migrations())
+    assert f"schema version {latest}" in capsys.readouterr().out
+
+    async def version() -> int:  # the database the environment names was created
+        storage = await open_test_storage(tmp_path / "t.sqlite3")
+        try:
+            return await storage.schema_version()
+        finally:
+            await storage.close()
+
+    assert asyncio.run(version()) == latest
     assert cli_main(["purge"]) == 0
     assert cli_main(["check-config"]) == 0
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", "ftp://nowhere")

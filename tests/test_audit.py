@@ -1,21 +1,23 @@
-"""The audit log on a real SQLite file: append-only triggers, the hash chain, MACs, tamper detection, CLI."""
+"""The audit log on a real database (a SQLite file, or PostgreSQL with TIPLINE_TEST_POSTGRES): append-only
+triggers, the hash chain, MACs, tamper detection by someone holding the database (plain driver, guards
+dropped), the CLI."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import hmac
-import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from backends import INTEGRITY_ERRORS, Raw, open_test_storage, raw_connection, use_database
 
 from tipline.cli import main
 from tipline.records.audit import GENESIS_HASH, AuditEntry, AuditLog, entry_hash
 from tipline.records.model import AuditRecord
-from tipline.storage.sqlite.store import SqliteStorage
+from tipline.storage.ports import Storage
 from tipline.tips import Category, NewTip, Status, Urgency
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -30,8 +32,8 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def db(path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(path)
+async def db(path: Path) -> AsyncIterator[Storage]:
+    storage = await open_test_storage(path)
     yield storage
     await storage.close()
 
@@ -45,19 +47,19 @@ def entry(n: int, code: str | None = CODE, **changes: object) -> AuditEntry:
     return AuditEntry(**values)  # type: ignore[arg-type]
 
 
-async def fill(db: SqliteStorage, log: AuditLog, n: int) -> None:
+async def fill(db: Storage, log: AuditLog, n: int) -> None:
     for i in range(1, n + 1):
         await log.record(db, entry(i, CODE if i % 2 else OTHER))
 
 
-async def head_hash(db: SqliteStorage) -> str:
+async def head_hash(db: Storage) -> str:
     """The hash of the newest entry (GENESIS_HASH when the log is empty)."""
     async with db.read() as uow:
         head = await uow.audit.head()
     return head.hash if head else GENESIS_HASH
 
 
-async def entries_for(db: SqliteStorage, tip_code: str) -> list[AuditRecord]:
+async def entries_for(db: Storage, tip_code: str) -> list[AuditRecord]:
     async with db.read() as uow:
         return await uow.audit.for_tip(tip_code)
 
@@ -70,29 +72,26 @@ def new_tip() -> NewTip:
     )
 
 
-def raw(path: Path) -> sqlite3.Connection:
-    """The attacker: plain sqlite3 on the file, triggers dropped."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
-    conn.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
-    return conn
+async def attack_with(path: Path, attack: Attack) -> None:
+    """The attacker: the plain driver on the database, the append-only triggers dropped."""
+    async with raw_connection(path) as conn:
+        await conn.drop_audit_guards()
+        await attack(conn)
 
 
-def rehash(conn: sqlite3.Connection, entry_id: int, prev_hash: str) -> str:
+async def rehash(conn: Raw, entry_id: int, prev_hash: str) -> str:
     """Recomputes one row's hash the way the attacker would (knowing the format), returns it."""
-    conn.row_factory = sqlite3.Row
-    row = conn.execute("SELECT * FROM audit_log WHERE id = ?", (entry_id,)).fetchone()
-    fields = dict(row)
+    fields = await conn.fetchone("SELECT * FROM audit_log WHERE id = ?", entry_id)
+    assert fields is not None
     digest = entry_hash(fields, prev_hash)
-    conn.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?", (prev_hash, digest, entry_id))
-    conn.row_factory = None
+    await conn.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?", prev_hash, digest, entry_id)
     return digest
 
 
 # --- appending ---------------------------------------------------------------------------------------
 
 
-async def test_entries_chain_from_the_genesis_hash_and_verify(db: SqliteStorage) -> None:
+async def test_entries_chain_from_the_genesis_hash_and_verify(db: Storage) -> None:
     log = AuditLog()
     result = await log.verify(db)
     assert result.ok and result.count == 0 and result.head_hash == GENESIS_HASH
@@ -109,7 +108,7 @@ async def test_entries_chain_from_the_genesis_hash_and_verify(db: SqliteStorage)
     assert result.first_bad_id is None and result.reason == ""
 
 
-async def test_entries_for_a_tip_oldest_first(db: SqliteStorage) -> None:
+async def test_entries_for_a_tip_oldest_first(db: Storage) -> None:
     log = AuditLog()
     await fill(db, log, 5)
     mine = await entries_for(db, CODE)
@@ -118,7 +117,7 @@ async def test_entries_for_a_tip_oldest_first(db: SqliteStorage) -> None:
     assert await entries_for(db, "TL-XXXX-YYYY") == []
 
 
-async def test_a_state_change_and_its_entry_commit_or_roll_back_together(db: SqliteStorage) -> None:
+async def test_a_state_change_and_its_entry_commit_or_roll_back_together(db: Storage) -> None:
     log = AuditLog()
     async with db.uow() as uow:
         tip = await uow.tips.create(new_tip(), CODE, "scrypt$x", NOW)
@@ -136,7 +135,7 @@ async def test_a_state_change_and_its_entry_commit_or_roll_back_together(db: Sql
     assert (await log.verify(db)).ok
 
 
-async def test_a_state_change_and_its_entry_commit_together(db: SqliteStorage) -> None:
+async def test_a_state_change_and_its_entry_commit_together(db: Storage) -> None:
     log = AuditLog()
     async with db.uow() as uow:
         tip = await uow.tips.create(new_tip(), CODE, "scrypt$x", NOW)
@@ -160,14 +159,14 @@ async def test_a_state_change_and_its_entry_commit_together(db: SqliteStorage) -
         ({"at": datetime(2026, 11, 26, 8, 0)}, "timezone"),
     ],
 )
-async def test_entries_that_must_not_be_written_are_refused(db: SqliteStorage, changes: dict, message: str) -> None:
+async def test_entries_that_must_not_be_written_are_refused(db: Storage, changes: dict, message: str) -> None:
     log = AuditLog()
     with pytest.raises(ValueError, match=message):
         await log.record(db, entry(1, **changes))
     assert (await log.verify(db)).count == 0
 
 
-async def test_details_are_kept_to_one_short_line(db: SqliteStorage) -> None:
+async def test_details_are_kept_to_one_short_line(db: Storage) -> None:
     log = AuditLog()
     long = await log.record(db, entry(1, detail="x" * 500))
     assert long.detail == "x" * 199 + "…"
@@ -177,46 +176,50 @@ async def test_details_are_kept_to_one_short_line(db: SqliteStorage) -> None:
     assert (await log.verify(db)).ok
 
 
-async def test_the_schema_itself_refuses_a_tipster_with_an_id(path: Path, db: SqliteStorage) -> None:
-    conn = sqlite3.connect(path)
-    with pytest.raises(sqlite3.IntegrityError):
-        conn.execute(
-            "INSERT INTO audit_log (at, actor_role, actor_id, action, prev_hash, hash) "
-            "VALUES ('x', 'tipster', '123456789', 'a', 'p', 'h')"
+async def test_the_schema_itself_refuses_a_tipster_with_an_id(path: Path, db: Storage) -> None:
+    async with raw_connection(path) as conn:
+        with pytest.raises(INTEGRITY_ERRORS, match="(?i)check constraint"):
+            await conn.execute(
+                "INSERT INTO audit_log (id, at, actor_role, actor_id, action, prev_hash, hash) "
+                "VALUES (99, 'x', 'tipster', '123456789', 'a', 'p', 'h')"
+            )
+        await conn.execute(  # the same row without the id is accepted: the check is what refused it
+            "INSERT INTO audit_log (id, at, actor_role, actor_id, action, prev_hash, hash) "
+            "VALUES (99, 'x', 'tipster', '', 'a', 'p', 'h')"
         )
-    conn.close()
 
 
-async def test_concurrent_appends_form_one_chain(db: SqliteStorage) -> None:
+async def test_concurrent_appends_form_one_chain(db: Storage) -> None:
     log = AuditLog(secret=SECRET)
     await asyncio.gather(*(log.record(db, entry(i)) for i in range(40)))
     result = await log.verify(db)
     assert result.ok and result.count == 40
 
 
-# --- append-only in SQLite -----------------------------------------------------------------------------
+# --- append-only in the database itself ---------------------------------------------------------------
 
 
-async def test_triggers_block_update_and_delete(path: Path, db: SqliteStorage) -> None:
+async def test_triggers_block_update_and_delete(path: Path, db: Storage) -> None:
     log = AuditLog()
     await fill(db, log, 2)
     for statement in ("UPDATE audit_log SET detail = 'x' WHERE id = 1", "DELETE FROM audit_log WHERE id = 2"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            async with db.uow():  # the repositories cannot even say it: plain SQL on the connection
-                await db.conn.execute(statement)
-    plain = sqlite3.connect(path)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        plain.execute("DELETE FROM audit_log")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        plain.execute("UPDATE audit_log SET prev_hash = hash")
-    plain.close()
+        with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
+            async with db.uow() as uow:  # the repositories cannot even say it: plain SQL on the unit's connection
+                await uow.audit.conn.execute(statement)  # type: ignore[attr-defined]
+    async with raw_connection(path) as plain:  # nor can someone with the database, unless they drop the guards
+        statements = ["DELETE FROM audit_log", "UPDATE audit_log SET prev_hash = hash"]
+        if plain.pg is not None:
+            statements.append("TRUNCATE audit_log")
+        for statement in statements:
+            with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
+                await plain.execute(statement)
     assert (await log.verify(db)).ok and (await log.verify(db)).count == 2
 
 
 # --- tampering by someone with the file ----------------------------------------------------------------
 
 
-Attack = Callable[[sqlite3.Connection], object]
+Attack = Callable[[Raw], Awaitable[object]]
 INSERT = (
     "INSERT INTO audit_log (id, at, actor_role, actor_id, tip_code, action, from_status, to_status, detail, "
     "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -232,33 +235,33 @@ def forged(entry_id: int, **changes: object) -> dict[str, object]:
     return fields
 
 
-def insert(conn: sqlite3.Connection, fields: dict[str, object], prev_hash: str, digest: str | None = None) -> None:
-    conn.execute(INSERT, (*fields.values(), prev_hash, digest or entry_hash(fields, prev_hash)))
+async def insert(conn: Raw, fields: dict[str, object], prev_hash: str, digest: str | None = None) -> None:
+    await conn.execute(INSERT, *fields.values(), prev_hash, digest or entry_hash(fields, prev_hash))
 
 
-def hash_of(conn: sqlite3.Connection, entry_id: int) -> str:
-    return conn.execute("SELECT hash FROM audit_log WHERE id = ?", (entry_id,)).fetchone()[0]
+async def hash_of(conn: Raw, entry_id: int) -> str:
+    row = await conn.fetchone("SELECT hash FROM audit_log WHERE id = ?", entry_id)
+    assert row is not None
+    return str(row["hash"])
 
 
-def move_up_and_insert(conn: sqlite3.Connection) -> None:
+async def move_up_and_insert(conn: Raw) -> None:
     """Slips a made-up entry 3 in: the old 3 and 4 move to 4 and 5, the moved 4 is re-linked to it."""
-    conn.execute("UPDATE audit_log SET id = id + 10 WHERE id >= 3")
-    conn.execute("UPDATE audit_log SET id = id - 9 WHERE id >= 13")
-    fields, prev = forged(3), hash_of(conn, 2)
+    await conn.execute("UPDATE audit_log SET id = id + 10 WHERE id >= 3")
+    await conn.execute("UPDATE audit_log SET id = id - 9 WHERE id >= 13")
+    fields, prev = forged(3), await hash_of(conn, 2)
     digest = entry_hash(fields, prev)
-    conn.execute("UPDATE audit_log SET prev_hash = ? WHERE id = 4", (digest,))
-    insert(conn, fields, prev, digest)
+    await conn.execute("UPDATE audit_log SET prev_hash = ? WHERE id = 4", digest)
+    await insert(conn, fields, prev, digest)
 
 
-async def tampered(path: Path, n: int, attack: Attack, secret: bytes | None = None) -> tuple[SqliteStorage, AuditLog]:
-    """Writes n entries, closes the database, runs the attack with plain sqlite3, reopens."""
-    db = await SqliteStorage.open(path)
+async def tampered(path: Path, n: int, attack: Attack, secret: bytes | None = None) -> tuple[Storage, AuditLog]:
+    """Writes n entries, closes the database, runs the attack with the plain driver, reopens."""
+    db = await open_test_storage(path)
     await fill(db, AuditLog(secret=secret), n)
     await db.close()
-    conn = raw(path)
-    attack(conn)
-    conn.close()
-    db = await SqliteStorage.open(path)
+    await attack_with(path, attack)
+    db = await open_test_storage(path)
     return db, AuditLog(secret=secret)
 
 
@@ -286,9 +289,9 @@ async def test_a_changed_status_is_named(path: Path) -> None:
 
 
 async def test_a_changed_entry_with_its_own_hash_redone_breaks_the_link_to_the_next(path: Path) -> None:
-    def attack(conn: sqlite3.Connection) -> None:
-        conn.execute("UPDATE audit_log SET actor_id = '99' WHERE id = 2")
-        rehash(conn, 2, hash_of(conn, 1))
+    async def attack(conn: Raw) -> None:
+        await conn.execute("UPDATE audit_log SET actor_id = '99' WHERE id = 2")
+        await rehash(conn, 2, await hash_of(conn, 1))
 
     await check(path, attack, 3, "prev_hash does not match the hash of entry 2")
 
@@ -298,19 +301,19 @@ async def test_a_deleted_middle_entry_is_named(path: Path) -> None:
 
 
 async def test_a_deleted_middle_entry_with_renumbering_is_named(path: Path) -> None:
-    def attack(conn: sqlite3.Connection) -> None:
-        conn.execute("DELETE FROM audit_log WHERE id = 2")
-        conn.execute("UPDATE audit_log SET id = id - 1 WHERE id > 2")
-        conn.execute("UPDATE sqlite_sequence SET seq = 3 WHERE name = 'audit_log'")
+    async def attack(conn: Raw) -> None:
+        await conn.execute("DELETE FROM audit_log WHERE id = 2")
+        await conn.execute("UPDATE audit_log SET id = id - 1 WHERE id > 2")
+        await conn.set_audit_counter(3)
 
     await check(path, attack, 2, "prev_hash does not match the hash of entry 1")
 
 
 async def test_reordered_entries_are_named(path: Path) -> None:
-    def attack(conn: sqlite3.Connection) -> None:
-        conn.execute("UPDATE audit_log SET id = 100 WHERE id = 2")
-        conn.execute("UPDATE audit_log SET id = 2 WHERE id = 3")
-        conn.execute("UPDATE audit_log SET id = 3 WHERE id = 100")
+    async def attack(conn: Raw) -> None:
+        await conn.execute("UPDATE audit_log SET id = 100 WHERE id = 2")
+        await conn.execute("UPDATE audit_log SET id = 2 WHERE id = 3")
+        await conn.execute("UPDATE audit_log SET id = 3 WHERE id = 100")
 
     await check(path, attack, 2, "prev_hash does not match the hash of entry 1")
 
@@ -326,9 +329,10 @@ async def test_an_entry_appended_with_a_wrong_link_is_named(path: Path) -> None:
 
 
 async def test_an_entry_with_a_made_up_hash_is_named(path: Path) -> None:
-    await check(
-        path, lambda c: insert(c, forged(5), hash_of(c, 4), "e" * 64), 5, "contents do not match its hash"
-    )
+    async def attack(c: Raw) -> None:
+        await insert(c, forged(5), await hash_of(c, 4), "e" * 64)
+
+    await check(path, attack, 5, "contents do not match its hash")
 
 
 async def test_an_entry_with_an_unreadable_time_is_named(path: Path) -> None:
@@ -336,10 +340,11 @@ async def test_an_entry_with_an_unreadable_time_is_named(path: Path) -> None:
 
 
 async def test_a_time_rewritten_as_the_same_instant_in_another_offset_is_named(path: Path) -> None:
-    def rewrite(c: sqlite3.Connection) -> None:
-        (at,) = c.execute("SELECT at FROM audit_log WHERE id = 2").fetchone()
-        moment = datetime.fromisoformat(at)
-        c.execute("UPDATE audit_log SET at = ? WHERE id = 2", (moment.astimezone(timezone(timedelta(hours=7))).isoformat(),))
+    async def rewrite(c: Raw) -> None:
+        row = await c.fetchone("SELECT at FROM audit_log WHERE id = 2")
+        assert row is not None
+        moment = datetime.fromisoformat(row["at"])
+        await c.execute("UPDATE audit_log SET at = ? WHERE id = 2", moment.astimezone(timezone(timedelta(hours=7))).isoformat())
 
     await check(path, rewrite, 2, "contents do not match")
 
@@ -360,18 +365,20 @@ async def test_appending_after_a_cut_tail_never_reuses_an_id(path: Path) -> None
 
 
 async def test_a_fully_recomputed_chain_passes_alone_but_not_against_an_anchor(path: Path) -> None:
-    db = await SqliteStorage.open(path)
+    db = await open_test_storage(path)
     log = AuditLog()
     await fill(db, log, 4)
     anchor = (await log.verify(db)).head_hash
     await db.close()
-    conn = raw(path)
-    conn.execute("UPDATE audit_log SET detail = 'rewritten' WHERE id = 2")
-    prev = GENESIS_HASH
-    for entry_id in range(1, 5):
-        prev = rehash(conn, entry_id, prev)
-    conn.close()
-    db = await SqliteStorage.open(path)
+
+    async def attack(conn: Raw) -> None:
+        await conn.execute("UPDATE audit_log SET detail = 'rewritten' WHERE id = 2")
+        prev = GENESIS_HASH
+        for entry_id in range(1, 5):
+            prev = await rehash(conn, entry_id, prev)
+
+    await attack_with(path, attack)
+    db = await open_test_storage(path)
     log = AuditLog()
     try:
         assert (await log.verify(db)).ok  # the limit of a plain chain: hence the anchor, and the MAC
@@ -382,7 +389,7 @@ async def test_a_fully_recomputed_chain_passes_alone_but_not_against_an_anchor(p
         await db.close()
 
 
-async def test_an_old_anchor_stays_valid_as_the_log_grows(db: SqliteStorage) -> None:
+async def test_an_old_anchor_stays_valid_as_the_log_grows(db: Storage) -> None:
     log = AuditLog()
     await fill(db, log, 3)
     anchor = (await log.verify(db)).head_hash
@@ -394,7 +401,7 @@ async def test_an_old_anchor_stays_valid_as_the_log_grows(db: SqliteStorage) -> 
 # --- with the secret: MACs ------------------------------------------------------------------------------
 
 
-async def test_with_the_secret_every_entry_carries_a_mac(db: SqliteStorage) -> None:
+async def test_with_the_secret_every_entry_carries_a_mac(db: Storage) -> None:
     log = AuditLog(secret=SECRET)
     first = await log.record(db, entry(1))
     key = hmac.new(SECRET, b"tipline/audit-mac/v1", hashlib.sha256).digest()
@@ -405,7 +412,7 @@ async def test_with_the_secret_every_entry_carries_a_mac(db: SqliteStorage) -> N
     assert (await AuditLog().verify(db)).ok  # the plain chain still checks without the secret
 
 
-async def test_a_log_written_without_the_secret_fails_a_keyed_check(db: SqliteStorage) -> None:
+async def test_a_log_written_without_the_secret_fails_a_keyed_check(db: Storage) -> None:
     await fill(db, AuditLog(), 2)
     result = await AuditLog(secret=SECRET).verify(db)
     assert not result.ok and result.first_bad_id == 1 and "no MAC" in result.reason
@@ -413,11 +420,11 @@ async def test_a_log_written_without_the_secret_fails_a_keyed_check(db: SqliteSt
 
 
 async def test_with_the_secret_a_recomputed_chain_is_caught_at_the_first_rewritten_entry(path: Path) -> None:
-    def attack(conn: sqlite3.Connection) -> None:
-        conn.execute("UPDATE audit_log SET detail = 'rewritten' WHERE id = 3")
-        prev = hash_of(conn, 2)
+    async def attack(conn: Raw) -> None:
+        await conn.execute("UPDATE audit_log SET detail = 'rewritten' WHERE id = 3")
+        prev = await hash_of(conn, 2)
         for entry_id in (3, 4):
-            prev = rehash(conn, entry_id, prev)
+            prev = await rehash(conn, entry_id, prev)
 
     await check(path, attack, 3, "MAC is wrong", secret=SECRET)
 
@@ -427,7 +434,10 @@ async def test_with_the_secret_an_inserted_entry_is_named_itself(path: Path) -> 
 
 
 async def test_with_the_secret_an_appended_entry_is_named(path: Path) -> None:
-    await check(path, lambda c: insert(c, forged(5), hash_of(c, 4)), 5, "no MAC", secret=SECRET)
+    async def attack(c: Raw) -> None:
+        await insert(c, forged(5), await hash_of(c, 4))
+
+    await check(path, attack, 5, "no MAC", secret=SECRET)
 
 
 # --- the command ---------------------------------------------------------------------------------------------
@@ -435,14 +445,14 @@ async def test_with_the_secret_an_appended_entry_is_named(path: Path) -> None:
 
 @pytest.fixture
 def env(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TIPLINE_DB", str(path))
+    use_database(monkeypatch, path)
     monkeypatch.setenv("TIPLINE_SECRET_KEY", "Tq8vN2xR5mL7pW3kZ9yB4cH6jD1fG0sA-eUiOoPtest")
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     return path
 
 
 async def _write(path: Path, n: int, secret: bytes | None) -> str:
-    db = await SqliteStorage.open(path)
+    db = await open_test_storage(path)
     log = AuditLog(secret=secret)
     await fill(db, log, n)
     head = await head_hash(db)
@@ -462,9 +472,7 @@ def test_cli_verify_prints_the_head(env: Path, capsys: pytest.CaptureFixture[str
 
 def test_cli_verify_names_the_first_bad_entry(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     asyncio.run(_write(env, 4, b"Tq8vN2xR5mL7pW3kZ9yB4cH6jD1fG0sA-eUiOoPtest"))
-    conn = raw(env)
-    conn.execute("UPDATE audit_log SET detail = 'x' WHERE id = 3")
-    conn.close()
+    asyncio.run(attack_with(env, lambda c: c.execute("UPDATE audit_log SET detail = 'x' WHERE id = 3")))
     assert main(["audit", "verify"]) == 1
     out = capsys.readouterr().out
     assert "NOT intact: entry 3:" in out and "contents do not match" in out

@@ -12,6 +12,11 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from backends import only_on_sqlite
+
+# bench/compare.py runs the bot as a process on a fresh SQLite file (bench/scale.py compares the backends).
+pytestmark = only_on_sqlite("bench/compare.py runs the bot on SQLite")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -22,7 +22,10 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from backends import only_on_sqlite
 
+# Local console mode keeps its own SQLite file (and makes its own secret): it has no server database to try.
+pytestmark = only_on_sqlite("local console mode runs on its own SQLite file")
 REPO = Path(__file__).resolve().parents[1]
 PROMPT = "\r\n> "
 TIMEOUT = 20

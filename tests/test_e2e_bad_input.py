@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from backends import postgres_only, raw_connection, sqlite_only
 from botapi import FakeBotApi
 from harness import Citizen, FakeClock, RunningBot, texts
 from test_e2e_citizen import CODE, DESCRIPTION, fill_report, person
 
 import bot.telegram.channel as telegram_channel
 from tipline.facts import DESCRIPTION_MAX_CHARS
+from tipline.storage.sqlite.store import SqliteStorage
 
 
 @pytest.fixture
@@ -110,13 +112,13 @@ async def test_every_step_answers_unexpected_input_and_repeats_the_question(api:
     answer = await lan.say("ok")
     assert last_has_buttons(answer), texts(answer)
     receipt = await lan.press("confirm")
-    assert CODE.search(texts(receipt))
-    with bot.db() as db:
-        row = db.execute("SELECT commune_code, latitude, description FROM tips").fetchone()
-        assert row["commune_code"] is None and row["latitude"] == 21.82 and row["description"] == "ngắn\n" + DESCRIPTION
-        assert db.execute("SELECT ref FROM evidence").fetchone()["ref"] == "https://facebook.com/someone.selling"
-        blob = "".join(str(tuple(r)) for r in db.execute("SELECT * FROM sessions"))
-        assert "84901234567" not in blob
+    code = CODE.search(texts(receipt))
+    assert code
+    tip = await bot.tip(code.group(0))
+    assert tip.commune_code is None and tip.latitude == 21.82 and tip.description == "ngắn\n" + DESCRIPTION
+    assert [e.ref for e in tip.evidence] == ["https://facebook.com/someone.selling"]
+    sessions = (await bot.records())["sessions"]
+    assert sessions and "84901234567" not in "".join(str(tuple(r.values())) for r in sessions)
 
 
 async def test_stale_and_forged_buttons_are_refused_politely(api: FakeBotApi, bot: RunningBot) -> None:
@@ -136,8 +138,8 @@ async def test_stale_and_forged_buttons_are_refused_politely(api: FakeBotApi, bo
     # The current question still works.
     answer = await lan.press("urg:past")
     assert last_has_buttons(answer)
-    with bot.db() as db:
-        assert db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 0
+    async with bot.read() as uow:
+        assert await uow.tips.count() == 0
 
 
 async def test_flooding_gets_one_notice_then_silence(api: FakeBotApi, bot: RunningBot) -> None:
@@ -157,8 +159,8 @@ async def test_idle_draft_expires_and_the_citizen_is_told(api: FakeBotApi, bot: 
     clock.advance(hours=25)
     answer = await lan.press("urg:now")  # a button of the expired draft
     assert "24" in texts(answer)
-    with bot.db() as db:
-        assert '"draft"' not in db.execute("SELECT state FROM sessions").fetchone()[0]
+    state = await bot.session_state(lan.user.id)
+    assert state is not None and '"draft"' not in state
 
 
 async def test_purge_removes_idle_drafts_and_tells_the_citizen_later(api: FakeBotApi, bot: RunningBot, clock: FakeClock) -> None:
@@ -168,9 +170,8 @@ async def test_purge_removes_idle_drafts_and_tells_the_citizen_later(api: FakeBo
     clock.advance(hours=25)
     assert bot.core is not None
     await bot.core.citizens.purge()
-    with bot.db() as db:
-        state = db.execute("SELECT state FROM sessions").fetchone()[0]
-    assert '"draft"' not in state and "Ma túy" not in state
+    state = await bot.session_state(lan.user.id)
+    assert state is not None and '"draft"' not in state and "Ma túy" not in state
     answer = await lan.say("/report")
     assert "24" in texts(answer)
 
@@ -194,16 +195,18 @@ async def test_telegram_outage_during_the_receipt_loses_nothing(api: FakeBotApi,
     again = await kim.say("/start")
     resent = CODE.search(texts(again))
     assert resent
-    with bot.db() as db:
-        assert db.execute("SELECT COUNT(*) FROM tips WHERE code = ?", (resent.group(0),)).fetchone()[0] == 1
+    async with bot.read() as uow:
+        assert await uow.tips.by_code(resent.group(0)) is not None and await uow.tips.count() == 2
     then = await kim.say("/help")
     assert not CODE.search(texts(then))  # delivered once, then the sealed copy is gone
 
 
+@sqlite_only
 async def test_full_disk_gives_an_error_and_no_half_written_tip(api: FakeBotApi, bot: RunningBot) -> None:
     lan = person(api, bot)
     await fill_report(lan, "Mô tả dài: " + "ồ" * 2900)  # a tip that needs new pages (UTF-8: 3 bytes a letter)
     assert bot.core is not None
+    assert isinstance(bot.core.storage, SqliteStorage)
     conn = bot.core.storage.conn
     pages = (await (await conn.execute("PRAGMA page_count")).fetchone())[0]
     await conn.execute(f"PRAGMA max_page_count = {pages + 2}")
@@ -218,10 +221,36 @@ async def test_full_disk_gives_an_error_and_no_half_written_tip(api: FakeBotApi,
                 break
     answer = await lan.press("confirm")
     assert not CODE.search(texts(answer)) and last_has_buttons(answer)
-    with bot.db() as db:
-        assert db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 0
-        assert db.execute("SELECT COUNT(*) FROM evidence").fetchone()[0] == 0
+    await assert_nothing_written(bot)
     await conn.execute("PRAGMA max_page_count = 1073741823")
+    receipt = await lan.press("confirm")
+    assert CODE.search(texts(receipt))
+
+
+async def assert_nothing_written(bot: RunningBot) -> None:
+    async with bot.read() as uow:
+        assert await uow.tips.count() == 0
+    records = await bot.records()
+    assert records["tips"] == [] and records["evidence"] == [] and records["outbox"] == []
+
+
+@postgres_only
+async def test_a_full_disk_on_the_server_gives_an_error_and_no_half_written_tip(api: FakeBotApi, bot: RunningBot) -> None:
+    """PostgreSQL's counterpart: the server reports a full disk (SQLSTATE 53100) while the tip's evidence is
+    written, after the tip's own row; the citizen is asked to confirm again later, and nothing of it stays."""
+    lan = person(api, bot)
+    await fill_report(lan)
+    async with raw_connection(bot.db_path) as raw:
+        await raw.execute(
+            "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END; $$"
+        )
+        await raw.execute("CREATE TRIGGER disk_full BEFORE INSERT ON evidence FOR EACH ROW EXECUTE FUNCTION disk_full()")
+    answer = await lan.press("confirm")
+    assert not CODE.search(texts(answer)) and last_has_buttons(answer)
+    await assert_nothing_written(bot)
+    async with raw_connection(bot.db_path) as raw:
+        await raw.execute("DROP TRIGGER disk_full ON evidence")
     receipt = await lan.press("confirm")
     assert CODE.search(texts(receipt))
 
@@ -283,9 +312,9 @@ async def test_a_chat_confirms_at_most_its_daily_tips_and_keeps_the_draft(
     await fill_report(lan, "Lần thứ hai: người lạ giao hàng ở hẻm 51 lúc 22 giờ.")
     refused = await lan.press("confirm")
     assert not CODE.search(texts(refused)) and "1" in texts(refused) and last_has_buttons(refused)
-    with bot.db() as db:
-        assert db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 1
+    async with bot.read() as uow:
+        assert await uow.tips.count() == 1
     clock.advance(hours=21)  # the next (UTC) day, before the draft would expire: it goes through
     assert CODE.search(texts(await lan.press("confirm")))
-    with bot.db() as db:
-        assert db.execute("SELECT COUNT(*) FROM tips").fetchone()[0] == 2
+    async with bot.read() as uow:
+        assert await uow.tips.count() == 2

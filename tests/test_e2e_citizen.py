@@ -67,39 +67,42 @@ async def test_full_report_gives_a_receipt_and_stores_no_identity(api: FakeBotAp
     code, passphrase = await submit(lan)
     await lan.press("optin:no")
 
-    with bot.db() as db:
-        row = db.execute("SELECT * FROM tips WHERE code = ?", (code,)).fetchone()
-        assert row["category"] == "trading" and row["urgency"] == "ongoing"
-        assert row["province_code"] == 92 and row["description"] == DESCRIPTION
-        assert passphrase not in row["passphrase_hash"] and row["passphrase_hash"].startswith("scrypt$")
-        assert db.execute("SELECT kind FROM evidence WHERE tip_id = ?", (row["id"],)).fetchall()[0]["kind"] == "photo"
-        assert db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0] == 0
-    assert_no_identity_in_database(bot, lan)
+    tip = await bot.tip(code)
+    assert tip.category == "trading" and tip.urgency == "ongoing"
+    assert tip.province_code == 92 and tip.description == DESCRIPTION
+    async with bot.read() as uow:
+        passphrase_hash = await uow.tips.passphrase_hash(code)
+        assert await uow.subscriptions.all() == []
+    assert passphrase_hash is not None and passphrase not in passphrase_hash and passphrase_hash.startswith("scrypt$")
+    assert [e.kind for e in tip.evidence] == ["photo"]
+    await assert_no_identity_in_database(bot, lan)
 
 
-def assert_no_identity_in_database(bot: RunningBot, *people: Citizen) -> None:
+async def assert_no_identity_in_database(bot: RunningBot, *people: Citizen) -> None:
     """No table holds a chat id, user id, name or username, in any column, in any form."""
     needles = []
     for c in people:
         user = c.user.json
         needles += [str(user["id"]), user["first_name"], user.get("last_name") or "", user.get("username") or ""]
     needles = [n for n in needles if n]
-    with bot.db() as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            for row in db.execute(f"SELECT * FROM {table}"):
-                for value in tuple(row):
-                    blob = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-                    for needle in needles:
-                        assert needle not in blob, f"{needle!r} found in table {table}"
+    records = await bot.records()
+    assert "tips" in records and "sessions" in records
+    for table, rows in records.items():
+        for row in rows:
+            for value in row.values():
+                blob = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                for needle in needles:
+                    assert needle not in blob, f"{needle!r} found in table {table}"
 
 
 async def test_two_citizens_report_at_the_same_time(api: FakeBotApi, bot: RunningBot) -> None:
     lan, minh = person(api, bot, "Lan"), person(api, bot, "Minh")
     (code_a, _), (code_b, _) = await asyncio.gather(submit(lan, DESCRIPTION), submit(minh, "Nhóm thanh niên tụ tập sử dụng bóng cười tại quán karaoke"))
     assert code_a != code_b
-    with bot.db() as db:
-        rows = {r["code"]: r["description"] for r in db.execute("SELECT code, description FROM tips")}
+    async with bot.read() as uow:
+        tips, total = await uow.tips.open_tips(0, 10)
+    assert total == 2
+    rows = {tip.code: tip.description for tip in tips}
     assert rows == {code_a: DESCRIPTION, code_b: "Nhóm thanh niên tụ tập sử dụng bóng cười tại quán karaoke"}
 
 
@@ -124,14 +127,16 @@ async def test_status_and_followup_from_another_chat(api: FakeBotApi, bot: Runni
     sent = await other.send(other.user.send_document(file_name="hoa-ban-ke-khai.pdf", mime_type="application/pdf", data=pdf))
     assert any(m.get("document") for m in sent), "the clean copy is shown in the chat"
     await other.press("followup:done")
-    with bot.db() as db:
-        followups = db.execute("SELECT text FROM followups").fetchall()
-        assert [r["text"] for r in followups] == ["Tối nay có thêm 2 người lạ đến giao hàng.", ""]
-        kept = db.execute("SELECT ref, name FROM evidence WHERE followup_id IS NOT NULL").fetchall()
-    assert len(kept) == 1 and kept[0]["name"] is None  # not the original file name
-    cleaned = api.files.by_id[kept[0]["ref"]].data
+    tip = await bot.tip(code)
+    async with bot.read() as uow:
+        followups = await uow.tips.followups(tip.id)
+        assert await uow.tips.count() == 1
+    assert [f.text for f in followups] == ["Tối nay có thêm 2 người lạ đến giao hàng.", ""]
+    kept = [e for f in followups for e in f.evidence]
+    assert len(kept) == 1 and kept[0].name is None  # not the original file name
+    cleaned = api.files.by_id[kept[0].ref].data
     assert cleaned is not None and b"Hoa" not in cleaned and b"Nguy" not in cleaned
-    assert_no_identity_in_database(bot, lan, other)
+    await assert_no_identity_in_database(bot, lan, other)
 
 
 def pdf_with_author(author: str) -> bytes:
@@ -171,20 +176,20 @@ async def test_opt_in_keeps_a_sealed_link_and_forget_removes_it(api: FakeBotApi,
     code, _ = await submit(lan)
     done = await lan.press("optin:yes")
     assert "/forget" in texts(done)
-    with bot.db() as db:
-        sealed = db.execute("SELECT sealed_ref FROM subscriptions").fetchall()
+    async with bot.read() as uow:
+        sealed = [link.sealed_ref for link in await uow.subscriptions.all()]
     assert len(sealed) == 1
-    assert str(lan.user.id).encode() not in bytes(sealed[0]["sealed_ref"])
+    assert str(lan.user.id).encode() not in sealed[0]
     assert bot.core is not None
-    assert bot.core.keyring.unseal(bytes(sealed[0]["sealed_ref"])) == ("telegram", str(lan.user.id))
-    assert_no_identity_in_database(bot, lan)
+    assert bot.core.keyring.unseal(sealed[0]) == ("telegram", str(lan.user.id))
+    await assert_no_identity_in_database(bot, lan)
 
     forgotten = await lan.say("/forget")
     assert "1" in texts(forgotten)
-    with bot.db() as db:
-        assert db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0] == 0
-        assert db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
-        assert db.execute("SELECT COUNT(*) FROM tips WHERE code = ?", (code,)).fetchone()[0] == 1
+    async with bot.read() as uow:
+        assert await uow.subscriptions.all() == []
+        assert await uow.sessions.count() == 0
+        assert await uow.tips.by_code(code) is not None and await uow.tips.count() == 1
 
 
 async def test_restart_mid_report_continues_where_the_citizen_was(api: FakeBotApi, bot: RunningBot, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import use_database
 from botapi import FakeBotApi, SimGroup, SimUser
 from harness import SECRET, FakeClock, RunningBot, texts
 from test_e2e_citizen import assert_no_identity_in_database, person, submit
@@ -115,8 +116,7 @@ async def test_a_tip_goes_from_citizen_to_police_and_back(api: FakeBotApi, world
     assert code in texts(thanks)
     await bot.deliver()
     assert any("Đứng trước cổng chợ" in (m.get("text") or "") for m in group.inbox)
-    with bot.db() as db:
-        assert db.execute("SELECT status FROM tips WHERE code = ?", (code,)).fetchone()[0] == "in_review"
+    assert (await bot.tip(code)).status == "in_review"
 
     # The police unit links its chat with a one-time invite from an admin.
     admin = world["admin"]
@@ -143,15 +143,15 @@ async def test_a_tip_goes_from_citizen_to_police_and_back(api: FakeBotApi, world
     await press(police, world["officer"], unit_card, "verified", bot)
     [handled] = await lan.user.wait_for(1)
     assert code in handled["text"]
-    with bot.db() as db:
-        row = db.execute("SELECT status, outcome FROM tips WHERE code = ?", (code,)).fetchone()
-        assert tuple(row) == ("resolved", "verified")
-        assert db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0] == 0  # closed: link gone
-        actions = [r[0] for r in db.execute("SELECT action FROM audit_log WHERE tip_code = ? ORDER BY id", (code,))]
+    tip = await bot.tip(code)
+    assert (tip.status, tip.outcome) == ("resolved", "verified")
+    async with bot.read() as uow:
+        assert await uow.subscriptions.all() == []  # closed: link gone
+        actions = [r.action for r in await uow.audit.for_tip(code)]
     assert actions[:1] == ["claim"] and {"ask", "forward", "acknowledge", "verified", "tipster_added"} <= set(actions)
     assert bot.core is not None
     assert (await bot.core.audit.verify(bot.core.storage)).ok
-    assert_no_identity_in_database(bot, lan)
+    await assert_no_identity_in_database(bot, lan)
 
 
 async def test_refusals_are_polite_and_audited(api: FakeBotApi, world: dict[str, Any]) -> None:
@@ -185,8 +185,8 @@ async def test_refusals_are_polite_and_audited(api: FakeBotApi, world: dict[str,
     assert "out of date" in stale or "cũ" in stale, stale
 
     # An invalid move: a unit action on a tip that was never forwarded.
-    with bot.db() as db:
-        refused = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'refused'").fetchone()[0]
+    async with bot.read() as uow:
+        refused = len([r for r in await uow.audit.all() if r.action == "refused"])
     assert refused >= 3
 
     # The admin removes the moderator: their presses are refused from now on.
@@ -199,8 +199,7 @@ async def test_refusals_are_polite_and_audited(api: FakeBotApi, world: dict[str,
     card = await card_in(group, bot, code)
     answer = await press(group, world["mod"], card, "spam", bot)
     assert answer["text"]
-    with bot.db() as db:
-        assert db.execute("SELECT status FROM tips WHERE code = ?", (code,)).fetchone()[0] == "in_review"
+    assert (await bot.tip(code)).status == "in_review"
 
 
 async def test_overdue_acknowledgement_is_escalated_after_a_reminder(api: FakeBotApi, world: dict[str, Any], clock: FakeClock) -> None:
@@ -252,12 +251,11 @@ async def test_duplicates_are_flagged_and_nothing_identifies_the_tipster(
     assert first in card["text"], card["text"]  # possible duplicate, with its score
     await press(group, world["mod"], card, "duplicate", bot)
     await answer_prompt(group, world["mod"], first, bot)
-    with bot.db() as db:
-        row = db.execute("SELECT status, duplicate_of FROM tips WHERE code = ?", (second,)).fetchone()
-        assert row["status"] == "duplicate" and row["duplicate_of"] is not None
+    duplicate = await bot.tip(second)
+    assert duplicate.status == "duplicate" and duplicate.duplicate_of == (await bot.tip(first)).id
 
     export = tmp_path / "export.csv"
-    monkeypatch.setenv("TIPLINE_DB", str(bot.db_path))
+    use_database(monkeypatch, bot.db_path)
     monkeypatch.setenv("TIPLINE_SECRET_KEY", SECRET)
     assert await asyncio.to_thread(cli_main, ["export", "--period", "2026", "--output", str(export)]) == 0
     assert await asyncio.to_thread(cli_main, ["audit", "verify"]) == 0  # with the MACs, under the server secret
@@ -270,7 +268,7 @@ async def test_duplicates_are_flagged_and_nothing_identifies_the_tipster(
     for text in texts_seen:
         for identity in identities:
             assert identity not in text, (identity, text[:200])
-    assert_no_identity_in_database(bot, lan, minh)
+    await assert_no_identity_in_database(bot, lan, minh)
 
 
 @pytest.mark.parametrize("forum", [True])
@@ -335,8 +333,9 @@ async def test_staff_commands_list_show_find_and_count(api: FakeBotApi, world: d
     # Replying to the receipt (not a question from the team) is not taken as an answer.
     receipt = next(m for m in lan.user.inbox if code in (m.get("text") or ""))
     await lan.send(lan.user.send("cảm ơn", reply_to=receipt))
-    with bot.db() as db:
-        assert db.execute("SELECT COUNT(*) FROM followups").fetchone()[0] == 0
+    tip = await bot.tip(code)
+    async with bot.read() as uow:
+        assert await uow.tips.count() == 1 and await uow.tips.followups(tip.id) == []
 
 
 async def test_forward_to_a_chosen_unit(api: FakeBotApi, world: dict[str, Any]) -> None:
@@ -354,8 +353,7 @@ async def test_forward_to_a_chosen_unit(api: FakeBotApi, world: dict[str, Any]) 
     await group.press(world["mod"], choices, unit_button["callback_data"])
     await bot.settle()
     assert code in (await group.wait_for_answer())["text"]
-    with bot.db() as db:
-        assert db.execute("SELECT status FROM tips WHERE code = ?", (code,)).fetchone()[0] == "forwarded"
+    assert (await bot.tip(code)).status == "forwarded"
 
 
 async def test_the_queue_pages_most_urgent_first(api: FakeBotApi, world: dict[str, Any]) -> None:
@@ -424,11 +422,14 @@ async def test_cards_wait_out_a_telegram_outage(api: FakeBotApi, world: dict[str
     async with api.outage():
         await bot.deliver()  # every send fails: nothing is marked delivered
     assert group.inbox == []
-    with bot.db() as db:
-        assert db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()[0] >= 1
-    code = next(r[0] for r in bot.db().execute("SELECT code FROM tips"))
+    async with bot.read() as uow:
+        waiting = await uow.outbox.tally()
+        assert waiting.waiting >= 1 and waiting.delivered == 0, waiting
+        [tip], _ = await uow.tips.open_tips(0, 10)
+    code = tip.code
     clock.advance(minutes=5)  # the outbox waits a little before it tries again
     card = await card_in(group, bot, code)  # delivered once Telegram is back
     assert code in card["text"]
-    with bot.db() as db:
-        assert db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()[0] == 0
+    async with bot.read() as uow:
+        tally = await uow.outbox.tally()
+    assert (tally.waiting, tally.failed) == (0, 0) and tally.delivered >= 1, tally

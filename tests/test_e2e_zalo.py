@@ -103,12 +103,11 @@ async def test_a_zalo_report_reaches_moderators_and_their_question_and_news_come
     optin = await lan.say(number_of(receipt, "Có"))
     assert "/forget" in optin[0]
 
-    with bot.db() as db:
-        tip = db.execute("SELECT * FROM tips WHERE code = ?", (code,)).fetchone()
-        assert tip["channel"] == "zalo" and tip["province_code"] == 92
-        assert tip["description"] == DESCRIPTION + "\n2"  # the typed number stayed text
-        [photo] = db.execute("SELECT kind, ref FROM evidence WHERE tip_id = ?", (tip["id"],)).fetchall()
-        assert photo["kind"] == "photo" and photo["ref"].startswith(zapi.url)
+    tip = await bot.tip(code)
+    assert tip.channel == "zalo" and tip.province_code == 92
+    assert tip.description == DESCRIPTION + "\n2"  # the typed number stayed text
+    [photo] = tip.evidence
+    assert photo.kind == "photo" and photo.ref.startswith(zapi.url)
 
     card = await card_in(group, bot, code)
     assert "Zalo" in card["text"] and "Kênh" in card["text"]
@@ -117,7 +116,7 @@ async def test_a_zalo_report_reaches_moderators_and_their_question_and_news_come
     assert len(photos) == 1, "the Zalo photo is re-uploaded under the card"
     uploaded = api.files.get(photos[0]["photo"][-1]["file_id"])
     assert uploaded is not None and uploaded.data is not None
-    original = zapi.file(photo["ref"])
+    original = zapi.file(photo.ref)
     assert gps_of(original.data) is not None and abs(gps_of(original.data)[0] - HANOI[0]) < 1e-3  # type: ignore[index]
     assert gps_of(uploaded.data) is None and uploaded.data != original.data and b"FakePhone" not in uploaded.data
 
@@ -132,9 +131,10 @@ async def test_a_zalo_report_reaches_moderators_and_their_question_and_news_come
     assert code in thanks[0]
     await bot.deliver()
     assert any("Đứng trước cổng chợ từ 21 giờ" in (m.get("text") or "") for m in group.inbox)
-    with bot.db() as db:
-        assert db.execute("SELECT status FROM tips WHERE code = ?", (code,)).fetchone()[0] == "in_review"
-        assert [r[0] for r in db.execute("SELECT text FROM followups")] == ["Đứng trước cổng chợ từ 21 giờ"]
+    assert (await bot.tip(code)).status == "in_review"
+    async with bot.read() as uow:
+        assert [f.text for f in await uow.tips.followups(tip.id)] == ["Đứng trước cổng chợ từ 21 giờ"]
+        assert await uow.tips.count() == 1
     menu_again = await lan.say("còn gì nữa không")  # the question was answered: this is no answer
     assert code not in "\n".join(menu_again)
 
@@ -143,10 +143,10 @@ async def test_a_zalo_report_reaches_moderators_and_their_question_and_news_come
     await press(group, world["mod"], card, "unfounded", bot)
     [news] = await lan.user.wait_for(1)
     assert code in news["text"]
-    with bot.db() as db:
-        assert db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0] == 0
+    async with bot.read() as uow:
+        assert await uow.subscriptions.all() == []
 
-    assert_no_zalo_identity(bot, caplog, lan)
+    await assert_no_zalo_identity(bot, caplog, lan)
 
 
 async def test_status_and_followup_from_another_zalo_chat_with_vietnamese_words(
@@ -174,10 +174,12 @@ async def test_status_and_followup_from_another_zalo_chat_with_vietnamese_words(
     assert code in photo[-1]
     done = await hoa.say("xong")
     assert code in done[0]
-    with bot.db() as db:
-        followups = db.execute("SELECT text FROM followups").fetchall()
-        assert [r["text"] for r in followups] == ["Tối nay có thêm 2 người lạ đến giao hàng.", ""]
-        assert db.execute("SELECT COUNT(*) FROM evidence WHERE followup_id IS NOT NULL").fetchone()[0] == 1
+    tip = await bot.tip(code)
+    async with bot.read() as uow:
+        followups = await uow.tips.followups(tip.id)
+        assert await uow.tips.count() == 1
+    assert [f.text for f in followups] == ["Tối nay có thêm 2 người lạ đến giao hàng.", ""]
+    assert len([e for f in followups for e in f.evidence]) == 1
 
     # "hủy" (here without diacritics) stops a lookup; slash commands work as on Telegram.
     await hoa.say("/status")
@@ -185,7 +187,7 @@ async def test_status_and_followup_from_another_zalo_chat_with_vietnamese_words(
     assert "1) " in cancelled[-1]  # back at the menu
     helped = await hoa.say("/help")
     assert "/status" in helped[0]
-    assert_no_zalo_identity(bot, caplog, lan, hoa)
+    await assert_no_zalo_identity(bot, caplog, lan, hoa)
 
 
 async def test_stickers_voice_and_unknown_messages_get_a_polite_answer(zapi: FakeZaloApi, world: dict[str, Any]) -> None:
@@ -234,17 +236,17 @@ async def test_long_polling_survives_an_outage(zapi: FakeZaloApi, world: dict[st
     assert "113" in welcome[0]
 
 
-def assert_no_zalo_identity(bot: RunningBot, caplog: pytest.LogCaptureFixture, *people: ZaloCitizen) -> None:
+async def assert_no_zalo_identity(bot: RunningBot, caplog: pytest.LogCaptureFixture, *people: ZaloCitizen) -> None:
     """No table, card or log line holds a Zalo user id or display name, in any form."""
     needles = [n for c in people for n in (c.user.id, c.user.display_name)]
-    with bot.db() as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            for row in db.execute(f"SELECT * FROM {table}"):
-                for value in tuple(row):
-                    blob = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-                    for needle in needles:
-                        assert needle not in blob, f"a Zalo identity was found in table {table}"
+    records = await bot.records()
+    assert "tips" in records
+    for table, rows in records.items():
+        for row in rows:
+            for value in row.values():
+                blob = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                for needle in needles:
+                    assert needle not in blob, f"a Zalo identity was found in table {table}"
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert logged  # the bot did log (tip codes)
     for needle in needles:

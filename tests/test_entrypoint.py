@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from backends import database_env, database_url_for, ensure_database
 from botapi import FakeBotApi
 from harness import SECRET
 
@@ -20,11 +21,12 @@ async def test_the_deployed_bot_answers_and_stops_cleanly(api: FakeBotApi, tmp_p
         "TELEGRAM_BOT_TOKEN": api.token,
         "TELEGRAM_API_BASE_URL": api.base_url,
         "TELEGRAM_API_FILE_URL": api.base_file_url,
-        "TIPLINE_DB": str(tmp_path / "tipline.sqlite3"),
+        **database_env(tmp_path / "tipline.sqlite3"),
         "TIPLINE_SECRET_KEY": SECRET,
         "TIPLINE_MODERATOR_CHAT_ID": "-1001000000001",
         "TIPLINE_AUDIT_ANCHOR_FILE": str(tmp_path / "anchors" / "audit.txt"),
     }
+    await ensure_database(database_url_for(tmp_path / "tipline.sqlite3"))
     moderators = api.group(chat_id=-1001000000001, title="Moderators")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", cwd=ROOT, env=env,

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from backends import database_env, database_url_for, ensure_database
 from botapi import FakeBotApi
 from harness import SECRET
 from zaloapi import FakeZaloApi
@@ -23,6 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 async def zapi() -> AsyncIterator[FakeZaloApi]:
     async with FakeZaloApi() as server:
         yield server
+
+
+async def database(path: Path) -> dict[str, str]:
+    """The environment naming a test's database (created first on PostgreSQL)."""
+    await ensure_database(database_url_for(path))
+    return database_env(path)
 
 
 async def run_bot(env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -45,7 +52,7 @@ async def test_telegram_and_zalo_by_long_polling_in_one_process(api: FakeBotApi,
     process = await run_bot({
         "TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.base_url,
         "TELEGRAM_API_FILE_URL": api.base_file_url, "ZALO_BOT_TOKEN": zapi.token, "ZALO_API_BASE_URL": zapi.base_url,
-        "TIPLINE_DB": str(tmp_path / "tipline.sqlite3"), "TIPLINE_SECRET_KEY": SECRET,
+        **await database(tmp_path / "tipline.sqlite3"), "TIPLINE_SECRET_KEY": SECRET,
     })
     try:
         lan = api.user(first_name="Lan", username="lan_vn_88")
@@ -75,7 +82,7 @@ async def test_webhook_mode_registers_answers_and_stops_on_sigterm(zapi: FakeZal
     process = await run_bot({
         "ZALO_BOT_TOKEN": zapi.token, "ZALO_API_BASE_URL": zapi.base_url, "ZALO_WEBHOOK_SECRET": "z" * 24,
         "TIPLINE_MODE": "webhook", "TIPLINE_PUBLIC_URL": f"http://127.0.0.1:{port}", "TIPLINE_LISTEN": f"127.0.0.1:{port}",
-        "TIPLINE_DB": str(tmp_path / "tipline.sqlite3"), "TIPLINE_SECRET_KEY": SECRET,
+        **await database(tmp_path / "tipline.sqlite3"), "TIPLINE_SECRET_KEY": SECRET,
     })
     try:
         for _ in range(300):  # the bot registers its webhook once it listens

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from backends import open_test_storage
 
 from tipline.delivery.model import Address, Kind
 from tipline.records.audit import AuditLog
@@ -17,7 +18,7 @@ from tipline.staff.deadlines import check_deadlines
 from tipline.staff.model import StaffRole
 from tipline.staff.moderation import Moderation
 from tipline.staff.units import import_units
-from tipline.storage.sqlite.store import SqliteStorage
+from tipline.storage.ports import Storage
 from tipline.tips import Category, NewTip, Status, Urgency
 
 MODERATORS = Address("telegram", "-100")
@@ -46,7 +47,7 @@ class Members:
 
 @dataclass
 class World:
-    storage: SqliteStorage
+    storage: Storage
     moderation: Moderation
     authorizer: Authorizer
     members: Members
@@ -69,7 +70,7 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    storage = await SqliteStorage.open(tmp_path / "m.sqlite3")
+    storage = await open_test_storage(tmp_path / "m.sqlite3")
     clock = Clock()
     async with storage.uow() as uow:
         tip = await uow.tips.create(

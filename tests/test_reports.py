@@ -12,12 +12,13 @@ from itertools import count
 from pathlib import Path
 
 import pytest
+from backends import open_test_storage, use_database
 
 from tipline.cli import main
 from tipline.i18n import translator
 from tipline.records import reports
 from tipline.records.reports import EXPORT_COLUMNS, PeriodError, ProvinceError, parse_period
-from tipline.storage.sqlite.store import SqliteStorage
+from tipline.storage.ports import Storage
 from tipline.tips import Category, Evidence, NewTip, Status, Urgency
 
 SECRET_DESCRIPTION = "Ông Nguyễn Văn Bí mật bán ma túy ở hẻm 51 XYZZY"
@@ -32,7 +33,7 @@ def utc(*args: int) -> datetime:
 
 
 async def add_tip(
-    db: SqliteStorage,
+    db: Storage,
     created: datetime,
     *,
     status: str = "new",
@@ -68,8 +69,8 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def db(path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(path)
+async def db(path: Path) -> AsyncIterator[Storage]:
+    storage = await open_test_storage(path)
     yield storage
     await storage.close()
 
@@ -126,7 +127,7 @@ def test_unknown_provinces(text: str) -> None:
 # --- rows and export ------------------------------------------------------------------------------------------
 
 
-async def test_a_period_is_whole_local_days_both_ends_included(db: SqliteStorage) -> None:
+async def test_a_period_is_whole_local_days_both_ends_included(db: Storage) -> None:
     await add_tip(db, utc(2026, 10, 31, 16, 59, 59), code="TL-BEFO-RE22")  # 31/10 23:59:59 local
     await add_tip(db, utc(2026, 10, 31, 17, 0), code="TL-FIRS-T222")  # 1/11 00:00 local
     await add_tip(db, utc(2026, 11, 30, 16, 59, 59), code="TL-LAST-2222")  # 30/11 23:59:59 local
@@ -137,7 +138,7 @@ async def test_a_period_is_whole_local_days_both_ends_included(db: SqliteStorage
     assert [r.code for r in one_day] == ["TL-AFTE-R222"]
 
 
-async def test_timestamps_with_another_offset_are_compared_as_instants(db: SqliteStorage) -> None:
+async def test_timestamps_with_another_offset_are_compared_as_instants(db: Storage) -> None:
     local = datetime(2026, 11, 1, 0, 30, tzinfo=reports.TIMEZONE)  # written with +07:00
     await add_tip(db, local, code="TL-LOCA-L222")
     rows = await reports.report_rows(db, date(2026, 11, 1), date(2026, 11, 1))
@@ -145,7 +146,7 @@ async def test_timestamps_with_another_offset_are_compared_as_instants(db: Sqlit
     assert await reports.report_rows(db, date(2026, 10, 31), date(2026, 10, 31)) == []
 
 
-async def test_province_filter(db: SqliteStorage) -> None:
+async def test_province_filter(db: Storage) -> None:
     await add_tip(db, utc(2026, 11, 5), code="TL-CANT-HO22")
     await add_tip(db, utc(2026, 11, 5), province=HCM, commune=None, code="TL-SAIG-ON22")
     rows = await reports.report_rows(db, *parse_period("2026-11"), province_code=HCM)
@@ -153,7 +154,7 @@ async def test_province_filter(db: SqliteStorage) -> None:
     assert len(await reports.report_rows(db, *parse_period("2026-11"))) == 2
 
 
-async def test_csv_has_a_bom_a_header_local_times_and_no_free_text(db: SqliteStorage) -> None:
+async def test_csv_has_a_bom_a_header_local_times_and_no_free_text(db: Storage) -> None:
     forwarded = utc(2026, 11, 5, 10)
     await add_tip(
         db, utc(2026, 11, 5, 3), status="resolved", code="TL-DONE-2222", forwarded=forwarded,
@@ -195,7 +196,7 @@ async def test_csv_has_a_bom_a_header_local_times_and_no_free_text(db: SqliteSto
     assert english[1][2:5] == ["closed with an outcome", "Buying or selling drugs", "Happened today"]
 
 
-async def test_json_export(db: SqliteStorage) -> None:
+async def test_json_export(db: Storage) -> None:
     await add_tip(db, utc(2026, 11, 5), province=HCM, commune=None, code="TL-SAIG-ON22")
     start, end = parse_period("2026-Q4")
     text = reports.to_json(await reports.report_rows(db, start, end, HCM), start, end, HCM)
@@ -208,7 +209,7 @@ async def test_json_export(db: SqliteStorage) -> None:
     assert tip["code"] == "TL-SAIG-ON22" and tip["hours_to_acknowledge"] is None and tip["commune"] == ""
 
 
-async def test_hours_to_outcome_needs_forwarding_and_an_outcome(db: SqliteStorage) -> None:
+async def test_hours_to_outcome_needs_forwarding_and_an_outcome(db: Storage) -> None:
     await add_tip(db, utc(2026, 11, 5), status="spam", closed=utc(2026, 11, 5, 1))
     (row,) = await reports.report_rows(db, *parse_period("2026-11"))
     assert row.hours_to_acknowledge is None and row.hours_to_outcome is None
@@ -217,7 +218,7 @@ async def test_hours_to_outcome_needs_forwarding_and_an_outcome(db: SqliteStorag
 # --- stats --------------------------------------------------------------------------------------------------------
 
 
-async def test_stats_counts_and_medians(db: SqliteStorage) -> None:
+async def test_stats_counts_and_medians(db: Storage) -> None:
     f = utc(2026, 11, 10)
     await add_tip(db, utc(2026, 11, 1), status="acknowledged", forwarded=f, acknowledged=f + timedelta(hours=1))
     await add_tip(db, utc(2026, 11, 2), status="acknowledged", forwarded=f, acknowledged=f + timedelta(hours=3))
@@ -245,7 +246,7 @@ async def test_stats_counts_and_medians(db: SqliteStorage) -> None:
     assert cantho.total == 4 and "online" not in cantho.by_category
 
 
-async def test_stats_without_data(db: SqliteStorage) -> None:
+async def test_stats_without_data(db: Storage) -> None:
     await add_tip(db, utc(2026, 11, 1))
     result = await reports.stats(db, *parse_period("2026-11"))
     assert result.total == 1 and result.median_hours_to_acknowledge is None and result.median_hours_to_outcome is None
@@ -253,7 +254,7 @@ async def test_stats_without_data(db: SqliteStorage) -> None:
     assert empty.total == 0 and empty.by_status == {} and empty.top_communes == []
 
 
-async def test_format_stats(db: SqliteStorage) -> None:
+async def test_format_stats(db: Storage) -> None:
     f = utc(2026, 11, 10)
     await add_tip(db, utc(2026, 11, 1), status="acknowledged", forwarded=f, acknowledged=f + timedelta(hours=2.25))
     await add_tip(db, utc(2026, 11, 2), category="online", commune=None)
@@ -280,12 +281,12 @@ async def test_format_stats(db: SqliteStorage) -> None:
 
 @pytest.fixture
 def env(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TIPLINE_DB", str(path))
+    use_database(monkeypatch, path)
     monkeypatch.setenv("TIPLINE_SECRET_KEY", "Tq8vN2xR5mL7pW3kZ9yB4cH6jD1fG0sA-eUiOoPtest")
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
 
     async def seed() -> None:
-        db = await SqliteStorage.open(path)
+        db = await open_test_storage(path)
         await add_tip(db, utc(2026, 11, 5), code="TL-CANT-HO22")
         await add_tip(db, utc(2026, 11, 6), province=HCM, commune=None, code="TL-SAIG-ON22")
         await add_tip(db, utc(2026, 7, 6), code="TL-JULY-2222")

@@ -1,8 +1,9 @@
 """Threat: a record that can be quietly shortened, and reading that leaves no trace.
 
-Who attacks: someone with the database file (and maybe the server secret) who deletes the newest audit
-entries, say the ones showing who looked at or changed a tip, and fixes up SQLite's counter so the cut does
-not show; and staff who browse tips they have no business with, since only changes used to be recorded.
+Who attacks: someone with the database (the SQLite file, or the PostgreSQL database's password), maybe with
+the server secret, who deletes the newest audit entries, say the ones showing who looked at or changed a tip,
+and fixes up the counter of ids given (SQLite's sqlite_sequence, PostgreSQL's audit_head) so the cut does not
+show; and staff who browse tips they have no business with, since only changes used to be recorded.
 
 What must hold: with TIPLINE_AUDIT_ANCHOR_FILE set, the log's head (count and hash) is written outside the
 database (on request, daily and at shutdown, also posted to the moderators' group), and `tipline audit
@@ -14,11 +15,11 @@ reads it stands for, and they never show on a card as the tip's last action.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from backends import raw_connection, use_database
 from botapi import FakeBotApi
 from harness import SECRET
 from security_world import World, last_action, staff_world, submit, vi
@@ -39,14 +40,13 @@ async def world(
         yield w
 
 
-def cut_tail(db: Path, entries: int) -> None:
-    """What an attacker with the file does: drop the guards, delete the newest entries, hide the gap."""
-    with sqlite3.connect(db) as conn:
-        conn.execute("DROP TRIGGER audit_log_no_delete")
-        top = conn.execute("SELECT MAX(id) FROM audit_log").fetchone()[0]
-        conn.execute("DELETE FROM audit_log WHERE id > ?", (top - entries,))
-        conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'audit_log'", (top - entries,))
-    conn.close()
+async def cut_tail(db: Path, entries: int) -> None:
+    """What an attacker with the database does: drop the guards, delete the newest entries, hide the gap."""
+    async with raw_connection(db) as conn:
+        await conn.drop_audit_guards()
+        top = (await conn.fetchone("SELECT MAX(id) AS top FROM audit_log") or {})["top"]
+        await conn.execute("DELETE FROM audit_log WHERE id > ?", top - entries)
+        await conn.set_audit_counter(top - entries)
 
 
 async def verify(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], anchor_file: Path | None) -> tuple[int, str]:
@@ -65,20 +65,20 @@ async def test_cutting_anchored_entries_off_the_end_fails_verification(
     for action in ("claim", "raise", "lower"):
         await world.press(world.group, world.mai, await world.card(code), action)
     anchor = await world.core.anchor_audit()  # what the daily job does
-    assert anchor.count == len(world.audit()) and anchors.read_text().split()[1:] == [str(anchor.count), anchor.head_hash]
+    assert anchor.count == len(await world.audit()) and anchors.read_text().split()[1:] == [str(anchor.count), anchor.head_hash]
     await world.settle()
     assert any(anchor.head_hash in (m.get("text") or "") for m in world.group.inbox), "posted to the moderators too"
     await world.press(world.group, world.mai, await world.card(code), "unfounded")
     await world.bot.stop()  # and at shutdown
     lines = anchors.read_text().splitlines()
-    assert len(lines) == 2 and int(lines[-1].split()[1]) == len(world.audit())
+    assert len(lines) == 2 and int(lines[-1].split()[1]) == len(await world.audit())
 
-    monkeypatch.setenv("TIPLINE_DB", str(world.bot.db_path))
+    use_database(monkeypatch, world.bot.db_path)
     monkeypatch.setenv("TIPLINE_SECRET_KEY", SECRET)
     assert (await verify(monkeypatch, capsys, anchors))[0] == 0
 
-    cut_tail(world.bot.db_path, 2)  # the close and the last priority change are gone
-    assert [r["action"] for r in world.audit()][-1] == "raise"
+    await cut_tail(world.bot.db_path, 2)  # the close and the last priority change are gone
+    assert [r.action for r in await world.audit()][-1] == "raise"
     # Without the anchor the cut passes unnoticed, even with the secret: that is why anchors exist ...
     assert (await verify(monkeypatch, capsys, None))[0] == 0
     # ... and against the anchor it fails.
@@ -104,17 +104,17 @@ async def test_staff_reads_are_audited_once_per_person_and_tip_every_ten_minutes
     for words in ("ma tuy", "thuoc lac"):
         await world.say(world.group, world.mai, f"/find {words}")
 
-    def reads() -> list[tuple[str, str | None, str, str]]:
-        return [(r["actor_id"], r["tip_code"], r["action"], r["detail"]) for r in world.audit() if r["action"] in ("viewed", "searched")]
+    async def reads() -> list[tuple[str, str | None, str, str]]:
+        return [(r.actor_id, r.tip_code, r.action, r.detail) for r in await world.audit() if r.action in ("viewed", "searched")]
 
-    mai = str(world.count("SELECT id FROM staff WHERE user_ref = ?", str(world.mai.id)))
-    binh = str(world.count("SELECT id FROM staff WHERE user_ref = ?", str(world.binh.id)))
+    mai = await world.staff_id(world.mai)
+    binh = await world.staff_id(world.binh)
     expected = [
         (mai, first, "viewed", ""), (binh, first, "viewed", ""), (mai, second, "viewed", ""), (mai, None, "searched", ""),
     ]
-    assert sorted(reads(), key=str) == sorted(expected, key=str)
-    assert all(r["actor_role"] == "moderator" for r in world.audit() if r["action"] in ("viewed", "searched"))
+    assert sorted(await reads(), key=str) == sorted(expected, key=str)
+    assert all(r.actor_role == "moderator" for r in await world.audit() if r.action in ("viewed", "searched"))
 
     world.clock.advance(minutes=10)
     await world.say(world.group, world.mai, f"/tip {first}")
-    assert reads()[-1] == (mai, first, "viewed", "and 3 more since the last entry")
+    assert (await reads())[-1] == (mai, first, "viewed", "and 3 more since the last entry")

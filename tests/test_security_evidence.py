@@ -64,12 +64,9 @@ async def download(api: FakeBotApi, file_id: str) -> bytes:
         return (await client.get(f"{api.base_file_url}{api.token}/{found['result']['file_path']}")).content
 
 
-def everything_stored(world: World) -> str:
-    with world.db() as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return "\n".join(
-            str(value) for table in tables for row in db.execute(f"SELECT * FROM {table}") for value in tuple(row)
-        )
+async def everything_stored(world: World) -> str:
+    records = await world.bot.records()
+    return "\n".join(str(value) for rows in records.values() for row in rows for value in row.values())
 
 
 async def video_note(c: Citizen) -> dict[str, Any]:
@@ -114,18 +111,17 @@ async def test_an_image_sent_as_a_file_is_kept_only_as_a_clean_copy_without_its_
     code = await confirm(lan)
     await world.card(code)
 
-    with world.db() as db:
-        [kept] = [dict(r) for r in db.execute("SELECT kind, ref, name, mime FROM evidence")]
-    assert kept["kind"] == "photo" and kept["name"] is None and kept["ref"] != original_id
-    clean = await download(api, kept["ref"])
+    [kept] = (await world.tip(code)).evidence
+    assert kept.kind == "photo" and kept.name is None and kept.ref != original_id
+    clean = await download(api, kept.ref)
     image = Image.open(io.BytesIO(clean))
     assert not image.getexif() and not image.getexif().get_ifd(IFD.GPSInfo)
     assert b"Samsung" not in clean and b"SM-A525F" not in clean and b"2026:11:25" not in clean
-    stored = everything_stored(world)
+    stored = await everything_stored(world)
     assert original_id not in stored and "Nguyen_Van_Lan" not in stored and FILE_NAME not in stored
     # The moderators get the clean copy; the original goes nowhere.
     to_group = [r for r in api.requests if r.ok and r.arg("chat_id") == MODERATORS]
-    assert any(r.method == "sendPhoto" and r.params.get("photo") == kept["ref"] for r in to_group)
+    assert any(r.method == "sendPhoto" and r.params.get("photo") == kept.ref for r in to_group)
     assert not [r for r in api.requests if original_id in str(r.params) and r.method != "getFile"]
 
 
@@ -144,13 +140,13 @@ async def test_voice_video_notes_and_locations_wait_for_the_citizens_choice(api:
     await lan.press("pending:drop")
     await lan.send(video_note(lan))
     await lan.press("pending:drop")
-    with world.db() as db:
-        draft = db.execute("SELECT state FROM sessions").fetchone()[0]
+    draft = await world.bot.session_state(lan.user.id)
+    assert draft is not None
     assert "pending" not in draft and str(LAT) not in draft and "voice" not in draft and "video_note" not in draft
     code = await confirm(lan)
-    tip = world.tip(code)
-    assert tip["latitude"] is None and tip["longitude"] is None
-    assert world.count("SELECT COUNT(*) FROM evidence") == 0, "withdrawn: nothing kept"
+    tip = await world.tip(code)
+    assert tip.latitude is None and tip.longitude is None
+    assert tip.evidence == () and (await world.bot.records())["evidence"] == [], "withdrawn: nothing kept"
 
 
 async def test_a_unit_sees_the_area_not_the_spot_and_never_a_voice_or_a_face(api: FakeBotApi, world: World) -> None:
@@ -167,9 +163,8 @@ async def test_a_unit_sees_the_area_not_the_spot_and_never_a_voice_or_a_face(api
     await lan.press("pending:keep")
     await lan.send(lan.user.send_photo(size=150_000))
     code = await confirm(lan)
-    assert (world.tip(code)["latitude"], world.tip(code)["longitude"]) == (LAT, LON)
-    with world.db() as db:
-        assert sorted(r[0] for r in db.execute("SELECT kind FROM evidence")) == ["photo", "video_note", "voice"]
+    assert ((await world.tip(code)).latitude, (await world.tip(code)).longitude) == (LAT, LON)
+    assert sorted(e.kind for e in (await world.tip(code)).evidence) == ["photo", "video_note", "voice"]
 
     card = await world.card(code)
     assert f"{LAT:.5f}, {LON:.5f}" in card["text"], "moderators see where it was"

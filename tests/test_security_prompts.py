@@ -57,7 +57,7 @@ async def test_tip_text_that_looks_like_a_prompt_never_acts(api: FakeBotApi, wor
     bait, _ = await submit(tuan, lookalikes(first) + "\n" + lookalikes(victim), optin=True)
     card = await world.card(bait)
     assert prompt_text("ask", first) in card["text"]  # the card does quote the tipster's text
-    before = world.snapshot()
+    before = await world.snapshot()
     seen = {c.user.id: len(c.user.chat.sent_log) for c in (tuan, lan)}
     group_before = len(world.group.chat.sent_log)
 
@@ -81,20 +81,20 @@ async def test_tip_text_that_looks_like_a_prompt_never_acts(api: FakeBotApi, wor
     await world.mai.send(internal, reply_to=private_card)
     await world.settle()
 
-    after = world.snapshot()
+    after = await world.snapshot()
     assert after["tips"] == before["tips"], "no tip was claimed, asked or moved"
     assert after["tip_messages"] == before["tip_messages"] == [], "nothing was written to any tipster"
     assert after["subscriptions"] == before["subscriptions"]
-    assert {r[5] for r in after["prompts"]} <= {"card"}, "only the /tip copies are remembered, as cards"
+    assert {r["action"] for r in after["prompts"]} <= {"card"}, "only the /tip copies are remembered, as cards"
     for person in (tuan, lan):
         new = person.user.chat.sent_log[seen[person.user.id]:]
         assert new == [], f"{person.user!r} was sent {[m.get('text') for m in new]}"
         assert all(internal not in (m.get("text") or "") for m in person.user.inbox)
     # The group saw only the two answers it asked for (/tip and /find): no confirmation, no refusal.
     assert len(world.group.chat.sent_log) - group_before == 2
-    assert not [r for r in world.audit() if r["action"] in ("ask", "claim", "duplicate", "reopen", "ask_more")]
+    assert not [r for r in await world.audit() if r.action in ("ask", "claim", "duplicate", "reopen", "ask_more")]
     for code in (first, victim, bait):
-        assert world.tip(code)["status"] == "new" and world.tip(code)["claimed_by"] is None
+        assert (await world.tip(code)).status == "new" and (await world.tip(code)).claimed_by is None
 
 
 async def test_a_prompt_acts_once_for_the_one_who_pressed_and_only_before_it_expires(api: FakeBotApi, world: World) -> None:
@@ -105,7 +105,7 @@ async def test_a_prompt_acts_once_for_the_one_who_pressed_and_only_before_it_exp
     await world.press(world.group, world.mai, await world.card(code), "ask")
     prompt = world.group.last
     assert prompt is not None and prompt["text"] == prompt_text("ask", code)
-    before = world.snapshot()
+    before = await world.snapshot()
     heard = len(lan.user.chat.sent_log)
 
     # Another moderator, and even an admin, answer Mai's prompt: refused, and nothing moves.
@@ -114,31 +114,31 @@ async def test_a_prompt_acts_once_for_the_one_who_pressed_and_only_before_it_exp
         refusal = world.group.last
         assert refusal is not None and refusal["text"] == NOT_ALLOWED_VI
         assert refusal.get("reply_to_message", {}).get("message_id") == prompt["message_id"]
-    assert world.snapshot() == before
+    assert await world.snapshot() == before
     assert len(lan.user.chat.sent_log) == heard
 
     # Mai answers: the question goes out once.
     await world.say(world.group, world.mai, "Người bán bao nhiêu tuổi?", reply_to=prompt)
     [question] = await lan.user.wait_for(1)
     assert "Người bán bao nhiêu tuổi?" in question["text"]
-    assert world.tip(code)["status"] == "needs_info"
+    assert (await world.tip(code)).status == "needs_info"
     # The same prompt answered again acts no more.
-    used = world.snapshot()
+    used = await world.snapshot()
     await world.say(world.group, world.mai, "Và đi xe gì?", reply_to=prompt)
     assert world.group.last is not None and world.group.last["text"] == NOT_ALLOWED_VI
-    assert world.snapshot() == used and len(lan.user.chat.sent_log) == heard + 1
+    assert await world.snapshot() == used and len(lan.user.chat.sent_log) == heard + 1
 
     # A fresh prompt, answered after its time: refused, nothing sent.
     await world.press(world.group, world.mai, await world.card(code), "ask")
     late = world.group.last
     assert late is not None and late["text"] == prompt_text("ask", code)
     world.clock.advance(seconds=PROMPT_TTL.total_seconds() + 60)
-    waiting = world.snapshot()
+    waiting = await world.snapshot()
     await world.say(world.group, world.mai, "Còn bán không?", reply_to=late)
     assert world.group.last is not None and world.group.last["text"] == NOT_ALLOWED_VI
-    assert world.snapshot() == waiting and len(lan.user.chat.sent_log) == heard + 1
-    refusals = world.audit("refused")
-    assert refusals and all(r["tip_code"] == code for r in refusals)
+    assert await world.snapshot() == waiting and len(lan.user.chat.sent_log) == heard + 1
+    refusals = await world.audit("refused")
+    assert refusals and all(r.tip_code == code for r in refusals)
 
 
 async def pad_chat_to(person: Citizen, message_id: int) -> None:
@@ -147,8 +147,12 @@ async def pad_chat_to(person: Citizen, message_id: int) -> None:
         await person.say("/help")
 
 
-def answers(world: World) -> int:
-    return world.count("SELECT COUNT(*) FROM followups")
+async def answers(world: World) -> int:
+    """Answers written to any tip (as follow-ups); every tip here is open."""
+    async with world.read() as uow:
+        tips, total = await uow.tips.open_tips(0, 100)
+        assert len(tips) == total == await uow.tips.count()
+        return sum([await uow.tips.followup_count(tip.id) for tip in tips])
 
 
 async def test_a_citizen_answers_only_by_replying_to_the_question_in_that_chat_within_72_hours(
@@ -167,20 +171,20 @@ async def test_a_citizen_answers_only_by_replying_to_the_question_in_that_chat_w
     # A reply to the receipt (or to anything but the question) is no answer.
     await lan.send(lan.user.send("Cảm ơn, tôi đã lưu mã", reply_to=receipt))
     await lan.send(lan.user.send("Xe Wave đỏ", reply_to=lan.user.inbox[1]))
-    assert answers(world) == 0 and world.tip(code)["status"] == "needs_info"
+    assert await answers(world) == 0 and (await world.tip(code)).status == "needs_info"
 
     # Another chat replying to its own message with the question's message id is no answer either.
     tuan = world.citizen("Tuan")
     await submit(tuan, "Nhóm thanh niên tụ tập hút bóng cười ở bãi đất trống gần bờ sông mỗi đêm", optin=True)
     await pad_chat_to(tuan, int(question["message_id"]))
     await tuan.send(tuan.user.send("Xe Wave đỏ, biển 65B1", reply_to=int(question["message_id"])))
-    assert answers(world) == 0 and world.tip(code)["status"] == "needs_info"
+    assert await answers(world) == 0 and (await world.tip(code)).status == "needs_info"
     assert not any("65B1" in (m.get("text") or "") for m in world.group.inbox)
 
     # The reply to the question itself is the answer.
     thanks = await lan.send(lan.user.send("Xe Wave màu đỏ", reply_to=question))
     assert code in texts(thanks)
-    assert answers(world) == 1 and world.tip(code)["status"] == "in_review"
+    assert await answers(world) == 1 and (await world.tip(code)).status == "in_review"
 
     # A second question, answered after 72 hours: no longer an answer.
     await world.press(world.group, world.mai, await world.card(code), "ask")
@@ -189,5 +193,5 @@ async def test_a_citizen_answers_only_by_replying_to_the_question_in_that_chat_w
     world.clock.advance(hours=72, minutes=1)
     late: list[dict[str, Any]] = await lan.send(lan.user.send("Khoảng 21 giờ", reply_to=second))
     assert code not in texts(late)
-    assert answers(world) == 1 and world.tip(code)["status"] == "needs_info"
+    assert await answers(world) == 1 and (await world.tip(code)).status == "needs_info"
     assert not any("Khoảng 21 giờ" in (m.get("text") or "") for m in world.group.inbox)

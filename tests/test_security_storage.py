@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import stat
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import BACKEND, database_env, database_state, postgres_only, sqlite_only, table_columns, use_database
 from botapi import FakeBotApi
 from cryptography.exceptions import InvalidTag
 from harness import SECRET, Citizen, texts
@@ -68,16 +68,20 @@ def keys_of(value: Any) -> set[str]:
     return set()
 
 
-def sealed_parts(world: World) -> dict[str, str]:
+async def sealed_parts(world: World) -> dict[str, str]:
     """Each session's sealed part, unsealed with the server secret (what a holder of both can read)."""
     keyring: Keyring = world.core.keyring
     found = {}
-    with world.db() as db:
-        for row in db.execute("SELECT pseudonym, state FROM sessions"):
-            sealed = json.loads(row["state"]).get("sealed")
-            if sealed:
-                found[row["pseudonym"]] = keyring.unseal_text(sealed)
+    for row in (await world.bot.records())["sessions"]:
+        sealed = json.loads(row["state"]).get("sealed")
+        if sealed:
+            found[row["pseudonym"]] = keyring.unseal_text(sealed)
     return found
+
+
+async def subscription_count(world: World) -> int:
+    async with world.read() as uow:
+        return len(await uow.subscriptions.all())
 
 
 def pseudonym(world: World, person: Citizen) -> str:
@@ -109,18 +113,21 @@ async def test_no_table_holds_a_tip_next_to_a_pseudonym_except_sealed_for_the_st
     people: dict[str, Citizen] = flow["people"]
     codes: list[str] = flow["codes"]
     names = {pseudonym(world, p): name for name, p in people.items()}
-    with world.db() as db:
-        tip_ids = [r[0] for r in db.execute("SELECT id FROM tips")]
-        sessions = {r["pseudonym"]: json.loads(r["state"]) for r in db.execute("SELECT pseudonym, state FROM sessions")}
-        subscription_columns = [r[1] for r in db.execute("PRAGMA table_info(subscriptions)")]
-        counters = [dict(r) for r in db.execute("SELECT * FROM counters")]
-        throttles = [r[0] for r in db.execute("SELECT key FROM throttles")]
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        holders = {
-            table for table in tables for row in db.execute(f"SELECT * FROM {table}")
-            for value in tuple(row) if isinstance(value, str) and any(p in value for p in names)
-        }
-        columns = {table: {r[1] for r in db.execute(f"PRAGMA table_info({table})")} for table in holders}
+    tip_ids = [(await world.tip(code)).id for code in codes]
+    async with world.read() as uow:
+        assert await uow.tips.count() == len(tip_ids)
+    records = await world.bot.records()
+    async with world.bot.storage() as storage:
+        every_column = await table_columns(storage)
+    sessions = {r["pseudonym"]: json.loads(r["state"]) for r in records["sessions"]}
+    subscription_columns = list(every_column["subscriptions"])
+    counters = records["counters"]
+    throttles = [r["key"] for r in records["throttles"]]
+    holders = {
+        table for table, rows in records.items() for row in rows
+        for value in row.values() if isinstance(value, str) and any(p in value for p in names)
+    }
+    columns = {table: every_column[table] for table in holders}
     assert set(names) <= set(sessions), "every chat has its conversation, under its pseudonym"
 
     # Where pseudonyms are, no column could hold a tip.
@@ -143,7 +150,7 @@ async def test_no_table_holds_a_tip_next_to_a_pseudonym_except_sealed_for_the_st
 
     # Sealed, codes are there only while a step needs them: the open question about updates, the code being
     # looked up, the tip being added to. The finished conversations hold nothing sealed at all.
-    sealed = {names[k]: v for k, v in sealed_parts(world).items() if k in names}
+    sealed = {names[k]: v for k, v in (await sealed_parts(world)).items() if k in names}
     assert set(sealed) == {"minh", "tuan", "thu"}, sealed
     assert codes[2] in sealed["minh"] and codes[0] in sealed["tuan"] and codes[1] in sealed["thu"]
 
@@ -151,13 +158,13 @@ async def test_no_table_holds_a_tip_next_to_a_pseudonym_except_sealed_for_the_st
 async def test_times_next_to_pseudonyms_say_no_more_than_the_hour(api: FakeBotApi, world: World) -> None:
     assert world.clock().minute != 0 and world.clock().second != 0
     await mid_flow(world)
-    with world.db() as db:
-        sessions = [dict(r) for r in db.execute("SELECT updated_at, expires_at FROM sessions")]
-        subscriptions = [r[0] for r in db.execute("SELECT created_at FROM subscriptions")]
-        counters = [dict(r) for r in db.execute("SELECT window, expires_at FROM counters")]
+    records = await world.bot.records()
+    sessions = records["sessions"]
+    subscriptions = [r["created_at"] for r in records["subscriptions"]]
+    counters = records["counters"]
     assert sessions and subscriptions
     for moment in [s["updated_at"] for s in sessions] + [s["expires_at"] for s in sessions] + subscriptions:
-        parsed = datetime.fromisoformat(moment)
+        parsed = moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)  # PostgreSQL's, SQLite's
         assert (parsed.minute, parsed.second, parsed.microsecond) == (0, 0, 0), moment
     for counter in counters:  # windows of an hour or a day: their ends are whole hours
         assert counter["expires_at"] % 3600 == 0, counter
@@ -176,37 +183,43 @@ async def test_the_question_about_updates_lapses_after_15_minutes_and_status_off
     looking = world.citizen("Dung")  # starts to check the new tip, then leaves
     looked_up, _ = await submit(looking, "Có người bán thuốc lá điện tử chứa ma túy cho học sinh ở căng tin", optin=None)
     await looking.say(f"/status {looked_up}")
-    assert code in sealed_parts(world)[pseudonym(world, minh)]
+    assert code in (await sealed_parts(world))[pseudonym(world, minh)]
 
     world.clock.advance(minutes=16)
     late = await minh.press("optin:yes", question)
     assert "/status" in texts(late)
-    assert world.count("SELECT COUNT(*) FROM subscriptions") == 0
-    assert code not in sealed_parts(world).get(pseudonym(world, minh), ""), "lapsed: not even sealed"
+    assert await subscription_count(world) == 0
+    assert code not in (await sealed_parts(world)).get(pseudonym(world, minh), ""), "lapsed: not even sealed"
     # Someone who went on to something else: the question is gone from the chat's state too.
     await elsewhere.say("/help")
-    assert other_code not in sealed_parts(world).get(pseudonym(world, elsewhere), "")
+    assert other_code not in (await sealed_parts(world)).get(pseudonym(world, elsewhere), "")
     # Someone who never came back: the hourly purge leaves nothing of the question either.
     await world.core.purge()
-    assert away_code not in sealed_parts(world).get(pseudonym(world, walked_away), "")
+    assert away_code not in (await sealed_parts(world)).get(pseudonym(world, walked_away), "")
 
     # A code being looked up is kept for that step (an hour), not for as long as a receipt copy would be.
-    assert looked_up in sealed_parts(world)[pseudonym(world, looking)]
+    assert looked_up in (await sealed_parts(world))[pseudonym(world, looking)]
     world.clock.advance(minutes=45)
     await world.core.purge()
-    assert looked_up not in sealed_parts(world).get(pseudonym(world, looking), "")
+    assert looked_up not in (await sealed_parts(world)).get(pseudonym(world, looking), "")
 
     # The citizen can still ask for updates, from /status.
     await minh.say(f"/status {code}")
     status = await minh.say(passphrase)
     assert code in texts(status)
     await minh.press("optin:yes")
-    assert world.count("SELECT COUNT(*) FROM subscriptions") == 1
+    assert await subscription_count(world) == 1
 
 
 MARKER = "QUOKKA7731"
 
 
+async def stored_text(world: World) -> str:
+    records = await world.bot.records()
+    return "\n".join(str(value) for rows in records.values() for row in rows for value in row.values())
+
+
+@sqlite_only
 async def test_forget_leaves_no_trace_of_the_draft_in_the_files(api: FakeBotApi, world: World) -> None:
     lan = world.citizen("Lan")
     await fill_report(lan, f"Mật danh {MARKER}: người bán ở hẻm 9 tên là Tư, nhà có cổng sắt xanh.")
@@ -215,10 +228,23 @@ async def test_forget_leaves_no_trace_of_the_draft_in_the_files(api: FakeBotApi,
     assert any(MARKER.encode() in f.read_bytes() for f in files if f.exists()), "the draft is in the files first"
     forgotten = await lan.say("/forget")
     assert texts(forgotten)
-    assert world.count("SELECT COUNT(*) FROM sessions") == 0
+    async with world.read() as uow:
+        assert await uow.sessions.count() == 0
     for f in files:
         if f.exists():
             assert MARKER.encode() not in f.read_bytes(), f"the draft's text is still readable in {f.name}"
+
+
+@postgres_only
+async def test_forget_leaves_no_trace_of_the_draft_in_any_table(api: FakeBotApi, world: World) -> None:
+    """PostgreSQL's counterpart: no row keeps the draft (the files are the server's; see docs/THREAT_MODEL.md)."""
+    lan = world.citizen("Lan")
+    await fill_report(lan, f"Mật danh {MARKER}: người bán ở hẻm 9 tên là Tư, nhà có cổng sắt xanh.")
+    assert MARKER in await stored_text(world), "the draft is stored first"
+    assert texts(await lan.say("/forget"))
+    async with world.read() as uow:
+        assert await uow.sessions.count() == 0
+    assert MARKER not in await stored_text(world)
 
 
 def mode(path: Path) -> int:
@@ -233,18 +259,21 @@ async def test_the_database_its_journal_the_secret_exports_and_anchors_are_the_o
         await submit(world.citizen("Lan"))
         db_path = world.bot.db_path
         await world.core.anchor_audit()
-        for path in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm"), anchors):
+        # The database's own files, on SQLite (PostgreSQL's are the server's, in its data directory).
+        database_files = [db_path.with_name(db_path.name + suffix) for suffix in ("", "-wal", "-shm")] if BACKEND == "sqlite" else []
+        for path in [*database_files, anchors]:
             assert path.exists() and mode(path) == 0o600, (path.name, oct(mode(path)))
         export = tmp_path / "exports" / "thang-11.csv"
-        monkeypatch.setenv("TIPLINE_DB", str(db_path))
+        use_database(monkeypatch, db_path)
         monkeypatch.setenv("TIPLINE_SECRET_KEY", SECRET)
         export.parent.mkdir()
         export.with_suffix(".json").write_text("an older export, readable by all")  # replaced: its mode too
         for output in (export, export.with_suffix(".json")):
             assert await asyncio.to_thread(cli_main, ["export", "--period", "2026-11", "--output", str(output)]) == 0
             assert mode(output) == 0o600, (output.name, oct(mode(output)))
-    # Local mode makes its secret once, beside a new database.
+    # Local mode makes its secret once, beside a new database (a SQLite file: local mode has no server database).
     monkeypatch.delenv("TIPLINE_SECRET_KEY")
+    monkeypatch.delenv("TIPLINE_DATABASE_URL", raising=False)
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     local = tmp_path / "local" / "tipline.sqlite3"
     load_settings(tipline_db=local).secret()
@@ -264,7 +293,7 @@ async def run_bot(env: dict[str, str]) -> tuple[int, str]:
 
 def bot_env(api: FakeBotApi, db: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TIPLINE_", "TELEGRAM_"))}
-    env.update(TELEGRAM_BOT_TOKEN=api.token, TELEGRAM_API_BASE_URL=api.base_url, TIPLINE_DB=str(db), **extra)
+    env.update(TELEGRAM_BOT_TOKEN=api.token, TELEGRAM_API_BASE_URL=api.base_url, **database_env(db), **extra)
     return env
 
 
@@ -272,13 +301,13 @@ async def test_a_changed_secret_stops_the_bot_with_one_line(api: FakeBotApi, wor
     await submit(world.citizen("Lan"), optin=True)
     await world.bot.stop()
     db = world.bot.db_path
-    before = db.read_bytes()
+    before = await database_state(db)
     asked = len(api.requests)
     code, err = await run_bot(bot_env(api, db, TIPLINE_SECRET_KEY=NEW_SECRET))
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and "TIPLINE_SECRET_KEY" in err and "Traceback" not in err, err
     assert NEW_SECRET not in err and SECRET not in err
-    assert db.read_bytes() == before, "nothing was written with the wrong secret"
+    assert await database_state(db) == before, "nothing was written with the wrong secret"
     assert len(api.requests) == asked, "nothing was asked of Telegram either"
 
 
@@ -290,7 +319,7 @@ async def test_no_secret_is_made_up_beside_an_existing_database(
     secret_file = db.with_name(db.name + ".secret")
     monkeypatch.delenv("TIPLINE_SECRET_KEY", raising=False)
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    monkeypatch.setenv("TIPLINE_DB", str(db))
+    use_database(monkeypatch, db)
     for command in (["migrate"], ["purge"], ["check-config"], ["units", "list"], ["audit", "verify"]):
         assert await asyncio.to_thread(cli_main, command) == 2, command
         err = capsys.readouterr().err
@@ -298,7 +327,7 @@ async def test_no_secret_is_made_up_beside_an_existing_database(
         assert not secret_file.exists(), command
     # Nor by the bot's own entry point (console mode, no token).
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TIPLINE_", "TELEGRAM_"))}
-    code, err = await run_bot({**env, "TIPLINE_DB": str(db)})
+    code, err = await run_bot({**env, **database_env(db)})
     assert code == 2 and len(err.strip().splitlines()) == 1 and "TIPLINE_SECRET_KEY" in err, err
     assert not secret_file.exists()
 
@@ -326,13 +355,13 @@ async def test_secret_rotation_reseals_every_link_and_the_audit_log_stays_verifi
         await world.press(world.group, world.mai, await world.card(code), "claim")
     await world.bot.stop()
     db = world.bot.db_path
-    with world.db() as conn:
-        links_before = [(r[0], bytes(r[1])) for r in conn.execute("SELECT tip_id, sealed_ref FROM subscriptions")]
-        entries_before = conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0]
+    async with world.read() as uow:
+        links_before = [(link.tip_id, link.sealed_ref) for link in await uow.subscriptions.all()]
+        entries_before = len(await uow.audit.all())
     assert len(links_before) == 2 and entries_before > 0
     chats = sorted(str(Keyring(SECRET.encode()).unseal(ref)[1]) for _, ref in links_before)
 
-    monkeypatch.setenv("TIPLINE_DB", str(db))
+    use_database(monkeypatch, db)
     monkeypatch.setenv("TIPLINE_SECRET_KEY", NEW_SECRET)
     monkeypatch.setenv("TIPLINE_OLD_SECRET_KEY", "Wrong-old-secret-4vN8qT2xB6mZ1pL9kR3")
     assert await asyncio.to_thread(cli_main, ["secret", "rotate"]) == 2, "the old secret must be the database's"
@@ -340,8 +369,8 @@ async def test_secret_rotation_reseals_every_link_and_the_audit_log_stays_verifi
     assert await asyncio.to_thread(cli_main, ["secret", "rotate"]) == 0
     capsys.readouterr()
 
-    with world.db() as conn:
-        links = [(r[0], bytes(r[1])) for r in conn.execute("SELECT tip_id, sealed_ref FROM subscriptions")]
+    async with world.read() as uow:
+        links = [(link.tip_id, link.sealed_ref) for link in await uow.subscriptions.all()]
     assert sorted(tip for tip, _ in links) == sorted(tip for tip, _ in links_before)
     assert sorted(str(Keyring(NEW_SECRET.encode()).unseal(ref)[1]) for _, ref in links) == chats
     for _, ref in links:
@@ -377,22 +406,16 @@ async def test_confirming_a_tip_writes_nothing_new_next_to_a_pseudonym(api: Fake
     await fill_report(lan)
     names = [pseudonym(world, p) for p in (lan, minh)]
 
-    def keyed_rows() -> list[tuple[Any, ...]]:
-        found = []
-        with world.db() as db:
-            tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") if r[0] != "sessions"]
-            for table in tables:
-                try:  # the rowid too: the order rows were written in is what gives them away
-                    rows = db.execute(f"SELECT rowid, * FROM {table}").fetchall()
-                except sqlite3.OperationalError:  # a table WITHOUT ROWID keeps no such order
-                    rows = db.execute(f"SELECT * FROM {table}").fetchall()
-                found += [
-                    (table, *tuple(row)) for row in rows
-                    if any(isinstance(v, str) and any(n in v for n in names) for v in tuple(row))
-                ]
-        return found
+    async def keyed_rows() -> list[tuple[Any, ...]]:
+        # Where each row sits too (SQLite's rowid, PostgreSQL's ctid): the order rows were written in is what
+        # gives them away.
+        records = await world.bot.records(positions=True)
+        return [
+            (table, *row.values()) for table, rows in records.items() if table != "sessions" for row in rows
+            if any(isinstance(v, str) and any(n in v for n in names) for v in row.values())
+        ]
 
-    before = keyed_rows()
+    before = await keyed_rows()
     for person in (lan, minh):
         assert "TL-" in texts(await person.press("confirm"))
-    assert keyed_rows() == before
+    assert await keyed_rows() == before

@@ -57,7 +57,7 @@ async def test_forged_presses_from_a_unit_chat_get_one_refusal_that_names_nothin
     await world.press(world.police, world.officer, await world.card(lost, world.police), "acknowledge")
     await world.press(world.group, world.mai, await world.card(lost), "reopen")
     await world.answer_prompt(world.group, world.mai, "Cần xác minh thêm")
-    assert world.tip(lost)["unit_id"] is None
+    assert (await world.tip(lost)).unit_id is None
     current, _ = await submit(world.citizen("Minh"), "Một người đàn ông bán thuốc lắc cho học sinh ở cổng trường", optin=True)
     await forward(world, current)
     others, _ = await submit(world.citizen("Hoa"), "Có nhóm người lạ hút bóng cười ở bãi đất trống gần bờ sông", commune="cai rang")
@@ -69,9 +69,9 @@ async def test_forged_presses_from_a_unit_chat_get_one_refusal_that_names_nothin
     assert live["reply_markup"], "the unit's card of its current tip has buttons"
 
     codes = {lost, current, others, fresh}
-    with world.db() as db:
-        unit_ids = [r[0] for r in db.execute("SELECT id FROM units")]
-    before = world.snapshot()
+    async with world.read() as uow:
+        unit_ids = [unit.id for unit in await uow.units.all()]
+    before = await world.snapshot()
     sent = {chat.chat_id: len(chat.chat.sent_log) for chat in (world.group, world.police, world.other_police)}
     citizens = {c.user.id: len(c.user.chat.sent_log) for c in world.people}
 
@@ -92,11 +92,11 @@ async def test_forged_presses_from_a_unit_chat_get_one_refusal_that_names_nothin
 
     assert answers == {NOT_ALLOWED_VI}, answers
     assert not any(code in NOT_ALLOWED_VI for code in codes) and "TL-" not in NOT_ALLOWED_VI
-    assert world.snapshot() == before, "nothing changed: no tip, prompt, message, card or outbox item"
+    assert await world.snapshot() == before, "nothing changed: no tip, prompt, message, card or outbox item"
     for chat in (world.group, world.police, world.other_police):
         assert len(chat.chat.sent_log) == sent[chat.chat_id], f"nothing was sent to {chat!r}"
     assert all(len(c.user.chat.sent_log) == citizens[c.user.id] for c in world.people)
-    assert {r["action"] for r in world.audit()[-len(forged):]} <= {"refused", "claim", "forward", "acknowledge", "reopen"}
+    assert {r.action for r in (await world.audit())[-len(forged):]} <= {"refused", "claim", "forward", "acknowledge", "reopen"}
 
 
 async def test_callback_data_carries_no_tip_id(api: FakeBotApi, world: World) -> None:
@@ -109,9 +109,10 @@ async def test_callback_data_carries_no_tip_id(api: FakeBotApi, world: World) ->
     await world.press(world.group, world.mai, await world.card(codes[1]), "claim")
     await world.press(world.group, world.mai, await world.card(codes[1]), "choose_unit")
     await world.say(world.group, world.mai, "/queue")
-    with world.db() as db:
-        tip_ids = {str(r[0]) for r in db.execute("SELECT id FROM tips")}
-        unit_ids = {str(r[0]) for r in db.execute("SELECT id FROM units")}
+    tip_ids = {str((await world.tip(code)).id) for code in codes}
+    async with world.read() as uow:
+        assert await uow.tips.count() == len(codes)
+        unit_ids = {str(unit.id) for unit in await uow.units.all()}
     every = [data for chat in (world.group, world.police) for m in chat.inbox for data in buttons_data(m)]
     assert any(d.startswith("2c|") for d in every) and any(d.startswith("2u|") for d in every)
     for data in every:
@@ -138,9 +139,9 @@ async def test_invites_go_privately_to_an_admin_are_audited_and_last_a_day(api: 
     await world.mai.send("/invite CA-NK")
     await world.settle()
     assert world.mai.last is not None and world.mai.last["text"] == vi("Only admins can do that.")
-    refused = world.audit("refused")
-    assert refused and all(r["actor_role"] == "moderator" and "invite" in r["detail"] for r in refused)
-    assert world.count("SELECT COUNT(*) FROM unit_invites") == 0
+    refused = await world.audit("refused")
+    assert refused and all(r.actor_role == "moderator" and "invite" in r.detail for r in refused)
+    assert (await world.bot.records())["unit_invites"] == []
 
     # The admin asks in the group: the code comes privately, the group only hears that it did.
     await world.say(world.group, world.admin, "/invite CA-NK")
@@ -150,18 +151,15 @@ async def test_invites_go_privately_to_an_admin_are_audited_and_last_a_day(api: 
     private = next(m["text"] for m in reversed(world.admin.inbox) if INVITE.search(m.get("text") or ""))
     code = INVITE.search(private).group(0)  # type: ignore[union-attr]
     assert not any(INVITE.search(m.get("text") or "") for m in world.mai.inbox)
-    [created] = world.audit("invite_created")
-    with world.db() as db:
-        admin_staff = db.execute("SELECT id FROM staff WHERE user_ref = ?", (str(world.admin.id),)).fetchone()[0]
-    assert created["actor_role"] == "admin" and created["actor_id"] == str(admin_staff)
+    [created] = await world.audit("invite_created")
+    assert created.actor_role == "admin" and created.actor_id == await world.staff_id(world.admin)
 
     # A day later it is worth nothing.
     linked = vi("This chat is now linked to {unit}. Forwarded tips will arrive here.", unit="Công an phường Ninh Kiều")
     world.clock.advance(hours=24, minutes=1)
     await world.say(world.police, world.officer, f"/link {code}")
     assert world.police.last is not None and world.police.last["text"] != linked
-    with world.db() as db:
-        assert db.execute("SELECT chat FROM units WHERE code = 'CA-NK'").fetchone()[0] is None
+    assert await world.unit_chat("CA-NK") is None
 
     # A fresh one, used within the day, links the unit's chat.
     await world.say(world.group, world.admin, "/invite CA-NK")
@@ -169,8 +167,7 @@ async def test_invites_go_privately_to_an_admin_are_audited_and_last_a_day(api: 
     world.clock.advance(hours=23)
     await world.say(world.police, world.officer, f"/link {code}")
     assert world.police.last is not None and world.police.last["text"] == linked
-    with world.db() as db:
-        assert db.execute("SELECT chat FROM units WHERE code = 'CA-NK'").fetchone()[0] == str(POLICE)
+    assert await world.unit_chat("CA-NK") == str(POLICE)
 
 
 async def test_an_invite_for_a_linked_unit_moves_nothing_until_an_admin_relinks(api: FakeBotApi, world: World) -> None:
@@ -187,12 +184,11 @@ async def test_an_invite_for_a_linked_unit_moves_nothing_until_an_admin_relinks(
     await world.say(fake, hijacker, f"/link {code}")
     linked = vi("This chat is now linked to {unit}. Forwarded tips will arrive here.", unit="Công an phường Ninh Kiều")
     assert fake.last is not None and fake.last["text"] != linked
-    with world.db() as db:
-        assert db.execute("SELECT chat FROM units WHERE code = 'CA-NK'").fetchone()[0] == str(POLICE)
+    assert await world.unit_chat("CA-NK") == str(POLICE)
     told = [m["text"] for m in world.police.chat.sent_log[police_heard:]]
     assert len(told) == 1 and "Công an phường Ninh Kiều" in told[0], told
     assert world.group.last is not None and "/relink CA-NK" in world.group.last["text"]
-    assert world.audit("unit_relink_requested")
+    assert await world.audit("unit_relink_requested")
 
     # Tips still go to the unit's real chat.
     lan = world.citizen("Lan")
@@ -204,13 +200,11 @@ async def test_an_invite_for_a_linked_unit_moves_nothing_until_an_admin_relinks(
     # A moderator cannot confirm the move; an admin can, and the old chat is told.
     await world.say(world.group, world.mai, "/relink CA-NK")
     assert world.group.last is not None and world.group.last["text"] == vi("Only admins can do that.")
-    with world.db() as db:
-        assert db.execute("SELECT chat FROM units WHERE code = 'CA-NK'").fetchone()[0] == str(POLICE)
+    assert await world.unit_chat("CA-NK") == str(POLICE)
     before_move = len(world.police.chat.sent_log)
     await world.say(world.group, world.admin, "/relink CA-NK")
-    with world.db() as db:
-        assert db.execute("SELECT chat FROM units WHERE code = 'CA-NK'").fetchone()[0] == str(fake.chat_id)
+    assert await world.unit_chat("CA-NK") == str(fake.chat_id)
     assert len(world.police.chat.sent_log) == before_move + 1, "the old chat is told of the move too"
     assert fake.last is not None and fake.last["text"] == linked
-    [relinked] = world.audit("unit_relinked")
-    assert relinked["actor_role"] == "admin"
+    [relinked] = await world.audit("unit_relinked")
+    assert relinked.actor_role == "admin"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from backends import open_test_storage
 
 from tipline.citizen.conversation import WORD_COMMANDS, handle, word_command
 from tipline.citizen.effects import AnswerTip, Context, Result
@@ -18,7 +19,7 @@ from tipline.delivery.model import Audience, Kind, NewItem
 from tipline.delivery.plain import plain_text
 from tipline.delivery.port import ChannelTraits
 from tipline.events import Command, Text
-from tipline.storage.sqlite.store import SqliteStorage
+from tipline.storage.ports import Storage
 from tipline.tips import Category, NewTip, Urgency
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -161,13 +162,13 @@ def test_a_too_long_answer_is_refused_with_the_question_kept() -> None:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    database = await SqliteStorage.open(tmp_path / "t.sqlite3")
+async def db(tmp_path: Path) -> AsyncIterator[Storage]:
+    database = await open_test_storage(tmp_path / "t.sqlite3")
     yield database
     await database.close()
 
 
-async def test_webhook_update_keys_are_taken_once_and_purged(db: SqliteStorage) -> None:
+async def test_webhook_update_keys_are_taken_once_and_purged(db: Storage) -> None:
     async with db.uow() as uow:
         assert await uow.webhook_updates.first_time("k1", NOW)
         assert not await uow.webhook_updates.first_time("k1", NOW + timedelta(seconds=5))
@@ -178,7 +179,7 @@ async def test_webhook_update_keys_are_taken_once_and_purged(db: SqliteStorage) 
         assert not await uow.webhook_updates.first_time("k2", NOW + timedelta(days=3))
 
 
-async def test_a_worker_without_the_staff_channel_leaves_staff_items_alone(db: SqliteStorage) -> None:
+async def test_a_worker_without_the_staff_channel_leaves_staff_items_alone(db: Storage) -> None:
     tip = NewTip(
         category=Category.TRADING, urgency=Urgency.TODAY, province_code=92, commune_code=None, address=None,
         latitude=None, longitude=None, description="Bán ma túy ở hẻm 51", evidence=(), language="vi", channel="zalo",

@@ -1,16 +1,26 @@
-"""Police unit directory on a real SQLite file: CSV import (all-or-nothing, idempotent), routing lookups,
+"""Police unit directory on a real database (a SQLite file, or PostgreSQL with TIPLINE_TEST_POSTGRES): CSV import (all-or-nothing, idempotent), routing lookups,
 one-time chat invites, and the `tipline units` commands."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from backends import (
+    BACKEND,
+    INTEGRITY_ERRORS,
+    all_records,
+    database_url_for,
+    ensure_database,
+    open_test_storage,
+    raw_connection,
+    table_columns,
+    use_database,
+)
 
 from tipline.cli import main
 from tipline.delivery.model import Address
@@ -27,7 +37,7 @@ from tipline.staff.units import (
     normalize_invite,
     parse_units_csv,
 )
-from tipline.storage.sqlite.store import SqliteStorage
+from tipline.storage.ports import Storage
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 SECRET = b"test-secret-0123456789-0123456789-abcdef"
@@ -56,44 +66,44 @@ def chat(chat_id: int) -> Address:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "t.sqlite3")
+async def db(tmp_path: Path) -> AsyncIterator[Storage]:
+    storage = await open_test_storage(tmp_path / "t.sqlite3")
     yield storage
     await storage.close()
 
 
-async def imported(db: SqliteStorage, text: str = UNITS_CSV) -> UnitDirectory:
+async def imported(db: Storage, text: str = UNITS_CSV) -> UnitDirectory:
     report = await import_units(db, text, NOW)
     assert report.errors == (), report.errors
     return UnitDirectory(db, SECRET)
 
 
-async def unit_by_code(db: SqliteStorage, code: str) -> Unit | None:
+async def unit_by_code(db: Storage, code: str) -> Unit | None:
     async with db.read() as uow:
         return await uow.units.by_code(code)
 
 
-async def unit_by_id(db: SqliteStorage, unit_id: int) -> Unit | None:
+async def unit_by_id(db: Storage, unit_id: int) -> Unit | None:
     async with db.read() as uow:
         return await uow.units.by_id(unit_id)
 
 
-async def unit_for_commune(db: SqliteStorage, commune_code: int) -> Unit | None:
+async def unit_for_commune(db: Storage, commune_code: int) -> Unit | None:
     async with db.read() as uow:
         return await uow.units.for_commune(commune_code)
 
 
-async def unit_by_chat(db: SqliteStorage, chat_id: int) -> Unit | None:
+async def unit_by_chat(db: Storage, chat_id: int) -> Unit | None:
     async with db.read() as uow:
         return await uow.units.active_by_chat(chat(chat_id))
 
 
-async def all_units(db: SqliteStorage) -> list[Unit]:
+async def all_units(db: Storage) -> list[Unit]:
     async with db.read() as uow:
         return await uow.units.all()
 
 
-async def link_chat(db: SqliteStorage, unit_id: int, chat_id: int) -> Unit | None:
+async def link_chat(db: Storage, unit_id: int, chat_id: int) -> Unit | None:
     async with db.uow() as uow:
         return await uow.units.link_chat(unit_id, chat(chat_id), NOW)
 
@@ -101,54 +111,46 @@ async def link_chat(db: SqliteStorage, unit_id: int, chat_id: int) -> Unit | Non
 # ------------------------------------------------------------------------------------------ schema
 
 
-async def test_migration_creates_the_unit_tables_with_cascades(db: SqliteStorage, tmp_path: Path) -> None:
+async def test_migration_creates_the_unit_tables_with_cascades(db: Storage, tmp_path: Path) -> None:
     directory = await imported(db)
     unit = await unit_by_code(db, "CA-70")
     assert unit is not None
     await directory.create_invite(unit.id, "test", NOW)
-    plain = sqlite3.connect(tmp_path / "t.sqlite3")
-    try:
-        plain.execute("PRAGMA foreign_keys = ON")
-        tables = {row[0] for row in plain.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert {"units", "unit_communes", "unit_invites"} <= tables
-        with pytest.raises(sqlite3.IntegrityError):  # a commune belongs to at most one unit
-            plain.execute("INSERT INTO unit_communes (unit_id, commune_code) VALUES (?, ?)", (unit.id + 1, HOAN_KIEM))
-        with pytest.raises(sqlite3.IntegrityError):  # codes are unique regardless of case
-            plain.execute(
-                "INSERT INTO units (code, name, province_code, created_at, updated_at) VALUES ('ca-70', 'x', 1, '', '')"
+    assert {"units", "unit_communes", "unit_invites"} <= set(await table_columns(db))
+    async with raw_connection(tmp_path / "t.sqlite3") as plain:
+        with pytest.raises(INTEGRITY_ERRORS):  # a commune belongs to at most one unit
+            await plain.execute("INSERT INTO unit_communes (unit_id, commune_code) VALUES (?, ?)", unit.id + 1, HOAN_KIEM)
+        with pytest.raises(INTEGRITY_ERRORS):  # codes are unique regardless of case
+            await plain.execute(
+                "INSERT INTO units (code, name, province_code, created_at, updated_at) "
+                "VALUES ('ca-70', 'x', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
             )
-        plain.execute("DELETE FROM units WHERE id = ?", (unit.id,))
-        assert plain.execute("SELECT COUNT(*) FROM unit_communes WHERE unit_id = ?", (unit.id,)).fetchone()[0] == 0
-        assert plain.execute("SELECT COUNT(*) FROM unit_invites WHERE unit_id = ?", (unit.id,)).fetchone()[0] == 0
-        plain.rollback()
-    finally:
-        plain.close()
+        assert await plain.fetchall("SELECT commune_code FROM unit_communes WHERE unit_id = ?", unit.id)
+        await plain.execute("DELETE FROM units WHERE id = ?", unit.id)
+        assert await plain.fetchall("SELECT commune_code FROM unit_communes WHERE unit_id = ?", unit.id) == []
+        assert await plain.fetchall("SELECT id FROM unit_invites WHERE unit_id = ?", unit.id) == []
 
 
-async def test_a_chat_is_one_units_chat_in_the_schema_too(db: SqliteStorage, tmp_path: Path) -> None:
+async def test_a_chat_is_one_units_chat_in_the_schema_too(db: Storage, tmp_path: Path) -> None:
     await imported(db)
     hoan_kiem = await link_chat(db, (await unit_by_code(db, "CA-70")).id, -5)  # type: ignore[union-attr]
     assert hoan_kiem is not None
-    plain = sqlite3.connect(tmp_path / "t.sqlite3")
-    try:
-        columns = {row[1] for row in plain.execute("PRAGMA table_info(units)")}
-        assert {"chat_channel", "chat"} <= columns and "chat_id" not in columns
-        assert plain.execute("SELECT chat_channel, chat FROM units WHERE code = 'CA-70'").fetchone() == (
-            "telegram", "-5"
-        )
-        with pytest.raises(sqlite3.IntegrityError):  # the same chat for a second unit
-            plain.execute("UPDATE units SET chat_channel = 'telegram', chat = '-5' WHERE code = 'CA-4'")
+    columns = (await table_columns(db))["units"]
+    assert {"chat_channel", "chat"} <= columns and "chat_id" not in columns
+    async with raw_connection(tmp_path / "t.sqlite3") as plain:
+        assert await plain.fetchone("SELECT chat_channel, chat FROM units WHERE code = 'CA-70'") == {
+            "chat_channel": "telegram", "chat": "-5"
+        }
+        with pytest.raises(INTEGRITY_ERRORS):  # the same chat for a second unit
+            await plain.execute("UPDATE units SET chat_channel = 'telegram', chat = '-5' WHERE code = 'CA-4'")
         # The same chat id on another channel is another chat.
-        plain.execute("UPDATE units SET chat_channel = 'zalo', chat = '-5' WHERE code = 'CA-4'")
-        plain.rollback()
-    finally:
-        plain.close()
+        await plain.execute("UPDATE units SET chat_channel = 'zalo', chat = '-5' WHERE code = 'CA-4'")
 
 
 # ------------------------------------------------------------------------------------------ import
 
 
-async def test_import_a_realistic_file(db: SqliteStorage) -> None:
+async def test_import_a_realistic_file(db: Storage) -> None:
     report = await import_units(db, UNITS_CSV, NOW)
     assert report.ok and report.written
     assert (report.units, report.communes) == (5, 11)
@@ -249,7 +251,7 @@ BAD_ROWS = [
 
 @pytest.mark.parametrize(("row", "message"), BAD_ROWS, ids=[message[:40] for _, message in BAD_ROWS])
 async def test_every_bad_row_is_reported_with_its_line_and_nothing_is_written(
-    db: SqliteStorage, row: str, message: str
+    db: Storage, row: str, message: str
 ) -> None:
     report = await import_units(db, HEADER + GOOD_ROW + row + "\n", NOW)
     assert not report.ok and not report.written
@@ -274,7 +276,7 @@ async def test_every_bad_row_is_reported_with_its_line_and_nothing_is_written(
         ("\ncode,name,province,communes\n" + 'CA-1,"Công an,92,Ninh Kiều\n', 3, "malformed CSV"),
     ],
 )
-async def test_header_and_file_errors(db: SqliteStorage, text: str, line: int, message: str) -> None:
+async def test_header_and_file_errors(db: Storage, text: str, line: int, message: str) -> None:
     report = await import_units(db, text, NOW)
     assert report.errors and report.errors[0].line == line
     assert message in report.errors[0].message, report.errors
@@ -289,7 +291,7 @@ def test_all_errors_are_reported_in_one_pass() -> None:
     assert [error.line for error in errors] == [4, 5, 6, 7, 8, 9]
 
 
-async def test_a_commune_of_a_unit_not_in_the_file_is_refused(db: SqliteStorage) -> None:
+async def test_a_commune_of_a_unit_not_in_the_file_is_refused(db: Storage) -> None:
     await imported(db)
     text = HEADER + "CA-NEW,Công an mới,Cần Thơ,Thốt Nốt\nCA-NEW2,Công an khác,92,Ninh Kiều;Hỏa Lựu\n"
     report = await import_units(db, text, NOW)
@@ -308,7 +310,7 @@ async def test_a_commune_of_a_unit_not_in_the_file_is_refused(db: SqliteStorage)
     assert (await unit_by_code(db, "CA-31135")).communes == (CAI_KHE,)  # type: ignore[union-attr]
 
 
-async def test_reimport_is_idempotent_and_updates_names_and_communes(db: SqliteStorage) -> None:
+async def test_reimport_is_idempotent_and_updates_names_and_communes(db: Storage) -> None:
     await imported(db)
     before = await all_units(db)
     later = NOW + timedelta(days=30)
@@ -335,13 +337,13 @@ async def test_reimport_is_idempotent_and_updates_names_and_communes(db: SqliteS
     assert await unit_for_commune(db, CUA_NAM) is None
 
 
-async def test_dry_run_checks_without_writing(db: SqliteStorage) -> None:
+async def test_dry_run_checks_without_writing(db: Storage) -> None:
     report = await import_units(db, UNITS_CSV, NOW, dry_run=True)
     assert report.ok and not report.written and report.units == 5
     assert await all_units(db) == []
 
 
-async def test_upsert_refuses_duplicates_and_taken_communes(db: SqliteStorage) -> None:
+async def test_upsert_refuses_duplicates_and_taken_communes(db: Storage) -> None:
     await imported(db)
 
     async def upsert(rows: list[UnitRow]) -> UpsertCounts:
@@ -360,7 +362,7 @@ async def test_upsert_refuses_duplicates_and_taken_communes(db: SqliteStorage) -
     assert counts.created == 1 and (await unit_for_commune(db, 31212)).code == "X"  # type: ignore[union-attr]
 
 
-async def test_a_failed_upsert_leaves_nothing_of_its_unit_of_work(db: SqliteStorage) -> None:
+async def test_a_failed_upsert_leaves_nothing_of_its_unit_of_work(db: Storage) -> None:
     await imported(db)
     with pytest.raises(CommuneTaken):
         async with db.uow() as uow:
@@ -373,20 +375,24 @@ async def test_a_failed_upsert_leaves_nothing_of_its_unit_of_work(db: SqliteStor
 # ------------------------------------------------------------------------------------------ invites
 
 
-async def test_an_invite_links_the_chat_once(db: SqliteStorage, tmp_path: Path) -> None:
+async def test_an_invite_links_the_chat_once(db: Storage, tmp_path: Path) -> None:
     units = await imported(db)
     unit = await unit_by_code(db, "CA-31135")
     assert unit is not None
     code = await units.create_invite(unit.id, "moderator:42", NOW)
     assert INVITE.match(code)
 
-    # Only a keyed hash is stored (a storage-level check: read the file and the table as they are).
-    raw = (tmp_path / "t.sqlite3").read_bytes() + (tmp_path / "t.sqlite3-wal").read_bytes()
-    assert code.encode() not in raw and code[5:].replace("-", "").encode() not in raw
-    async with db.conn.execute("SELECT code_hash, created_by, expires_at, used_at FROM unit_invites") as cursor:
-        (row,) = await cursor.fetchall()
+    # Only a keyed hash is stored (a storage-level check: read the tables, and SQLite's files, as they are).
+    records = await all_records(db)
+    stored = "\n".join(str(value) for rows in records.values() for row in rows for value in row.values())
+    assert code not in stored and code[5:].replace("-", "") not in stored
+    if BACKEND == "sqlite":
+        raw = (tmp_path / "t.sqlite3").read_bytes() + (tmp_path / "t.sqlite3-wal").read_bytes()
+        assert code.encode() not in raw and code[5:].replace("-", "").encode() not in raw
+    (row,) = records["unit_invites"]
     assert len(row["code_hash"]) == 64 and row["created_by"] == "moderator:42" and row["used_at"] is None
-    assert datetime.fromisoformat(row["expires_at"]) == NOW + INVITE_TTL
+    expires = row["expires_at"]
+    assert (expires if isinstance(expires, datetime) else datetime.fromisoformat(expires)) == NOW + INVITE_TTL
 
     linked, moved = await units.redeem_invite(
         f"/link {code.lower().replace('-', ' ')}", chat(-100123), NOW + timedelta(hours=1)
@@ -403,7 +409,7 @@ async def test_an_invite_links_the_chat_once(db: SqliteStorage, tmp_path: Path) 
     assert (await unit_by_id(db, unit.id)).chat == chat(-100123)  # type: ignore[union-attr]
 
 
-async def test_expired_unknown_and_malformed_codes(db: SqliteStorage) -> None:
+async def test_expired_unknown_and_malformed_codes(db: Storage) -> None:
     units = await imported(db)
     unit = await unit_by_code(db, "CA-70")
     assert unit is not None
@@ -418,7 +424,7 @@ async def test_expired_unknown_and_malformed_codes(db: SqliteStorage) -> None:
     assert (await units.redeem_invite(fresh, chat(-1), NOW + timedelta(days=1) - timedelta(seconds=1)))[0] is not None
 
 
-async def test_concurrent_redeems_give_exactly_one_success(db: SqliteStorage) -> None:
+async def test_concurrent_redeems_give_exactly_one_success(db: Storage) -> None:
     units = await imported(db)
     unit = await unit_by_code(db, "CA-4")
     assert unit is not None
@@ -429,12 +435,12 @@ async def test_concurrent_redeems_give_exactly_one_success(db: SqliteStorage) ->
     assert (await unit_by_id(db, unit.id)).chat == winners[0].chat  # type: ignore[union-attr]
 
 
-async def test_concurrent_redeems_over_two_connections(db: SqliteStorage, tmp_path: Path) -> None:
+async def test_concurrent_redeems_over_two_connections(db: Storage, tmp_path: Path) -> None:
     units = await imported(db)
     unit = await unit_by_code(db, "CA-4")
     assert unit is not None
     code = await units.create_invite(unit.id, "cli", NOW)
-    other_db = await SqliteStorage.open(tmp_path / "t.sqlite3")
+    other_db = await open_test_storage(tmp_path / "t.sqlite3")
     try:
         other = UnitDirectory(other_db, SECRET)
         results = await asyncio.gather(
@@ -445,7 +451,7 @@ async def test_concurrent_redeems_over_two_connections(db: SqliteStorage, tmp_pa
     assert sum(unit is not None for unit, _moved in results) == 1
 
 
-async def test_a_redeem_voids_the_units_other_codes_and_a_new_code_moves_the_chat(db: SqliteStorage) -> None:
+async def test_a_redeem_voids_the_units_other_codes_and_a_new_code_moves_the_chat(db: Storage) -> None:
     units = await imported(db)
     unit = await unit_by_code(db, "CA-70")
     assert unit is not None
@@ -463,7 +469,7 @@ async def test_a_redeem_voids_the_units_other_codes_and_a_new_code_moves_the_cha
         assert await uow.units.pending_relink(unit.id) == chat(-2)
 
 
-async def test_a_chat_belongs_to_one_unit(db: SqliteStorage) -> None:
+async def test_a_chat_belongs_to_one_unit(db: Storage) -> None:
     units = await imported(db)
     hoan_kiem, ba_dinh = await unit_by_code(db, "CA-70"), await unit_by_code(db, "CA-4")
     assert hoan_kiem is not None and ba_dinh is not None
@@ -484,7 +490,7 @@ async def test_a_chat_belongs_to_one_unit(db: SqliteStorage) -> None:
         await units.create_invite(9999, "cli", NOW)
 
 
-async def test_invites_are_bound_to_the_secret(db: SqliteStorage) -> None:
+async def test_invites_are_bound_to_the_secret(db: Storage) -> None:
     units = await imported(db)
     unit = await unit_by_code(db, "CA-70")
     assert unit is not None
@@ -512,7 +518,8 @@ def test_normalize_invite() -> None:
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "cli.sqlite3"
-    monkeypatch.setenv("TIPLINE_DB", str(path))
+    use_database(monkeypatch, path)
+    asyncio.run(ensure_database(database_url_for(path)))
     monkeypatch.setenv("TIPLINE_SECRET_KEY", SECRET.decode())
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     return path
@@ -544,7 +551,7 @@ def test_cli_import_list_and_invite(env: Path, tmp_path: Path, capsys: pytest.Ca
     assert "CA-31135" in captured.err
 
     async def redeem() -> tuple[str, Address | None] | None:
-        storage = await SqliteStorage.open(env)
+        storage = await open_test_storage(env)
         try:
             unit, _moved = await UnitDirectory(storage, SECRET).redeem_invite(
                 match.group(1), Address("telegram", "-100777"), datetime.now(UTC)

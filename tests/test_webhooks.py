@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from backends import database_url_for, ensure_database, open_test_storage
 from botapi import FakeBotApi
 from harness import SECRET, FakeClock
 from zaloapi import FakeZaloApi
@@ -58,8 +59,9 @@ class Running:
             )
         if self.zapi is not None:
             extra |= dict(zalo_bot_token=self.zapi.token, zalo_api_base_url=self.zapi.base_url, zalo_webhook_secret=ZALO_SECRET)
+        await ensure_database(database_url_for(self.db))
         settings = Settings(
-            tipline_db=self.db, tipline_secret_key=SECRET, tipline_mode="webhook",
+            tipline_db=self.db, tipline_database_url=database_url_for(self.db), tipline_secret_key=SECRET, tipline_mode="webhook",
             tipline_public_url=self.public or self.url, **extra,
         )
         core = await bootstrap(settings, clock=self.clock)
@@ -88,11 +90,17 @@ class Running:
             await self.zapi.webhook_idle()
         await self.service.lanes.join()
 
-    def seen_keys(self) -> int:
-        import sqlite3
-
-        with sqlite3.connect(self.db) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM webhook_updates").fetchone()[0])
+    async def seen_keys(self) -> int:
+        """Keys of the updates taken in, as stored."""
+        if self.service is not None:
+            async with self.service.core.storage.read() as uow:
+                return await uow.webhook_updates.count()
+        storage = await open_test_storage(self.db)
+        try:
+            async with storage.read() as uow:
+                return await uow.webhook_updates.count()
+        finally:
+            await storage.close()
 
 
 @pytest.fixture(autouse=True)
@@ -179,7 +187,7 @@ async def test_zalo_posts_to_the_webhook_the_bot_registered(tmp_path: Path, enve
             await running.settle()
             [welcome] = await lan.wait_for(1)
             assert "113" in welcome["text"] and "1) " in welcome["text"]
-            assert running.seen_keys() == 1
+            assert await running.seen_keys() == 1
         finally:
             await running.stop()
         zapi.assert_no_refusals()
@@ -210,7 +218,7 @@ async def test_zalo_forged_missing_and_malformed_posts_are_refused_unread(
     await zapi.wait_for_deliveries(6)
     await zalo_hook.settle()
     assert await lan.wait_quiet(0.2) == []  # nothing was processed
-    assert zalo_hook.seen_keys() == 1
+    assert await zalo_hook.seen_keys() == 1
     text = logged(caplog)
     assert "malformed body was refused" in text and "wrong secret" in text and "no secret" in text
     assert "Bí Mật" not in text and "Bi Mat" not in text and lan.id not in text
@@ -233,13 +241,13 @@ async def test_zalo_redelivery_is_processed_once_also_after_a_restart(zapi: Fake
     assert after_restart.status == 200
     await zalo_hook.settle()
     assert await lan.wait_quiet(0.2) == []
-    assert zalo_hook.seen_keys() == 1
+    assert await zalo_hook.seen_keys() == 1
 
     await lan.send("/help")  # and the restarted bot still answers what is new
     await zapi.wait_for_deliveries(1)
     await zalo_hook.settle()
     [helped] = await lan.wait_for(1)
-    assert "/status" in helped["text"] and zalo_hook.seen_keys() == 2
+    assert "/status" in helped["text"] and await zalo_hook.seen_keys() == 2
 
 
 # --- Telegram ----------------------------------------------------------------------------------------------
@@ -263,7 +271,7 @@ async def test_telegram_webhook_registered_answered_and_refusals(
     assert await post_telegram(http, telegram_hook, {"message": {"text": "Là tôi"}}) == 400
     assert await post_telegram(http, telegram_hook, {"update_id": 13, "message": {"text": "Là tôi", "chat": "x"}}) == 400
     await telegram_hook.settle()
-    assert lan.inbox == [] and telegram_hook.seen_keys() == 0  # nothing was processed
+    assert lan.inbox == [] and await telegram_hook.seen_keys() == 0  # nothing was processed
     # Shaped like an update but not one: acknowledged (it is read in full afterwards), then dropped with a line.
     assert await post_telegram(http, telegram_hook, {"update_id": 14, "message": {"chat": {"id": lan.id}}}) == 200
     await telegram_hook.settle()
@@ -291,7 +299,7 @@ async def test_telegram_redelivery_is_processed_once_also_after_a_restart(
     await telegram_hook.restart()
     assert await post_telegram(http, telegram_hook, update) == 200
     await telegram_hook.settle()
-    assert await lan.wait_quiet(0.2) == [] and telegram_hook.seen_keys() == 1
+    assert await lan.wait_quiet(0.2) == [] and await telegram_hook.seen_keys() == 1
 
 
 # --- both at once ------------------------------------------------------------------------------------------
@@ -321,7 +329,7 @@ async def test_200_concurrent_posts_are_each_processed_once(
         await running.settle()
         assert all(len(p.inbox) == 1 for p in zalo_people), [len(p.inbox) for p in zalo_people]
         assert all(len(p.inbox) == 1 for p in telegram_people), [len(p.inbox) for p in telegram_people]
-        assert running.seen_keys() == 200
+        assert await running.seen_keys() == 200
 
         health = await http.get(f"{running.url}/healthz")
         body = health.json()

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from backends import open_test_storage
 
 from tipline.citizen import conversation
 from tipline.citizen.effects import AddFollowup, AnswerTip, CheckReceipt, Context, Forget, Result, SubmitTip, Subscribe
@@ -41,7 +42,7 @@ from tipline.staff.model import StaffRole
 from tipline.staff.moderation import QUESTION, TIPSTER_NEWS, Deadlines, Moderation
 from tipline.staff.units import import_units
 from tipline.staff.views import card_view
-from tipline.storage.sqlite.store import SqliteStorage
+from tipline.storage.ports import Storage
 from tipline.tips import (
     CLOSED,
     EVIDENCE_LABELS,
@@ -376,13 +377,13 @@ def _tip(tip_id: int, code: str, category: Category, status: Status, outcome: st
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    db = await SqliteStorage.open(tmp_path / "wording.sqlite3")
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    db = await open_test_storage(tmp_path / "wording.sqlite3")
     yield db
     await db.close()
 
 
-async def _every_kind_of_tip(db: SqliteStorage) -> list[Tip]:
+async def _every_kind_of_tip(db: Storage) -> list[Tip]:
     """A tip of every category, in every status, and closed with every outcome, forwarded to a unit."""
     report = await import_units(db, UNIT_CSV)
     assert report.ok
@@ -414,7 +415,7 @@ async def _every_kind_of_tip(db: SqliteStorage) -> list[Tip]:
     return tips
 
 
-async def _staff_texts(db: SqliteStorage) -> list[str]:
+async def _staff_texts(db: Storage) -> list[str]:
     tips = await _every_kind_of_tip(db)
     texts: list[str] = []
     async with db.read() as uow:
@@ -449,7 +450,7 @@ async def _staff_texts(db: SqliteStorage) -> list[str]:
     return texts + alerts + [t.gettext(label) for table in labels for label in table.values()]
 
 
-async def test_staff_read_no_internal_keys_and_no_english(storage: SqliteStorage) -> None:
+async def test_staff_read_no_internal_keys_and_no_english(storage: Storage) -> None:
     texts = await _staff_texts(storage)
     joined = "\n".join(texts)
     assert "Phiếu tin báo" in joined and "Trạng thái" in joined and "(trung vị)" in joined
@@ -460,7 +461,7 @@ async def test_staff_read_no_internal_keys_and_no_english(storage: SqliteStorage
     assert not english, "English in what staff read in Vietnamese:\n" + "\n".join(english)
 
 
-async def test_the_csv_speaks_vietnamese_column_for_column(storage: SqliteStorage) -> None:
+async def test_the_csv_speaks_vietnamese_column_for_column(storage: Storage) -> None:
     await _every_kind_of_tip(storage)
     rows = await reports.report_rows(storage, NOW.date(), NOW.date())
     table = list(csv.reader(io.StringIO(reports.to_csv(rows).removeprefix("\ufeff"))))
@@ -497,7 +498,7 @@ OUTCOME_WORDS = {
 NOT_FOR_TRANSFERRED = {"vi": "đã xử lý", "en": "handled"}
 
 
-async def _close(db: SqliteStorage, outcome: str, language: str) -> tuple[str, str]:
+async def _close(db: Storage, outcome: str, language: str) -> tuple[str, str]:
     """Closes a tip with ``outcome`` through the real actions; returns (the news, the /status line)."""
     report = await import_units(db, UNIT_CSV)
     assert report.ok
@@ -533,7 +534,7 @@ async def _close(db: SqliteStorage, outcome: str, language: str) -> tuple[str, s
 
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("outcome", list(OUTCOME_WORDS))
-async def test_the_tipster_reads_the_outcome_word(storage: SqliteStorage, outcome: str, language: str) -> None:
+async def test_the_tipster_reads_the_outcome_word(storage: Storage, outcome: str, language: str) -> None:
     news, status = await _close(storage, outcome, language)
     words, thanks = OUTCOME_WORDS[outcome][language], THANKS[language]
     status_line = next(line for line in status.splitlines() if line.startswith(("Trạng thái:", "Status:")))

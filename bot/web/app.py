@@ -273,6 +273,20 @@ class _Server(uvicorn.Server):
         yield
 
 
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that several worker processes can open on the same port (SO_REUSEPORT: the kernel
+    spreads connections among them), as `uvicorn --workers` would."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if hasattr(socket, "SO_REUSEPORT"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 class WebhookService:
     """Everything webhook mode runs beside the core: the channels' webhooks registered, the web server, the
     lanes that process updates, the core's background loops, and the purge of old update keys."""
@@ -320,9 +334,9 @@ class WebhookService:
             await self.zalo_client.set_webhook(f"{self.public_url}/zalo", settings.zalo_webhook_secret)
             where.append(f"Zalo at {self.public_url}/zalo")
         self.app = build_web_app(self.intake, self.telegram, self.zalo)
-        host, port = settings.listen
-        if sock is not None:
-            host, port = sock.getsockname()[:2]
+        if sock is None:
+            sock = shared_socket(*settings.listen)
+        host, port = sock.getsockname()[:2]
         config = uvicorn.Config(
             self.app, host=host, port=port, log_config=None, access_log=False, lifespan="off", server_header=False,
         )
@@ -375,7 +389,7 @@ class WebhookService:
 
 async def run_webhook(settings: Settings, core: Core, stop: asyncio.Event) -> None:
     """Webhook mode until ``stop`` is set."""
-    service = WebhookService(settings, core)
+    service = WebhookService(settings, core, background=settings.tipline_background)
     try:
         await service.start()
         await stop.wait()

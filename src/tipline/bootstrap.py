@@ -32,6 +32,7 @@ from tipline.staff.desk import StaffDesk
 from tipline.staff.moderation import Deadlines, Moderation
 from tipline.staff.relay import TipsterRelay
 from tipline.staff.units import UnitDirectory
+from tipline.storage.ports import Storage
 from tipline.storage.sqlite.store import SqliteStorage
 from tipline.tips import Evidence, Tip
 
@@ -47,7 +48,7 @@ ANCHOR_EVERY_SECONDS = 24 * 3600
 @dataclass
 class Core:
     settings: Settings
-    storage: SqliteStorage
+    storage: Storage
     keyring: Keyring
     clock: Clock
     channels: Channels
@@ -127,14 +128,23 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]], name: str
 SECRET_FINGERPRINT = "secret_fingerprint"
 
 
-async def open_storage(settings: Settings) -> SqliteStorage:
+async def open_database(settings: Settings) -> Storage:
+    """PostgreSQL when TIPLINE_DATABASE_URL names one, else the SQLite file at TIPLINE_DB."""
+    if settings.tipline_database_url:
+        from tipline.storage.postgres.store import PgStorage  # asyncpg is needed only for PostgreSQL
+
+        return await PgStorage.open(settings.tipline_database_url, max_size=settings.tipline_database_pool)
+    return await SqliteStorage.open(settings.tipline_db)
+
+
+async def open_storage(settings: Settings) -> Storage:
     """The database, once it is certain the configured secret is the one it was written with.
 
     A different secret would leave every sealed reference unreadable and make the audit log look tampered
     with, so start-up refuses with one line instead (ConfigError).
     """
     fingerprint = Keyring(settings.secret()).fingerprint()
-    storage = await SqliteStorage.open(settings.tipline_db)
+    storage = await open_database(settings)
     try:
         async with storage.uow() as uow:
             stored = await uow.meta.get(SECRET_FINGERPRINT)
@@ -146,7 +156,7 @@ async def open_storage(settings: Settings) -> SqliteStorage:
     if stored is not None and stored != fingerprint:
         await storage.close()
         raise ConfigError(
-            f"TIPLINE_SECRET_KEY is not the secret {settings.tipline_db} was written with (fingerprint {fingerprint}, "
+            f"TIPLINE_SECRET_KEY is not the secret the database was written with (fingerprint {fingerprint}, "
             f"expected {stored}); to change it, use `tipline secret rotate`"
         )
     return storage
@@ -186,6 +196,7 @@ async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
         clock,
         channels,
         staff_channel=STAFF_CHANNEL,
+        lease=timedelta(seconds=settings.tipline_outbox_lease_seconds),
     )
     staff = StaffDesk(storage, channels, authorizer, moderation, units, audit, keyring, clock, wake=outbox.wake)
 

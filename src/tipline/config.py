@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = Field(default=DEFAULT_API_BASE_URL)
     telegram_api_file_url: str | None = Field(default=None)
     tipline_db: Path = Field(default=Path("data/tipline.sqlite3"))
+    tipline_database_url: str | None = Field(default=None)
+    # PostgreSQL connections each process may open (the server's max_connections bounds the sum over processes).
+    tipline_database_pool: int = Field(default=10, ge=2, le=500)
     tipline_secret_key: str | None = Field(default=None)
     tipline_locales_dir: Path | None = Field(default=None)
     tipline_admin_ids: str = Field(default="")
@@ -52,6 +55,11 @@ class Settings(BaseSettings):
     tipline_audit_anchor_file: Path | None = Field(default=None)
     # How updates arrive: long polling (the default), or webhooks served by one web application (bot/web).
     tipline_mode: Literal["polling", "webhook"] = Field(default="polling")
+    # Whether this process runs the background loops (outbox, deadlines, purge, audit anchors). With several
+    # web workers, turn it off there and run `tipline-worker` (the loops are safe to run twice: leases).
+    tipline_background: bool = Field(default=True)
+    # How long an outbox worker holds the items it took: a worker that died leaves them to another after this.
+    tipline_outbox_lease_seconds: float = Field(default=120.0, ge=1.0, le=3600.0)
     tipline_public_url: str | None = Field(default=None)  # where the platforms reach the web application
     tipline_listen: str = Field(default="0.0.0.0:8080")  # host:port the web application listens on
     telegram_webhook_secret: str | None = Field(default=None)
@@ -81,6 +89,15 @@ class Settings(BaseSettings):
         if not sep or not head.isdigit() or len(tail) < 20:
             raise ValueError("does not look like a bot token (expected '123456:ABC...')")
         return value
+
+    @field_validator("tipline_database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (without it, SQLite at TIPLINE_DB is used)")
+        return value.strip()
 
     @field_validator("telegram_api_base_url", "zalo_api_base_url")
     @classmethod
@@ -197,6 +214,9 @@ class Settings(BaseSettings):
             raise ConfigError("TIPLINE_SECRET_KEY is required when TELEGRAM_BOT_TOKEN is set")
         if self.zalo_bot_token:
             raise ConfigError("TIPLINE_SECRET_KEY is required when ZALO_BOT_TOKEN is set")
+        if self.tipline_database_url:
+            # A server database is never local mode: a secret made up here would not be the one it was written with.
+            raise ConfigError("TIPLINE_SECRET_KEY is required when TIPLINE_DATABASE_URL is set")
         key_file = self.tipline_db.with_name(self.tipline_db.name + ".secret")
         if not key_file.exists() and self.tipline_db.exists():
             # A new secret beside an existing database would make everything sealed in it unreadable.

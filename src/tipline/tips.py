@@ -187,6 +187,16 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Followup:
+    """What a tipster added to a tip later: text and files (the files are also in the tip's evidence)."""
+
+    id: int
+    text: str
+    created_at: datetime
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
 class NewTip:
     """A confirmed report, as it is written to storage (no identity field exists to fill)."""
 

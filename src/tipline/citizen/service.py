@@ -7,10 +7,8 @@ to seal a reference; it is never stored or logged.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -100,7 +98,6 @@ class CitizenService:
         self.tips_today = SlidingWindow(self.limits.tips_per_chat_per_day, timedelta(days=1))
         self.slowdown = Slowdown()
         self.hasher = Hasher()
-        self._locks: dict[str, asyncio.Lock] = {}
         # Called after a tip is confirmed and after a tipster adds to one (the moderator queue listens).
         self.on_tip: TipHook | None = None
         self.on_followup: FollowupHook | None = None
@@ -128,13 +125,12 @@ class CitizenService:
         pseudonym = self.keyring.pseudonym(channel, chat_id)
         self.hasher.top_up()  # passphrases for receipts are made in quiet moments, ahead of the confirmations
         arrived: list[Tip] = []
-        with self._chat_lock(pseudonym) as lock:
-            async with lock:
-                replies, receipt_pending = await self._handle(channel, str(chat_id), pseudonym, event, traits, arrived)
-                if deliver is not None and replies:
-                    await deliver(replies)
-                    if receipt_pending:
-                        await self._receipt_delivered(pseudonym)
+        async with self.storage.chat_lock(pseudonym):
+            replies, receipt_pending = await self._handle(channel, str(chat_id), pseudonym, event, traits, arrived)
+            if deliver is not None and replies:
+                await deliver(replies)
+                if receipt_pending:
+                    await self._receipt_delivered(pseudonym)
         for tip in arrived:
             await self._notify(self.on_tip, tip)
         return replies
@@ -145,12 +141,11 @@ class CitizenService:
     async def remember_question(self, sent: Sent, code: str) -> None:
         """The team's question reached this chat: a reply to that very message answers it (for a while)."""
         pseudonym = self.keyring.pseudonym(sent.address.channel, sent.address.chat)
-        with self._chat_lock(pseudonym) as lock:
-            async with lock:
-                session, _updated = await self._load(pseudonym)
-                now = self.clock()
-                session.private.question = OpenQuestion(code=code, message=sent.message, until=now + self.limits.question_open)
-                await self._save(pseudonym, session)
+        async with self.storage.chat_lock(pseudonym):
+            session, _updated = await self._load(pseudonym)
+            now = self.clock()
+            session.private.question = OpenQuestion(code=code, message=sent.message, until=now + self.limits.question_open)
+            await self._save(pseudonym, session)
 
     async def _receipt_delivered(self, pseudonym: str) -> None:
         session, _updated = await self._load(pseudonym)
@@ -181,24 +176,13 @@ class CitizenService:
     async def _drop_lapsed_sealed(self, pseudonym: str) -> None:
         """A chat that never came back: what its step no longer needs goes from its sealed part (the session's
         times are left alone, so nothing new is said about when the chat was active)."""
-        with self._chat_lock(pseudonym) as lock:
-            async with lock:
-                session, _updated = await self._load(pseudonym)  # drops what lapsed
-                state = self._state(session, self.clock())
-                async with self.storage.uow() as uow:
-                    await uow.sessions.set_state(pseudonym, state)
+        async with self.storage.chat_lock(pseudonym):
+            session, _updated = await self._load(pseudonym)  # drops what lapsed
+            state = self._state(session, self.clock())
+            async with self.storage.uow() as uow:
+                await uow.sessions.set_state(pseudonym, state)
 
     # --- state -----------------------------------------------------------------------------------
-
-    @contextmanager
-    def _chat_lock(self, pseudonym: str) -> Iterator[asyncio.Lock]:
-        """Serialises one chat's events (a fast double tap must not fork a draft) without a global lock."""
-        lock = self._locks.setdefault(pseudonym, asyncio.Lock())
-        try:
-            yield lock
-        finally:
-            if not lock.locked() and not getattr(lock, "_waiters", None):
-                self._locks.pop(pseudonym, None)
 
     async def _load(self, pseudonym: str) -> tuple[Session, datetime | None]:
         stored = await self.storage.sessions.load(pseudonym)

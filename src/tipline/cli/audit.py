@@ -13,10 +13,10 @@ from tipline.cli import run_async
 from tipline.config import load_settings
 from tipline.i18n import TIMEZONE
 from tipline.records.audit import AuditLog, latest_anchor
-from tipline.storage.sqlite.store import SqliteStorage
+from tipline.storage.ports import Storage
 
 
-async def _open(args: argparse.Namespace) -> tuple[SqliteStorage, AuditLog]:
+async def _open(args: argparse.Namespace) -> tuple[Storage, AuditLog]:
     settings = load_settings()
     secret = None if getattr(args, "without_key", False) else settings.secret()
     storage = await open_storage(settings)

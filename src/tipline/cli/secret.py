@@ -18,12 +18,11 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
-from tipline.bootstrap import SECRET_FINGERPRINT
+from tipline.bootstrap import SECRET_FINGERPRINT, open_database
 from tipline.cli import run_async
 from tipline.config import ConfigError, load_settings
 from tipline.privacy.keys import Keyring
 from tipline.records.audit import ROTATED, AuditEntry, AuditLog
-from tipline.storage.sqlite.store import SqliteStorage
 
 
 async def _rotate(args: argparse.Namespace) -> int:
@@ -34,13 +33,14 @@ async def _rotate(args: argparse.Namespace) -> int:
     old, new = Keyring(old_secret), Keyring(new_secret)
     if old.fingerprint() == new.fingerprint():
         raise ConfigError("the new TIPLINE_SECRET_KEY is the same as the old one")
-    storage = await SqliteStorage.open(settings.tipline_db)
+    storage = await open_database(settings)
     now = datetime.now(UTC)
     try:
         async with storage.uow() as uow:
             stored = await uow.meta.get(SECRET_FINGERPRINT)
             if stored is not None and stored != old.fingerprint():
-                raise ConfigError(f"the old secret given is not the one {settings.tipline_db} was written with")
+                where = "the PostgreSQL database" if settings.tipline_database_url else str(settings.tipline_db)
+                raise ConfigError(f"the old secret given is not the one {where} was written with")
             links = await uow.subscriptions.all()
             resealed = 0
             for link in links:

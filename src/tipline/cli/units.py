@@ -13,7 +13,7 @@ from tipline.cli import run_async
 from tipline.config import load_settings
 from tipline.places.communes import directory
 from tipline.staff.units import INVITE_TTL, UnitDirectory, import_units
-from tipline.storage.sqlite.store import SqliteStorage
+from tipline.storage.ports import Storage
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,7 +47,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[t
     inviter.set_defaults(handler=run_async(_invite))
 
 
-async def _open() -> tuple[SqliteStorage, bytes]:
+async def _open() -> tuple[Storage, bytes]:
     settings = load_settings()
     secret = settings.secret()
     return await open_storage(settings), secret

@@ -75,6 +75,15 @@ class NewItem:
 
 
 @dataclass(frozen=True)
+class OutboxTally:
+    """How many items are still to go, went out, or were set aside for an operator."""
+
+    waiting: int = 0
+    delivered: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
 class OutboxItem:
     id: int
     kind: Kind

@@ -221,6 +221,7 @@ class AuditLog:
     async def append(self, uow: UnitOfWork, entry: AuditEntry) -> AuditRecord:
         """Appends an entry inside the caller's unit of work: it commits or rolls back with it."""
         fields = _validate(entry)
+        await uow.audit.lock_chain()
         last = await uow.audit.head()
         prev_hash = last.hash if last else GENESIS_HASH
         # Never reuse an id, not even after a (detected) truncation: ids are part of the hashes.

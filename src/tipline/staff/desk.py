@@ -231,17 +231,20 @@ class StaffDesk:
             return False
         actor = await self.authorizer.actor(user, replied.address)
         where = replied.address
-        if (
-            actor is None
-            or (actor.role.value, actor.id) != (prompt.actor_role, prompt.actor_id)
-            or prompt.used_at is not None
-            or prompt.expires_at <= self.clock()
-        ):
+        allowed = (
+            actor is not None
+            and (actor.role.value, actor.id) == (prompt.actor_role, prompt.actor_id)
+            and prompt.used_at is None
+            and prompt.expires_at > self.clock()
+        )
+        if allowed:
+            # Used once, also when two answers arrive at once (two workers each read the prompt unused).
+            async with self.storage.uow() as uow:
+                allowed = await uow.prompts.use(prompt.id, self.clock())
+        if not allowed or actor is None:
             await self._refused(actor, tip, "prompt not for this person, used or expired")
             await self._say(where, NOT_ALLOWED, reply_to=replied.message)
             return True
-        async with self.storage.uow() as uow:
-            await uow.prompts.use(prompt.id, self.clock())
         answer = await self._act(actor, tip, prompt.action, None, text, where)
         await self._send(where, Reply(answer), replied.message)
         return True

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from tipline.delivery.model import Address, NewItem, OutboxItem, Sent
+from tipline.delivery.model import Address, Kind, NewItem, OutboxItem, OutboxTally, Sent
 from tipline.records.model import AuditRecord, ReportRow
 from tipline.staff.model import (
     CardPlacement,
@@ -29,7 +29,7 @@ from tipline.staff.model import (
     UnitRow,
     UpsertCounts,
 )
-from tipline.tips import Evidence, NewTip, Tip
+from tipline.tips import Evidence, Followup, NewTip, Tip
 
 
 class StorageFull(Exception):
@@ -93,7 +93,11 @@ class TipRepository(Protocol):
     async def update(self, tip_id: int, **changes: object) -> None:
         """Sets moderation fields (status, priority, claimed_by, unit_id, outcome, times ...)."""
     async def add_followup(self, tip_id: int, text: str, evidence: tuple[Evidence, ...], now: datetime) -> int: ...
+    async def followups(self, tip_id: int) -> list[Followup]:
+        """A tip's follow-ups, oldest first, each with its files."""
     async def followup_count(self, tip_id: int) -> int: ...
+    async def count(self) -> int:
+        """How many tips there are (redacted ones included)."""
     async def in_commune_since(self, commune_code: int, since: datetime, exclude_id: int) -> list[Tip]: ...
     async def add_duplicate_candidates(self, tip_id: int, scores: Sequence[tuple[int, float]]) -> None: ...
     async def open_tips(self, offset: int, limit: int) -> tuple[list[Tip], int]: ...
@@ -106,6 +110,8 @@ class TipMessageRepository(Protocol):
     async def add(self, tip_id: int, direction: str, text: str, now: datetime) -> int: ...
     async def get(self, message_id: int) -> TipMessage | None: ...
     async def to_tipster(self, tip_id: int) -> list[TipMessage]: ...
+    async def for_tip(self, tip_id: int) -> list[TipMessage]:
+        """Every message about a tip, both ways, oldest first."""
     async def mark_delivered(self, message_ids: Sequence[int], now: datetime) -> None: ...
 
 
@@ -120,6 +126,8 @@ class SessionRepository(Protocol):
         """The pseudonyms whose state holds a sealed part (what ties a chat to a tip while a step needs it)."""
     async def set_state(self, pseudonym: str, state: str) -> None:
         """Replaces a session's state, leaving its times as they are."""
+    async def count(self) -> int:
+        """How many chats have a session now."""
 
 
 class SessionStore(Protocol):
@@ -174,6 +182,8 @@ class OutboxRepository(Protocol):
     async def fail(self, item_id: int, now: datetime, reason: str) -> None: ...
     async def backlog(self, now: datetime) -> tuple[int, datetime | None]:
         """How many items wait, and since when the oldest one does."""
+    async def tally(self, kind: Kind | None = None) -> OutboxTally:
+        """How many items (of one kind, or all) wait, were delivered, or were set aside as failed."""
 
 
 class CardRepository(Protocol):
@@ -216,6 +226,8 @@ class UnitRepository(Protocol):
 
 
 class AuditRepository(Protocol):
+    async def lock_chain(self) -> None:
+        """Makes appends in concurrent units of work take turns (one chain, never a fork)."""
     async def head(self) -> AuditRecord | None: ...
     async def highest_id(self) -> int:
         """The highest id ever given, even to entries since cut off (ids are never reused)."""
@@ -238,7 +250,8 @@ class PromptRepository(Protocol):
         self, sent: Sent, action: str, tip_id: int, actor_role: str, actor_id: int, now: datetime, expires: datetime
     ) -> int: ...
     async def at(self, sent: Sent) -> Prompt | None: ...
-    async def use(self, prompt_id: int, now: datetime) -> None: ...
+    async def use(self, prompt_id: int, now: datetime) -> bool:
+        """Marks the prompt used; False when it was used already (one answer per prompt, whoever is faster)."""
     async def purge(self, now: datetime) -> int: ...
 
 
@@ -248,6 +261,8 @@ class WebhookUpdateRepository(Protocol):
     async def first_time(self, key: str, now: datetime) -> bool:
         """Records the key; False when it was recorded before (the platform sent the update again)."""
     async def purge(self, before: datetime) -> int: ...
+    async def count(self) -> int:
+        """How many keys are kept."""
 
 
 class UnitOfWork(Protocol):
@@ -325,4 +340,6 @@ class Storage(Protocol):
     async def schema_version(self) -> int: ...
     async def checkpoint(self) -> None:
         """Makes deletions final in the files (no copy left in a write-ahead log)."""
+    def chat_lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Serialises one chat's events (``key``: its pseudonym) for every process using this storage."""
     async def close(self) -> None: ...

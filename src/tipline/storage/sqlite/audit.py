@@ -31,6 +31,9 @@ def _record(row: aiosqlite.Row) -> AuditRecord:
 
 
 class SqliteAudit(Repository):
+    async def lock_chain(self) -> None:
+        """Nothing to do: a SQLite unit of work already holds the database's write lock."""
+
     async def head(self) -> AuditRecord | None:
         row = await self._one(f"SELECT {_FIELDS} FROM audit_log ORDER BY id DESC LIMIT 1")
         return _record(row) if row else None

@@ -35,6 +35,10 @@ class SqliteTipMessages(Repository):
         )
         return [_message(row) for row in rows]
 
+    async def for_tip(self, tip_id: int) -> list[TipMessage]:
+        rows = await self._all("SELECT * FROM tip_messages WHERE tip_id = ? ORDER BY id", (tip_id,))
+        return [_message(row) for row in rows]
+
     async def mark_delivered(self, message_ids: Sequence[int], now: datetime) -> None:
         await self._many(
             "UPDATE tip_messages SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",

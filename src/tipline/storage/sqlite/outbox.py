@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from tipline.delivery.model import Audience, Kind, NewItem, OutboxItem
+from tipline.delivery.model import Audience, Kind, NewItem, OutboxItem, OutboxTally
 from tipline.storage.sqlite.base import Repository
 from tipline.storage.sqlite.codec import dt, ts
 
@@ -85,3 +85,12 @@ class SqliteOutbox(Repository):
         if row is None or not row[0]:
             return 0, None
         return int(row[0]), dt(row[1])
+
+    async def tally(self, kind: Kind | None = None) -> OutboxTally:
+        row = await self._one(
+            "SELECT COUNT(*) FILTER (WHERE delivered_at IS NULL AND failed_at IS NULL), "
+            "COUNT(*) FILTER (WHERE delivered_at IS NOT NULL), COUNT(*) FILTER (WHERE failed_at IS NOT NULL) "
+            "FROM outbox WHERE ? IS NULL OR kind = ?",
+            (kind and kind.value, kind and kind.value),
+        )
+        return OutboxTally(*(int(value or 0) for value in row)) if row else OutboxTally()

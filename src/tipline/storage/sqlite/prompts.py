@@ -36,8 +36,8 @@ class SqlitePrompts(Repository):
             used_at=opt_dt(row["used_at"]),
         )
 
-    async def use(self, prompt_id: int, now: datetime) -> None:
-        await self._run("UPDATE prompts SET used_at = ? WHERE id = ?", (ts(now), prompt_id))
+    async def use(self, prompt_id: int, now: datetime) -> bool:
+        return await self._run("UPDATE prompts SET used_at = ? WHERE id = ? AND used_at IS NULL", (ts(now), prompt_id)) == 1
 
     async def purge(self, now: datetime) -> int:
         return await self._run("DELETE FROM prompts WHERE expires_at < ?", (ts(now),))

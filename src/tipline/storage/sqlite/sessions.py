@@ -133,3 +133,7 @@ class SqliteSessions(Repository):
         if self.store is not None:
             self.store.forget(pseudonym)
         await self._run("UPDATE sessions SET state = ? WHERE pseudonym = ?", (state, pseudonym))
+
+    async def count(self) -> int:
+        row = await self._one("SELECT COUNT(*) FROM sessions")
+        return int(row[0]) if row else 0

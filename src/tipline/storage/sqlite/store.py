@@ -6,6 +6,7 @@ atomic, so coroutines never interleave statements inside another's transaction.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -57,6 +58,7 @@ class SqliteStorage:
         self._lock = StorageLock()
         self.writer = GroupWriter(conn, self._lock)
         self.sessions = SqliteSessionStore(conn, self._lock, self.writer)
+        self._chat_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStorage:
@@ -189,6 +191,18 @@ class SqliteStorage:
         a change belongs in ``uow()``, where it commits or rolls back with the rest of its unit of work."""
         async with self._lock:
             yield SqliteUnitOfWork(self.conn, self.sessions, read_only=True)
+
+    @asynccontextmanager
+    async def chat_lock(self, key: str) -> AsyncIterator[None]:
+        """One chat's events in turn. SQLite serves one process, so a lock in memory is enough; it is dropped
+        once nobody holds or waits for it."""
+        lock = self._chat_locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._chat_locks.pop(key, None)
 
     async def _rollback(self) -> None:
         # SQLite rolls back by itself after some errors (a full disk among them).

@@ -13,7 +13,7 @@ from tipline.records.model import ReportRow
 from tipline.storage.ports import CodeTaken
 from tipline.storage.sqlite.base import Repository
 from tipline.storage.sqlite.codec import dt, opt_dt, opt_ts, ts
-from tipline.tips import CLOSED, Category, Evidence, NewTip, Status, Tip, Urgency
+from tipline.tips import CLOSED, Category, Evidence, Followup, NewTip, Status, Tip, Urgency
 
 _COLUMNS = (
     "id, code, status, category, urgency, province_code, commune_code, address, latitude, longitude, "
@@ -177,9 +177,24 @@ class SqliteTips(Repository):
         await self._run("UPDATE tips SET updated_at = ? WHERE id = ?", (ts(now), tip_id))
         return followup_id
 
-    async def followups(self, tip_id: int) -> list[tuple[str, datetime]]:
-        rows = await self._all("SELECT text, created_at FROM followups WHERE tip_id = ? ORDER BY id", (tip_id,))
-        return [(row["text"], dt(row["created_at"])) for row in rows]
+    async def followups(self, tip_id: int) -> list[Followup]:
+        rows = await self._all("SELECT id, text, created_at FROM followups WHERE tip_id = ? ORDER BY id", (tip_id,))
+        files: dict[int, list[Evidence]] = {}
+        for item in await self._all(
+            "SELECT followup_id, kind, ref, size, mime, name FROM evidence WHERE tip_id = ? AND followup_id IS NOT NULL "
+            "ORDER BY id",
+            (tip_id,),
+        ):
+            files.setdefault(item["followup_id"], []).append(
+                Evidence(item["kind"], item["ref"], item["size"], item["mime"], item["name"])
+            )
+        return [
+            Followup(row["id"], row["text"], dt(row["created_at"]), tuple(files.get(row["id"], ()))) for row in rows
+        ]
+
+    async def count(self) -> int:
+        row = await self._one("SELECT COUNT(*) FROM tips")
+        return int(row[0]) if row else 0
 
     async def followup_count(self, tip_id: int) -> int:
         row = await self._one("SELECT COUNT(*) FROM followups WHERE tip_id = ?", (tip_id,))

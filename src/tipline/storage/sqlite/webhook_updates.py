@@ -17,3 +17,7 @@ class SqliteWebhookUpdates(Repository):
 
     async def purge(self, before: datetime) -> int:
         return await self._run("DELETE FROM webhook_updates WHERE seen_at < ?", (ts(before),))
+
+    async def count(self) -> int:
+        row = await self._one("SELECT COUNT(*) FROM webhook_updates")
+        return int(row[0]) if row else 0
