@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tipline.citizen import intake
+from tipline.citizen import intake, prevention
 from tipline.citizen.choices import (
     menu_choices,
     menu_reply,
@@ -160,7 +160,9 @@ def _global_action(session: Session, action: str, ctx: Context) -> Result:
     if action == "menu:followup":
         return _start_lookup(session, "followup", "")
     if action == "menu:info":
-        return Result(session, [info_reply(session)])
+        return prevention.open_library(session)
+    if prevention.owns(action):
+        return prevention.global_action(session, action, ctx)
     if action == "menu:language":
         session.screen = Screen.LANGUAGE
         new_prompt(session)
@@ -188,6 +190,8 @@ def reprompt(session: Session, ctx: Context) -> Result:
         return Result(session, [optin_prompt(session)])
     if screen == Screen.LANGUAGE:
         return _global_action(session, "menu:language", ctx)
+    if screen == Screen.LIBRARY:
+        return prevention.reprompt(session, ctx)
     session.screen = Screen.MENU
     return Result(session, [menu_reply(session)])
 
@@ -231,6 +235,10 @@ def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) 
             text = _("All right: no messages will be sent to this chat. Check your tip any time with /status.")
             return Result(session, [menu_reply(session, text)])
         return with_notice(Reply(_("Please answer with one of the buttons.")), reprompt(session, ctx))
+    if screen == Screen.LIBRARY:
+        return prevention.step(session, event, ctx, action)
+    if screen == Screen.MENU and isinstance(event, Text) and prevention.is_question(event.text):
+        return prevention.answer(session, event.text, ctx)
     if isinstance(event, Text | Media | Location):
         if screen == Screen.MENU:
             return Result(session, [menu_reply(session, _("Please choose one of the options below, or send /help."))])

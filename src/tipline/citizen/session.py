@@ -32,6 +32,8 @@ class Screen(StrEnum):
     LOOKUP_PASSPHRASE = "lookup_passphrase"
     FOLLOWUP = "followup"
     LANGUAGE = "language"
+    # Prevention content (citizen/prevention.py): topics, a topic's entries, an entry, search answers.
+    LIBRARY = "library"
 
 
 # Questions that also take typed words (a place name, a description, a code): on a channel without buttons,
