@@ -34,7 +34,7 @@ def run_telegram(settings: Settings) -> int:
     from .telegram.app import build_application
 
     application = build_application(settings)
-    application.run_polling(allowed_updates=["message", "edited_message", "callback_query"])
+    application.run_polling(allowed_updates=["message", "edited_message", "callback_query", "my_chat_member"])
     return 0
 
 

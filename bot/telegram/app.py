@@ -13,13 +13,14 @@ from collections import OrderedDict
 from typing import Any
 
 from telegram import BotCommand, Message, Update
-from telegram.constants import ChatType
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackContext,
     CallbackQueryHandler,
+    ChatMemberHandler,
     ContextTypes,
     ExtBot,
     MessageHandler,
@@ -139,6 +140,15 @@ async def on_edited(update: Update, context: TiplineContext) -> None:
         await _citizen(context, update.effective_chat.id, Unsupported("edited"))
 
 
+async def on_my_chat_member(update: Update, context: TiplineContext) -> None:
+    """The bot's own membership changed: a person who blocks the bot stops their prevention messages at once."""
+    change = update.my_chat_member
+    if change is None or change.chat.type != ChatType.PRIVATE:
+        return
+    if change.new_chat_member.status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT):
+        await context.core.citizens.outreach.blocked(NAME, change.chat.id)
+
+
 async def on_button(update: Update, context: TiplineContext) -> None:
     """A button: a citizen's choice in a private chat, or a staff button anywhere else."""
     query = update.callback_query
@@ -199,6 +209,8 @@ def bot_commands(language: str) -> list[BotCommand]:
         BotCommand("status", _("Check a tip with its code")),
         BotCommand("followup", _("Add information to a tip")),
         BotCommand("info", _("About drugs and getting help")),
+        BotCommand("subscribe", _("Receive prevention messages")),
+        BotCommand("unsubscribe", _("Stop prevention messages")),
         BotCommand("language", _("Change the language")),
         BotCommand("cancel", _("Stop what you are doing")),
         BotCommand("forget", _("Remove this chat's link to your tips and its saved data")),
@@ -262,6 +274,7 @@ def build_application(
         application.bot_data["core"] = core
     private = filters.ChatType.PRIVATE
     application.add_handler(CallbackQueryHandler(on_button))
+    application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, on_private_message))
     application.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, on_edited))
     application.add_handler(MessageHandler(~private & filters.UpdateType.MESSAGE & filters.TEXT, on_group_message))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tipline.citizen import intake, prevention
+from tipline.citizen import intake, prevention, subscribe
 from tipline.citizen.choices import (
     menu_choices,
     menu_reply,
@@ -23,7 +23,7 @@ from tipline.citizen.choices import (
 )
 from tipline.citizen.effects import AddFollowup, AnswerTip, CheckReceipt, Context, Forget, Result, Subscribe
 from tipline.citizen.receipts import normalize_code
-from tipline.citizen.session import Screen, Session
+from tipline.citizen.session import FREE_TEXT_SCREENS, Screen, Session
 from tipline.events import Command, Inbound, Location, Media, Pick, Text, Unsupported
 from tipline.facts import C04_HOTLINE, CHILD_PROTECTION_NUMBER, EMERGENCY_NUMBER, FOLLOWUP_MAX_CHARS
 from tipline.i18n import LANGUAGES
@@ -93,6 +93,8 @@ def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
     question = session.private.question
     if question is not None and question.until <= ctx.now:
         session.private.question = question = None
+    if isinstance(event, Text) and session.screen not in FREE_TEXT_SCREENS and subscribe.is_stop_word(event.text):
+        return subscribe.stop_by_word(session)
     if isinstance(event, Text) and question is not None and event.reply_to == question.message:
         # A reply to the very message that carried the team's question (kept sealed by the service).
         text = event.text.strip()
@@ -132,6 +134,8 @@ def _command(session: Session, event: Command, ctx: Context) -> Result:
         return _global_action(session, "menu:language", ctx)
     if name == "help":
         return Result(session, [help_reply(session)])
+    if name in subscribe.COMMANDS:
+        return subscribe.command(session, name, ctx)
     if name == "cancel":
         had_draft = session.draft is not None
         session.draft = None
@@ -163,6 +167,8 @@ def _global_action(session: Session, action: str, ctx: Context) -> Result:
         return prevention.open_library(session)
     if prevention.owns(action):
         return prevention.global_action(session, action, ctx)
+    if subscribe.owns(action):
+        return subscribe.global_action(session, action, ctx)
     if action == "menu:language":
         session.screen = Screen.LANGUAGE
         new_prompt(session)
@@ -192,6 +198,8 @@ def reprompt(session: Session, ctx: Context) -> Result:
         return _global_action(session, "menu:language", ctx)
     if screen == Screen.LIBRARY:
         return prevention.reprompt(session, ctx)
+    if screen in subscribe.SCREENS:
+        return subscribe.prompt(session, ctx)
     session.screen = Screen.MENU
     return Result(session, [menu_reply(session)])
 
@@ -237,6 +245,8 @@ def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) 
         return with_notice(Reply(_("Please answer with one of the buttons.")), reprompt(session, ctx))
     if screen == Screen.LIBRARY:
         return prevention.step(session, event, ctx, action)
+    if screen in subscribe.SCREENS:
+        return subscribe.step(session, event, ctx, action)
     if screen == Screen.MENU and isinstance(event, Text) and prevention.is_question(event.text):
         return prevention.answer(session, event.text, ctx)
     if isinstance(event, Text | Media | Location):

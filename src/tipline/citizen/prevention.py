@@ -67,7 +67,8 @@ def open_library(session: Session) -> Result:
         "“is laughing gas a drug?”"
     ) + "\n\n" + hotlines(session)
     topics = tuple((global_option(topic.title, f"lib:t:{topic.id}"),) for topic in library(session).topics())
-    return Result(session, [Reply(text, (*topics, (global_option(_("🏠 Menu"), MENU),)))])
+    subscribe = global_option(_("📬 Get prevention messages"), "sub:start")
+    return Result(session, [Reply(text, (*topics, (subscribe,), (global_option(_("🏠 Menu"), MENU),)))])
 
 
 def _topic(session: Session, topic_id: str) -> Result:

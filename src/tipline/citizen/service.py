@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from cryptography.exceptions import InvalidTag
 from pydantic import ValidationError
 
-from tipline.citizen import conversation, intake
+from tipline.citizen import conversation, intake, subscribe
 from tipline.citizen.choices import remember_offer, texts, with_notice
 from tipline.citizen.effects import (
     BUTTONS,
@@ -27,6 +27,8 @@ from tipline.citizen.effects import (
     Context,
     Effect,
     Forget,
+    JoinOutreach,
+    LeaveOutreach,
     Result,
     SubmitTip,
     Subscribe,
@@ -38,6 +40,7 @@ from tipline.delivery.model import Audience, Kind, NewItem, Sent
 from tipline.delivery.port import ChannelTraits
 from tipline.events import Inbound
 from tipline.facts import DRAFT_IDLE_HOURS
+from tipline.outreach.subscriptions import Subscriptions
 from tipline.places.communes import directory
 from tipline.privacy.keys import Keyring
 from tipline.replies import Reply
@@ -102,6 +105,8 @@ class CitizenService:
         self.limits = limits or Limits()
         self.flood = FloodGate(self.limits.flood_messages_per_minute)
         self._locks: dict[str, asyncio.Lock] = {}
+        # Prevention messages: a subscription apart from tips (nothing joins the two).
+        self.outreach = Subscriptions(storage, keyring, clock)
         # Called after a tip is confirmed and after a tipster adds to one (the moderator queue listens).
         self.on_tip: TipHook | None = None
         self.on_followup: FollowupHook | None = None
@@ -282,7 +287,12 @@ class CitizenService:
             if tip is not None:
                 log.info("tip %s: tipster opted in to updates", tip.code)
             return conversation.after_subscribe(session)
+        if isinstance(effect, JoinOutreach):
+            return subscribe.after_join(session, await self.outreach.subscribe(channel, chat, effect.prefs))
+        if isinstance(effect, LeaveOutreach):
+            return subscribe.after_leave(session, await self.outreach.stop(channel, chat, effect.how))
         if isinstance(effect, Forget):
+            await self.outreach.stop(channel, chat, "forget")
             async with self.storage.uow() as uow:
                 removed = await uow.subscriptions.forget_chat(self.keyring.subscription_key(channel, chat))
                 await uow.sessions.delete(pseudonym)

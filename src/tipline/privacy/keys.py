@@ -24,6 +24,7 @@ class Keyring:
             raise ValueError("the server secret must be at least 32 bytes")
         self._pseudonym_key = self._derive(secret, b"tipline/pseudonym/v1")
         self._subscription_key = self._derive(secret, b"tipline/subscription-index/v1")
+        self._outreach_key = self._derive(secret, b"tipline/outreach-index/v1")
         self._aead = AESGCM(self._derive(secret, b"tipline/seal/v1"))
 
     @staticmethod
@@ -39,6 +40,12 @@ class Keyring:
         """The index that lets /forget find a chat's subscriptions without decrypting them all."""
         message = f"{channel}:{chat_id}".encode()
         return hmac.new(self._subscription_key, message, hashlib.sha256).hexdigest()[:32]
+
+    def outreach_key(self, channel: str, chat_id: int | str) -> str:
+        """The index of a chat's outreach subscription: keyed apart from tip subscriptions, so the two
+        tables cannot be joined on it."""
+        message = f"{channel}:{chat_id}".encode()
+        return hmac.new(self._outreach_key, message, hashlib.sha256).hexdigest()[:32]
 
     def seal(self, channel: str, chat_id: int | str) -> bytes:
         nonce = os.urandom(12)

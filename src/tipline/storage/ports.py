@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from tipline.delivery.model import Address, NewItem, OutboxItem, Sent
+from tipline.outreach.model import AudienceFilter, Preferences, Subscriber, SubscriberEvent
 from tipline.records.model import AuditRecord, ReportRow
 from tipline.staff.model import (
     CardPlacement,
@@ -108,6 +109,20 @@ class SubscriptionRepository(Protocol):
     async def forget_tip(self, tip_id: int) -> int: ...
     async def forget_closed(self, closed_before: datetime) -> int: ...
     async def forget_chat(self, chat_key: str) -> int: ...
+
+
+class SubscriberRepository(Protocol):
+    """Outreach subscribers (never joined to tips): a sealed chat, its choices, dated consent."""
+
+    async def by_key(self, chat_key: str) -> Subscriber | None: ...
+    async def by_id(self, subscriber_id: int) -> Subscriber | None: ...
+    async def subscribe(self, chat_key: str, channel: str, sealed_ref: bytes, prefs: Preferences, today: date) -> str:
+        """Records consent (new, or again after stopping) or a change: 'consent', 'change' or 'same'."""
+    async def stop(self, subscriber_id: int, today: date, event: str, detail: str) -> bool:
+        """Stops a subscriber and drops their sealed chat; False when already stopped."""
+    async def events(self, subscriber_id: int) -> list[SubscriberEvent]: ...
+    async def count(self, audience: AudienceFilter) -> int:
+        """Active subscribers an audience filter reaches."""
 
 
 class OutboxRepository(Protocol):
@@ -221,6 +236,9 @@ class UnitOfWork(Protocol):
 
     @property
     def prompts(self) -> PromptRepository: ...
+
+    @property
+    def subscribers(self) -> SubscriberRepository: ...
 
 
 class Storage(Protocol):

@@ -13,6 +13,7 @@ from tipline.storage.sqlite.outbox import SqliteOutbox
 from tipline.storage.sqlite.prompts import SqlitePrompts
 from tipline.storage.sqlite.sessions import SqliteSessions
 from tipline.storage.sqlite.staff import SqliteStaff
+from tipline.storage.sqlite.subscribers import SqliteSubscribers
 from tipline.storage.sqlite.subscriptions import SqliteSubscriptions
 from tipline.storage.sqlite.tips import SqliteTips
 from tipline.storage.sqlite.units import SqliteUnits
@@ -32,3 +33,4 @@ class SqliteUnitOfWork:
         self.audit = SqliteAudit(conn)
         self.deadlines = SqliteDeadlines(conn)
         self.prompts = SqlitePrompts(conn)
+        self.subscribers = SqliteSubscribers(conn)
