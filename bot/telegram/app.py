@@ -34,9 +34,9 @@ from tipline.config import Settings
 from tipline.delivery.direct import send_replies
 from tipline.delivery.model import Address
 from tipline.delivery.port import DeliveryError
-from tipline.events import Inbound, Pick, Unsupported
+from tipline.events import Inbound, Media, Pick, Text, Unsupported
 from tipline.i18n import translator
-from tipline.replies import MenuEntry, Reply, Step
+from tipline.replies import CampaignAction, MenuEntry, Reply, Step
 
 from .callbacks import unpack
 from .channel import NAME, TelegramChannel, sent_of
@@ -105,14 +105,24 @@ async def on_private_message(update: Update, context: TiplineContext) -> None:
     if message is None or chat is None:
         return
     command = command_of(message)
-    staff = context.core.staff
+    staff, broadcasts = context.core.staff, context.core.broadcasts
+    where = sent_of(message).address
     if command is not None and user is not None:
-        if await staff.command(staff_user(user), sent_of(message).address, command.name, command.args, True):
+        if await staff.command(staff_user(user), where, command.name, command.args, True):
+            return
+        if await broadcasts.command(staff_user(user), where, command.name, command.args, True):
             return
     replied = replied_to_bot(message)
     if replied is not None and user is not None and message.text is not None and command is None:
         # A moderator answering a prompt in a private chat with the bot (the prompt row decides).
         if await staff.reply(staff_user(user), sent_of(replied), message.text):
+            return
+    if user is not None and command is None:
+        # A broadcaster writing a campaign answers its questions here (known in memory: no cost to citizens).
+        event = to_event(message)
+        if isinstance(event, Text) and await broadcasts.text(staff_user(user), where, event.text):
+            return
+        if isinstance(event, Media) and await broadcasts.media(staff_user(user), where, event):
             return
     await _citizen(context, chat.id, to_event(message))
 
@@ -126,7 +136,8 @@ async def on_group_message(update: Update, context: TiplineContext) -> None:
     where = sent_of(message).address
     command = command_of(message)
     if command is not None:
-        await staff.command(staff_user(user), where, command.name, command.args, False)
+        if not await staff.command(staff_user(user), where, command.name, command.args, False):
+            await context.core.broadcasts.command(staff_user(user), where, command.name, command.args, False)
         return
     replied = replied_to_bot(message)
     if replied is not None:
@@ -156,6 +167,10 @@ async def on_button(update: Update, context: TiplineContext) -> None:
         return
     message = query.message
     action = unpack(query.data)
+    if isinstance(action, CampaignAction) and isinstance(message, Message):
+        answer = await context.core.broadcasts.press(staff_user(update.effective_user), sent_of(message), action)
+        await _answer(query, answer)
+        return
     citizen = action is None or isinstance(action, Step | MenuEntry)
     if (
         citizen

@@ -20,6 +20,8 @@ from tipline.delivery.model import Address, Kind
 from tipline.delivery.outbox import OutboxWorker
 from tipline.delivery.port import Channels
 from tipline.i18n import set_locales_dir
+from tipline.outreach.campaigns import Campaigns
+from tipline.outreach.desk import BroadcastDesk
 from tipline.privacy.keys import Keyring
 from tipline.records.audit import AuditLog
 from tipline.staff.arrivals import assess_tip
@@ -53,6 +55,8 @@ class Core:
     units: UnitDirectory
     staff: StaffDesk
     outbox: OutboxWorker
+    campaigns: Campaigns
+    broadcasts: BroadcastDesk
 
     async def check_deadlines(self) -> int:
         acted = await check_deadlines(self.storage, self.audit, self.clock, self.moderation.deadlines)
@@ -122,6 +126,9 @@ async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
 
     citizens.on_tip = assess
     citizens.on_followup = followup
+    campaigns = Campaigns(storage, audit, clock)
+    broadcasts = BroadcastDesk(storage, channels, authorizer, campaigns, clock, moderators)
     return Core(
-        settings, storage, keyring, clock, channels, audit, citizens, moderation, authorizer, units, staff, outbox
+        settings, storage, keyring, clock, channels, audit, citizens, moderation, authorizer, units, staff, outbox,
+        campaigns, broadcasts,
     )

@@ -14,8 +14,8 @@ from tipline.citizen.choices import menu_reply, new_prompt, option, texts, with_
 from tipline.citizen.effects import Context, JoinOutreach, LeaveOutreach, Result
 from tipline.citizen.session import OutreachDraft, Screen, Session
 from tipline.events import Inbound, Text
-from tipline.i18n import N_
 from tipline.outreach.model import AUDIENCES, Preferences
+from tipline.outreach.places import AUDIENCE_NAMES, LANGUAGE_NAMES
 from tipline.places.communes import directory
 from tipline.replies import Choice, Reply
 
@@ -31,13 +31,7 @@ STOP_WORDS = frozenset({"dừng", "dung", "stop", "dừng lại", "dung lai", "h
 PLACE_RESULTS = 6
 EXACT = 0.999
 WEEKLY_CAP_SHOWN = 3
-AUDIENCE_LABELS = {
-    "general": N_("Member of the public"),
-    "parent": N_("Parent or family member"),
-    "pupil": N_("Pupil or student"),
-    "teacher": N_("Teacher"),
-}
-LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+AUDIENCE_LABELS = AUDIENCE_NAMES
 
 
 def owns(action: str) -> bool:

@@ -35,13 +35,15 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class FileRef:
-    """Evidence as the channel it came from knows it (a Telegram file id, a Zalo photo URL)."""
+    """A file as the channel it came from knows it (a Telegram file id, a Zalo photo URL), or, with ``data``,
+    bytes to upload (a campaign's image, a report's chart); ``ref`` is then a file name."""
 
     kind: str
     ref: str
     channel: str
     mime: str | None = None
     name: str | None = None
+    data: bytes | None = None
 
 
 class DeliveryError(Exception):
@@ -57,11 +59,16 @@ class Rejected(DeliveryError):
 
 
 class RetryLater(DeliveryError):
-    """Flood limits or an outage: try again later, after ``after`` seconds when the channel said so."""
+    """Flood limits or an outage: try again later, after ``after`` seconds when the channel said so.
 
-    def __init__(self, message: str, after: float | None = None) -> None:
+    ``uncertain``: the request may have reached the channel (the connection broke after it was sent), so it
+    may have been delivered; a sender that must never send twice counts it as unknown instead of retrying.
+    """
+
+    def __init__(self, message: str, after: float | None = None, uncertain: bool = False) -> None:
         super().__init__(message)
         self.after = after
+        self.uncertain = uncertain
 
 
 class Channel(Protocol):
@@ -74,7 +81,11 @@ class Channel(Protocol):
     async def edit(self, sent: Sent, message: Outgoing) -> None:
         """Changes a message in place; an edit that changes nothing is not an error."""
 
-    async def send_file(self, to: Address, file: FileRef, reply_to: str | None = None) -> Sent: ...
+    async def send_file(
+        self, to: Address, file: FileRef, reply_to: str | None = None, caption: Outgoing | None = None
+    ) -> Sent:
+        """Sends a file (by the channel's reference, or uploads ``file.data``), with an optional caption and
+        its choices."""
 
     async def has_topics(self, chat: Address) -> bool:
         """Whether this group gives each thread a topic of its own."""

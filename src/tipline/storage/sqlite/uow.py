@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiosqlite
 
 from tipline.storage.sqlite.audit import SqliteAudit
+from tipline.storage.sqlite.campaigns import SqliteCampaigns
 from tipline.storage.sqlite.cards import SqliteCards
 from tipline.storage.sqlite.counters import SqliteCounters
 from tipline.storage.sqlite.deadlines import SqliteDeadlines
@@ -34,3 +35,4 @@ class SqliteUnitOfWork:
         self.deadlines = SqliteDeadlines(conn)
         self.prompts = SqlitePrompts(conn)
         self.subscribers = SqliteSubscribers(conn)
+        self.campaigns = SqliteCampaigns(conn)

@@ -99,3 +99,42 @@ CREATE TABLE outreach_poll_tallies (
     answers       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (campaign_id, run, option, province_code, commune_code)
 );
+
+-- The audit log learns one more role, 'broadcaster' (campaigns are audited like tips). SQLite cannot change a
+-- CHECK in place: the table is copied as it is (ids, hashes, MACs unchanged, so the chain still verifies), its
+-- id counter carried over (a cut-off tail stays detectable), and the append-only triggers recreated.
+CREATE TABLE audit_log_new (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          TEXT    NOT NULL,
+    actor_role  TEXT    NOT NULL CHECK (actor_role IN ('admin', 'moderator', 'unit', 'broadcaster', 'tipster', 'system')),
+    actor_id    TEXT    NOT NULL DEFAULT '',
+    tip_code    TEXT,
+    action      TEXT    NOT NULL,
+    from_status TEXT,
+    to_status   TEXT,
+    detail      TEXT    NOT NULL DEFAULT '',
+    prev_hash   TEXT    NOT NULL UNIQUE,
+    hash        TEXT    NOT NULL UNIQUE,
+    mac         TEXT,
+    CHECK (actor_role <> 'tipster' OR actor_id = '')
+);
+INSERT INTO audit_log_new (id, at, actor_role, actor_id, tip_code, action, from_status, to_status, detail, prev_hash,
+                           hash, mac)
+SELECT id, at, actor_role, actor_id, tip_code, action, from_status, to_status, detail, prev_hash, hash, mac
+FROM audit_log ORDER BY id;
+INSERT INTO sqlite_sequence (name, seq)
+SELECT 'audit_log_new', seq FROM sqlite_sequence WHERE name = 'audit_log'
+AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'audit_log_new');
+UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log')
+WHERE name = 'audit_log_new' AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'audit_log');
+DROP TABLE audit_log;
+ALTER TABLE audit_log_new RENAME TO audit_log;
+CREATE INDEX audit_log_tip ON audit_log (tip_code, id);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
