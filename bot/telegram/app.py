@@ -12,7 +12,7 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from telegram import BotCommand, Message, Update
+from telegram import Bot, BotCommand, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
@@ -26,6 +26,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from tipline.bootstrap import Core, bootstrap
 from tipline.citizen.conversation import error_reply
@@ -36,7 +37,7 @@ from tipline.delivery.model import Address
 from tipline.delivery.port import DeliveryError
 from tipline.events import Inbound, Media, Pick, Text, Unsupported
 from tipline.i18n import translator
-from tipline.replies import CampaignAction, MenuEntry, Reply, Step
+from tipline.replies import CampaignAction, MenuEntry, PollVote, Reply, Step
 
 from .callbacks import unpack
 from .channel import NAME, TelegramChannel, sent_of
@@ -171,6 +172,11 @@ async def on_button(update: Update, context: TiplineContext) -> None:
         answer = await context.core.broadcasts.press(staff_user(update.effective_user), sent_of(message), action)
         await _answer(query, answer)
         return
+    if isinstance(action, PollVote) and isinstance(message, Message) and message.chat.type == ChatType.PRIVATE:
+        # A subscriber's answer to a poll: counted by place only, once; the answer is a short notice.
+        answer = await context.core.citizens.outreach.vote(NAME, message.chat.id, action)
+        await _answer(query, answer)
+        return
     citizen = action is None or isinstance(action, Step | MenuEntry)
     if (
         citizen
@@ -239,10 +245,20 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
         application.bot_data["core"] = await bootstrap(application.bot_data["settings"])
         application.bot_data["owns_core"] = True
     core: Core = application.bot_data["core"]
-    channel = TelegramChannel(application.bot)
+    # Everything the bot sends here is counted against the campaigns' pace first; it never waits for it.
+    channel = TelegramChannel(application.bot, on_send=core.pace.spend)
     application.bot_data["channel"] = channel
     application.bot_data["cleared"] = OrderedDict()
     core.channels.register(channel)
+    # Campaigns get a Bot of their own: their own HTTP connections, so bulk sending can never hold up a reply.
+    settings: Settings = application.bot_data["settings"]
+    bulk_bot = Bot(
+        application.bot.token, base_url=settings.telegram_api_base_url, base_file_url=settings.file_base_url,
+        request=HTTPXRequest(connection_pool_size=core.sender.in_flight + 2, read_timeout=15, write_timeout=15),
+    )
+    await bulk_bot.initialize()
+    application.bot_data["bulk_bot"] = bulk_bot
+    core.bulk_channels.register(TelegramChannel(bulk_bot, attempts=1))
     core.authorizer.membership = channel
     if core.authorizer.moderators is None:
         log.warning("TIPLINE_MODERATOR_CHAT_ID is not set: tips are kept, and their cards wait until it is")
@@ -258,6 +274,9 @@ async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> 
             await task
         except asyncio.CancelledError:
             pass
+    bulk_bot = application.bot_data.pop("bulk_bot", None)
+    if bulk_bot is not None:
+        await bulk_bot.shutdown()
 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -18,10 +18,13 @@ from tipline.clock import Clock, utcnow
 from tipline.config import Settings
 from tipline.delivery.model import Address, Kind
 from tipline.delivery.outbox import OutboxWorker
+from tipline.delivery.pacing import Pace
 from tipline.delivery.port import Channels
 from tipline.i18n import set_locales_dir
 from tipline.outreach.campaigns import Campaigns
 from tipline.outreach.desk import BroadcastDesk
+from tipline.outreach.policy import Policy, local_time
+from tipline.outreach.sender import CampaignSender
 from tipline.privacy.keys import Keyring
 from tipline.records.audit import AuditLog
 from tipline.staff.arrivals import assess_tip
@@ -57,6 +60,12 @@ class Core:
     outbox: OutboxWorker
     campaigns: Campaigns
     broadcasts: BroadcastDesk
+    # Campaigns go out through channels of their own (their own HTTP connections), from their own database
+    # connection, paced by ``pace``, which every other message the bot sends is counted against first.
+    bulk_storage: SqliteStorage
+    bulk_channels: Channels
+    pace: Pace
+    sender: CampaignSender
 
     async def check_deadlines(self) -> int:
         acted = await check_deadlines(self.storage, self.audit, self.clock, self.moderation.deadlines)
@@ -70,9 +79,11 @@ class Core:
             self.outbox.run(),
             _every(DEADLINES_EVERY_SECONDS, self.check_deadlines, "deadline check"),
             _every(PURGE_EVERY_SECONDS, self.citizens.purge, "purge"),
+            self.sender.run(),
         )
 
     async def close(self) -> None:
+        await self.bulk_storage.close()
         await self.storage.close()
 
 
@@ -127,8 +138,21 @@ async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
     citizens.on_tip = assess
     citizens.on_followup = followup
     campaigns = Campaigns(storage, audit, clock)
-    broadcasts = BroadcastDesk(storage, channels, authorizer, campaigns, clock, moderators)
+    pace = Pace(settings.tipline_broadcast_rate)
+    quiet_start, _sep, quiet_end = settings.tipline_quiet_hours.partition("-")
+    policy = Policy(
+        rate=settings.tipline_broadcast_rate, quiet_start=local_time(quiet_start), quiet_end=local_time(quiet_end),
+        weekly_cap=settings.tipline_weekly_cap, lease=timedelta(seconds=settings.tipline_broadcast_lease),
+    )
+    try:
+        bulk_storage = await SqliteStorage.open(settings.tipline_db)
+    except BaseException:
+        await storage.close()
+        raise
+    bulk_channels = Channels()
+    sender = CampaignSender(bulk_storage, keyring, clock, bulk_channels, channels, pace, audit, policy)
+    broadcasts = BroadcastDesk(storage, channels, authorizer, campaigns, clock, moderators, wake=sender.wake)
     return Core(
         settings, storage, keyring, clock, channels, audit, citizens, moderation, authorizer, units, staff, outbox,
-        campaigns, broadcasts,
+        campaigns, broadcasts, bulk_storage, bulk_channels, pace, sender,
     )

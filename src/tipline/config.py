@@ -32,6 +32,28 @@ class Settings(BaseSettings):
     tipline_moderator_chat_id: int | None = Field(default=None)
     tipline_ack_hours: float = Field(default=24.0, gt=0)
     tipline_outcome_hours: float = Field(default=168.0, gt=0)
+    # Prevention campaigns: messages per second for all chats together (Telegram allows about 30 a second,
+    # up to 1,000 with paid broadcasts), quiet hours in Vietnam time, campaign messages per subscriber a week,
+    # and how long a send may stay unanswered before a restart counts it as unknown.
+    tipline_broadcast_rate: float = Field(default=30.0, gt=0, le=1000)
+    tipline_quiet_hours: str = Field(default="21:00-07:00")
+    tipline_weekly_cap: int = Field(default=3, ge=0)
+    tipline_broadcast_lease: float = Field(default=60.0, ge=10)
+
+    @field_validator("tipline_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        start, sep, end = value.strip().partition("-")
+        try:
+            if not sep:
+                raise ValueError
+            for part in (start, end):
+                hours, _colon, minutes = part.strip().partition(":")
+                if not (0 <= int(hours) < 24 and 0 <= int(minutes or 0) < 60):
+                    raise ValueError
+        except ValueError:
+            raise ValueError("must look like 21:00-07:00 (local time; equal times: no quiet hours)") from None
+        return value.strip()
 
     @field_validator("tipline_admin_ids")
     @classmethod

@@ -12,9 +12,10 @@ import logging
 from datetime import date
 
 from tipline.clock import Clock
-from tipline.i18n import TIMEZONE
+from tipline.i18n import TIMEZONE, translator
 from tipline.outreach.model import Preferences, Subscriber
 from tipline.privacy.keys import Keyring
+from tipline.replies import PollVote
 from tipline.storage.ports import Storage
 
 log = logging.getLogger(__name__)
@@ -63,3 +64,21 @@ class Subscriptions:
         if stopped:
             log.info("outreach: a subscriber blocked the bot; stopped")
         return stopped
+
+    async def vote(self, channel: str, chat: int | str, vote: PollVote) -> str:
+        """A subscriber's answer to a poll, counted once per recipient and by place only; returns the short
+        answer to show them."""
+        key = self.keyring.outreach_key(channel, chat)
+        async with self.storage.uow() as uow:
+            found = await uow.subscribers.by_key(key)
+            campaign = await uow.campaigns.get(vote.campaign_id)
+            valid = (
+                found is not None and campaign is not None and 0 <= vote.option < len(campaign.content.options)
+            )
+            result = await uow.campaigns.vote(vote.campaign_id, vote.run, found.id, vote.option) if valid and found else "not_recipient"
+        _ = translator(found.prefs.lang if found is not None else "vi").gettext
+        if result == "counted":
+            return _("Thank you: your answer was counted. Nobody can see who answered what.")
+        if result == "already":
+            return _("You have already answered this question: only the first answer counts.")
+        return _("This poll is for the subscribers it was sent to.")
