@@ -14,7 +14,8 @@ from tipline.tips import STATUS_LABELS, Tip
 
 QUEUE_PAGE = 10
 STAFF_COMMANDS = frozenset(
-    {"queue", "tip", "find", "stats", "addmod", "removemod", "addbroadcaster", "removebroadcaster", "invite", "staffhelp"}
+    {"queue", "tip", "find", "stats", "addmod", "removemod", "addbroadcaster", "removebroadcaster", "invite", "staffhelp",
+     "report"}
 )
 STAFF_HELP = N_(
     "Staff commands: /queue [page], /tip CODE, /find TEXT, /stats; admins: /addmod ID, /removemod ID, "
