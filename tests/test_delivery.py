@@ -323,18 +323,18 @@ async def test_citizens_are_answered_while_campaign_sending_waits(world: World) 
     assert all(campaign_messages(user) == [] for user in people)
 
 
-async def test_the_pace_never_exceeds_its_rate_and_leaves_room_for_replies() -> None:
+async def test_the_pace_keeps_to_the_limit_and_replies_go_before_campaign_messages() -> None:
     now = [0.0]
 
     async def sleep(seconds: float) -> None:
         now[0] += seconds
 
-    pace = Pace(10, reserve=1, monotonic=lambda: now[0], sleep=sleep)
+    pace = Pace(10, priority_wait=1.0, monotonic=lambda: now[0], sleep=sleep)
     bulk: list[float] = []
     every: list[float] = []
     for index in range(45):
         if index % 9 == 0:
-            pace.spend()  # a reply to a citizen (about one a second): counted first, never waits
+            await pace.priority()  # a reply to a citizen: counted first, in the next free slot at the latest
             every.append(now[0])
         await pace.acquire()
         bulk.append(now[0])
@@ -344,11 +344,35 @@ async def test_the_pace_never_exceeds_its_rate_and_leaves_room_for_replies() -> 
         return max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
 
     assert busiest(every) <= 10  # replies included: never over the channel's limit
-    assert busiest(bulk) <= 9  # one send a second is left for replies
     assert pace.priority_sent == 5 and pace.bulk_sent == 45
-    assert 4.0 <= now[0] <= 5.6  # 45 campaign sends at 9 a second (plus the replies' room)
+    assert 4.5 <= now[0] <= 5.5  # 50 sends at a little under 10 a second
     pace.pause(5)
     assert pace.delay() == pytest.approx(5.0)
+
+
+async def test_a_reply_waits_at_most_for_the_next_free_slot_and_bulk_yields_to_it() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pace = Pace(10, margin=0.0, monotonic=lambda: now[0], sleep=sleep)
+    for _ in range(10):
+        await pace.acquire()  # the window is full: 10 campaign messages in 0.9 s
+    assert now[0] == pytest.approx(0.9)
+    await pace.priority()
+    assert now[0] == pytest.approx(1.0)  # the first slot to free up (the first message's second is over)
+    pace._waiting = 1  # a reply waiting: no campaign message may take its slot
+    assert pace.delay() > 0
+    pace._waiting = 0
+    slow = Pace(10, margin=0.0, priority_wait=0.05, monotonic=lambda: now[0], sleep=sleep)
+    for _ in range(10):
+        slow.spend()  # ten replies at once: the eleventh waits no more than priority_wait
+    before = now[0]
+    await slow.priority()
+    assert now[0] - before == pytest.approx(0.05)
 
 
 async def test_english_falls_back_to_vietnamese_when_the_campaign_has_no_english(world: World) -> None:

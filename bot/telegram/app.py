@@ -12,7 +12,7 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from telegram import Bot, BotCommand, Message, Update
+from telegram import BotCommand, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
@@ -26,7 +26,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from tipline.bootstrap import Core, bootstrap
 from tipline.citizen.conversation import error_reply
@@ -39,6 +38,7 @@ from tipline.events import Inbound, Media, Pick, Text, Unsupported
 from tipline.i18n import translator
 from tipline.replies import CampaignAction, MenuEntry, PollVote, Reply, Step
 
+from .bulk import BulkTelegramChannel
 from .callbacks import unpack
 from .channel import NAME, TelegramChannel, sent_of
 from .updates import command_of, replied_to_bot, staff_user, to_event
@@ -245,20 +245,17 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
         application.bot_data["core"] = await bootstrap(application.bot_data["settings"])
         application.bot_data["owns_core"] = True
     core: Core = application.bot_data["core"]
-    # Everything the bot sends here is counted against the campaigns' pace first; it never waits for it.
-    channel = TelegramChannel(application.bot, on_send=core.pace.spend)
+    # Everything the bot sends here goes before any campaign message in the channel's one-second budget.
+    channel = TelegramChannel(application.bot, before_send=core.pace.priority)
     application.bot_data["channel"] = channel
     application.bot_data["cleared"] = OrderedDict()
     core.channels.register(channel)
-    # Campaigns get a Bot of their own: their own HTTP connections, so bulk sending can never hold up a reply.
+    # Campaigns get a client of their own (aiohttp, its own connections): bulk sending never holds up a reply.
     settings: Settings = application.bot_data["settings"]
-    bulk_bot = Bot(
-        application.bot.token, base_url=settings.telegram_api_base_url, base_file_url=settings.file_base_url,
-        request=HTTPXRequest(connection_pool_size=core.sender.in_flight + 2, read_timeout=15, write_timeout=15),
-    )
-    await bulk_bot.initialize()
-    application.bot_data["bulk_bot"] = bulk_bot
-    core.bulk_channels.register(TelegramChannel(bulk_bot, attempts=1))
+    bulk = BulkTelegramChannel(settings.telegram_api_base_url, application.bot.token, core.sender.in_flight + 2)
+    await bulk.start()
+    application.bot_data["bulk"] = bulk
+    core.bulk_channels.register(bulk)
     core.authorizer.membership = channel
     if core.authorizer.moderators is None:
         log.warning("TIPLINE_MODERATOR_CHAT_ID is not set: tips are kept, and their cards wait until it is")
@@ -274,9 +271,9 @@ async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> 
             await task
         except asyncio.CancelledError:
             pass
-    bulk_bot = application.bot_data.pop("bulk_bot", None)
-    if bulk_bot is not None:
-        await bulk_bot.shutdown()
+    bulk = application.bot_data.pop("bulk", None)
+    if bulk is not None:
+        await bulk.close()
 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -93,16 +93,18 @@ class TelegramChannel:
     name = NAME
     traits = TRAITS
 
-    def __init__(self, bot: Any, attempts: int = SEND_ATTEMPTS, on_send: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, bot: Any, attempts: int = SEND_ATTEMPTS, before_send: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.bot = bot
         self.attempts = attempts
-        # Told of every message sent, so campaign pacing leaves room for it (citizens never wait on it).
-        self.on_send = on_send
+        # Awaited before every message: counts it in the channel's budget ahead of any campaign message.
+        self.before_send = before_send
         self._forums: dict[str, bool] = {}
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
-        if self.on_send is not None:
-            self.on_send()
+        if self.before_send is not None:
+            await self.before_send()
         return await with_retry(call, self.attempts)
 
     async def send(self, to: Address, message: Outgoing) -> Sent:

@@ -24,6 +24,7 @@ phút"), then a report: delivered, blocked, failed, unknown, skipped, by provinc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -37,7 +38,16 @@ from tipline.delivery.direct import outgoing
 from tipline.delivery.model import Address, Sent
 from tipline.delivery.outbox import backoff
 from tipline.delivery.pacing import Pace
-from tipline.delivery.port import Channels, DeliveryError, FileRef, Outgoing, Rejected, RetryLater, Unreachable
+from tipline.delivery.port import (
+    Channel,
+    Channels,
+    DeliveryError,
+    FileRef,
+    Outgoing,
+    Rejected,
+    RetryLater,
+    Unreachable,
+)
 from tipline.i18n import TIMEZONE, translator
 from tipline.outreach.campaigns import message
 from tipline.outreach.desk import poll_results
@@ -62,6 +72,7 @@ log = logging.getLogger(__name__)
 
 NETWORK_TRIES = 5  # a recipient whose requests never leave is tried this often, then failed
 PROGRESS_EVERY = 5.0  # seconds between edits of the author's progress message
+FLUSH_EVERY = 0.1  # seconds between writes of what became of the recipients sent
 IDLE_POLL = 2.0  # seconds between looks for due campaigns when nothing is being sent
 REPORT_TOP = 15  # provinces listed in the report's text
 
@@ -103,9 +114,9 @@ class CampaignSender:
         self.audit = audit
         self.policy = policy or Policy(rate=pace.rate)
         self.monotonic = monotonic
-        self.in_flight = in_flight or max(4, min(100, int(pace.rate / 10)))  # sends awaiting an answer at once
+        self.in_flight = in_flight or max(8, min(50, int(pace.rate / 10)))  # sends awaiting an answer at once
         self.slots = asyncio.Semaphore(self.in_flight)
-        self.batch = max(1, min(200, int(pace.rate * 0.1)))
+        self.batch = max(1, min(100, int(pace.rate * 0.05)))  # a twentieth of a second of sending
         self._wake = asyncio.Event()
         self._running = asyncio.Lock()
         self._runs: dict[int, _Run] = {}
@@ -200,31 +211,58 @@ class CampaignSender:
             until = self.policy.quiet_until(now).astimezone(TIMEZONE).strftime("%H:%M")
             await self._progress(state, translator(STAFF_LANGUAGE).gettext("quiet hours until {time}").format(time=until))
             return False
-        sent_any = False
-        batches = 0
-        while max_batches is None or batches < max_batches:
-            if self.pace.paused_for > 0:
-                await asyncio.sleep(self.pace.paused_for)  # the channel asked to wait: so does every campaign
-            if not await self._still_running(campaign.id):
-                break
-            now = self.clock()
-            if self.policy.quiet(now):
-                break
-            async with self.storage.uow() as uow:
-                recipients = await uow.campaigns.claim(
-                    campaign.id, run, now, now + self.policy.lease, self.batch, self.policy.weekly_cap,
-                    now - timedelta(days=7),
-                )
-            if not recipients:
-                if not self._tasks and not self._outcomes:
-                    break
-                await self._drain()  # sends still in flight may put recipients back in line (a 429): look again
-                continue
-            batches += 1
-            sent_any = True
-            await self._send_batch(state, recipients)
-            await self._flush()
-            await self._progress(state, "")
+        # Three tasks, so that the database never stalls the sending: one claims the next batch while the
+        # previous one goes out, one sends (paced), one writes outcomes and progress every tenth of a second.
+        queue: asyncio.Queue[list[Recipient] | None] = asyncio.Queue(maxsize=1)
+        claimed = 0
+        finished = asyncio.Event()
+
+        async def claim_batches() -> None:
+            nonlocal claimed
+            try:
+                while max_batches is None or claimed < max_batches:
+                    if self.pace.paused_for > 0:
+                        await asyncio.sleep(self.pace.paused_for)  # the channel asked to wait: so does every campaign
+                    if not await self._still_running(campaign.id) or self.policy.quiet(self.clock()):
+                        break
+                    recipients = await self._claim(campaign.id, run)
+                    if not recipients:
+                        await queue.join()  # what was claimed is out, or in flight
+                        if not self._tasks and not self._outcomes:
+                            break
+                        await self._drain()  # a send in flight may put its recipient back in line (a 429)
+                        continue
+                    claimed += 1
+                    await queue.put(recipients)
+            finally:
+                await queue.put(None)
+
+        async def write_often() -> None:
+            while not finished.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(finished.wait(), FLUSH_EVERY)
+                await self._flush()
+                await self._progress(state, "")
+
+        claimer = asyncio.create_task(claim_batches())
+        writer = asyncio.create_task(write_often())
+        try:
+            while True:
+                recipients = await queue.get()
+                try:
+                    if recipients is None:
+                        break
+                    await self._send_batch(state, recipients)
+                finally:
+                    queue.task_done()
+        finally:
+            finished.set()
+            if not claimer.done():
+                claimer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await claimer
+            await writer
+        sent_any = claimed > 0
         await self._drain()
         async with self.storage.read() as uow:
             left = await uow.campaigns.pending(campaign.id, run)
@@ -234,6 +272,13 @@ class CampaignSender:
             return False
         return sent_any
 
+    async def _claim(self, campaign_id: int, run: int) -> list[Recipient]:
+        now = self.clock()
+        async with self.storage.uow() as uow:
+            return await uow.campaigns.claim(
+                campaign_id, run, now, now + self.policy.lease, self.batch, self.policy.weekly_cap, now - timedelta(days=7)
+            )
+
     async def _still_running(self, campaign_id: int) -> bool:
         async with self.storage.read() as uow:
             current = await uow.campaigns.get(campaign_id)
@@ -241,7 +286,7 @@ class CampaignSender:
 
     async def _send_batch(self, state: _Run, recipients: list[Recipient]) -> None:
         if state.campaign.has_image and not state.campaign.image_ref:
-            await self._upload_image(state, recipients[0])
+            await self._start_send(state, recipients[0], wait=True)  # the upload: the rest go by its file id
             recipients = recipients[1:]
         for index, recipient in enumerate(recipients):
             if self.pace.paused_for > 1.0 or self.policy.quiet(self.clock()):
@@ -251,11 +296,37 @@ class CampaignSender:
                     for r in recipients[index:]
                 ]
                 return
-            await self.pace.acquire()
-            await self.slots.acquire()
-            task = asyncio.create_task(self._send_one(state, recipient))
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
+            await self._start_send(state, recipient)
+
+    async def _start_send(self, state: _Run, recipient: Recipient, wait: bool = False) -> None:
+        """Prepares one send, waits for a connection and for the pace, and starts it. The pace comes last, just
+        before the request is written, so that the channel counts the send when the pace did."""
+        now = self.clock()
+        try:
+            channel_name, chat = self.keyring.unseal(recipient.sealed_ref)
+        except (InvalidTag, ValueError, KeyError):
+            self._outcomes.append(Outcome(recipient.id, recipient.subscriber_id, RecipientState.FAILED))
+            return
+        channel = self.channels.get(channel_name)
+        if channel is None:
+            self._outcomes.append(Outcome(recipient.id, recipient.subscriber_id, RecipientState.PENDING,
+                                          retry_at=now + timedelta(minutes=1), count_attempt=False))
+            return
+        to = Address(channel_name, str(chat))
+        image = await self._file(state, channel_name) if state.campaign.has_image or state.campaign.image_ref else None
+        key = f"{channel_name}:{chat}"
+        last = self._last_sent.get(key)
+        if last is not None and self.monotonic() - last < self.policy.per_chat_seconds:
+            # One message per chat per second: rare (two campaigns at once), so this send just waits its turn.
+            await asyncio.sleep(last + self.policy.per_chat_seconds - self.monotonic())
+        await self.slots.acquire()
+        await self.pace.acquire()
+        self._last_sent[key] = self.monotonic()
+        task = asyncio.create_task(self._send_one(state, recipient, channel, to, image))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        if wait:
+            await task
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -265,15 +336,6 @@ class CampaignSender:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self._flush()
-
-    async def _upload_image(self, state: _Run, recipient: Recipient) -> None:
-        """The first send of a campaign's image uploads it; the rest go by the channel's id for it."""
-        await self.pace.acquire()
-        await self.slots.acquire()
-        task = asyncio.create_task(self._send_one(state, recipient))
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-        await task
 
     def _reply(self, state: _Run, lang: str) -> Outgoing:
         reply = state.replies.get(lang)
@@ -293,34 +355,18 @@ class CampaignSender:
             data = await uow.campaigns.image(campaign.id)
         return FileRef("photo", f"campaign-{campaign.id}.png", "", data=data) if data else None
 
-    async def _send_one(self, state: _Run, recipient: Recipient) -> None:
+    async def _send_one(
+        self, state: _Run, recipient: Recipient, channel: Channel, to: Address, image: FileRef | None
+    ) -> None:
         now = self.clock()
-        try:
-            channel_name, chat = self.keyring.unseal(recipient.sealed_ref)
-        except (InvalidTag, ValueError, KeyError):
-            self._outcomes.append(Outcome(recipient.id, recipient.subscriber_id, RecipientState.FAILED))
-            return
-        channel = self.channels.get(channel_name)
-        if channel is None:
-            self._outcomes.append(Outcome(recipient.id, recipient.subscriber_id, RecipientState.PENDING,
-                                          retry_at=now + timedelta(minutes=1), count_attempt=False))
-            return
-        key = f"{channel_name}:{chat}"
-        last = self._last_sent.get(key)
-        if last is not None and self.monotonic() - last < self.policy.per_chat_seconds:
-            # One message per chat per second: rare (two campaigns at once), so this send just waits its turn.
-            await asyncio.sleep(last + self.policy.per_chat_seconds - self.monotonic())
-        self._last_sent[key] = self.monotonic()
-        to = Address(channel_name, str(chat))
         reply = self._reply(state, recipient.lang)
         try:
             if state.campaign.has_image or state.campaign.image_ref:
-                image = await self._file(state, channel_name)
                 if image is None:
                     raise Rejected("the campaign's image is missing")
                 sent = await channel.send_file(to, image, caption=reply)
                 if sent.file_ref and image.data is not None:
-                    await self._remember_image(state, f"{channel_name}:{sent.file_ref}")
+                    await self._remember_image(state, f"{to.channel}:{sent.file_ref}")
             else:
                 await channel.send(to, reply)
         except RetryLater as exc:
