@@ -334,9 +334,10 @@ async def test_the_pace_keeps_to_the_limit_and_replies_go_before_campaign_messag
     every: list[float] = []
     for index in range(45):
         if index % 9 == 0:
-            await pace.priority()  # a reply to a citizen: counted first, in the next free slot at the latest
-            every.append(now[0])
-        await pace.acquire()
+            async with pace.slot():  # a reply to a citizen: counted first, in the next free slot at the latest
+                every.append(now[0])
+        started = await pace.acquire()
+        pace.done(started)  # the channel answered at once
         bulk.append(now[0])
         every.append(now[0])
 
@@ -350,29 +351,46 @@ async def test_the_pace_keeps_to_the_limit_and_replies_go_before_campaign_messag
     assert pace.delay() == pytest.approx(5.0)
 
 
-async def test_a_reply_waits_at_most_for_the_next_free_slot_and_bulk_yields_to_it() -> None:
+async def test_a_send_counts_until_a_second_after_its_answer_whatever_delayed_it() -> None:
     now = [0.0]
-    slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
-        slept.append(seconds)
+        now[0] += seconds
+
+    pace = Pace(10, margin=0.0, monotonic=lambda: now[0], sleep=sleep)
+    slow = await pace.acquire()  # this request meets a delay: the channel may count it late
+    for _ in range(9):
+        pace.done(await pace.acquire())
+    assert now[0] == pytest.approx(0.9)
+    now[0] = 1.05  # the slow one started more than a second ago, but has no answer yet: it still counts
+    assert pace.delay() == pytest.approx(0.05)
+    pace.done(slow)  # answered now: it counts until 2.05 s, whenever the channel counted it
+    await pace.acquire()
+    assert now[0] == pytest.approx(1.1)  # the next slot: the send started at 0.1 s stops counting
+    assert pace._count(2.0) == 2  # at 2 s: the slow one (until 2.05 s) and the one still in flight
+
+
+async def test_a_reply_waits_at_most_for_the_next_free_slot_and_bulk_yields_to_it() -> None:
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
         now[0] += seconds
 
     pace = Pace(10, margin=0.0, monotonic=lambda: now[0], sleep=sleep)
     for _ in range(10):
-        await pace.acquire()  # the window is full: 10 campaign messages in 0.9 s
+        pace.done(await pace.acquire())  # the window is full: 10 campaign messages in 0.9 s
     assert now[0] == pytest.approx(0.9)
-    await pace.priority()
-    assert now[0] == pytest.approx(1.0)  # the first slot to free up (the first message's second is over)
+    async with pace.slot():
+        assert now[0] == pytest.approx(1.0)  # the first slot to free up (the first message's second is over)
     pace._waiting = 1  # a reply waiting: no campaign message may take its slot
     assert pace.delay() > 0
     pace._waiting = 0
     slow = Pace(10, margin=0.0, priority_wait=0.05, monotonic=lambda: now[0], sleep=sleep)
     for _ in range(10):
-        slow.spend()  # ten replies at once: the eleventh waits no more than priority_wait
+        slow.done(await slow.priority())  # ten replies at once: the eleventh waits no more than priority_wait
     before = now[0]
-    await slow.priority()
-    assert now[0] - before == pytest.approx(0.05)
+    async with slow.slot():
+        assert now[0] - before == pytest.approx(0.05)
 
 
 async def test_english_falls_back_to_vietnamese_when_the_campaign_has_no_english(world: World) -> None:

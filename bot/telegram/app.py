@@ -246,7 +246,7 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
         application.bot_data["owns_core"] = True
     core: Core = application.bot_data["core"]
     # Everything the bot sends here goes before any campaign message in the channel's one-second budget.
-    channel = TelegramChannel(application.bot, before_send=core.pace.priority)
+    channel = TelegramChannel(application.bot, budget=core.pace.slot)
     application.bot_data["channel"] = channel
     application.bot_data["cleared"] = OrderedDict()
     core.channels.register(channel)

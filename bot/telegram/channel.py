@@ -12,6 +12,7 @@ import asyncio
 import html
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 import httpx
@@ -94,18 +95,19 @@ class TelegramChannel:
     traits = TRAITS
 
     def __init__(
-        self, bot: Any, attempts: int = SEND_ATTEMPTS, before_send: Callable[[], Awaitable[None]] | None = None
+        self, bot: Any, attempts: int = SEND_ATTEMPTS, budget: Callable[[], AbstractAsyncContextManager[None]] | None = None
     ) -> None:
         self.bot = bot
         self.attempts = attempts
-        # Awaited before every message: counts it in the channel's budget ahead of any campaign message.
-        self.before_send = before_send
+        # Every message is counted in the channel's one-second budget, ahead of any campaign message.
+        self.budget = budget
         self._forums: dict[str, bool] = {}
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
-        if self.before_send is not None:
-            await self.before_send()
-        return await with_retry(call, self.attempts)
+        if self.budget is None:
+            return await with_retry(call, self.attempts)
+        async with self.budget():
+            return await with_retry(call, self.attempts)
 
     async def send(self, to: Address, message: Outgoing) -> Sent:
         pieces = chunks(message.text)

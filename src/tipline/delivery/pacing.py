@@ -10,8 +10,12 @@ One limiter per channel, shared by two kinds of traffic:
 - **bulk** (campaigns): ``await acquire()`` waits for room, spaced evenly (a short catch-up after a stall,
   never a burst of a whole window), and yields to any priority send that is waiting.
 
-The window is a little longer than the channel's one second (``margin``), so sends that reach the channel a
-few milliseconds late or early (the machine was busy, the channel's own counter lagged) still fit its count.
+A send counts from the moment it starts, for a window, and longer when its answer was late: the channel
+counted it somewhere on its round trip, and a request held up on the way (a busy machine, a stalled network,
+the channel's own backlog) reaches the channel's count later than the others, which is what would push a
+second over the limit. So a send counts until one second after its answer, less the shortest round trip seen
+lately (the part of the trip every request makes); while it has no answer, it counts. Each send must be
+closed with ``done()`` (``slot()`` does it).
 ``pause(seconds)`` stops bulk sending for as long as the channel asked (a 429's retry_after): one answer from
 the channel holds back every bulk sender at once.
 """
@@ -19,9 +23,10 @@ the channel holds back every bulk sender at once.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 
 class Pace:
@@ -31,7 +36,7 @@ class Pace:
         *,
         reserve: int = 0,
         window: float = 1.0,
-        margin: float = 0.02,
+        margin: float = 0.005,
         priority_wait: float = 0.1,
         catch_up: float = 0.005,
         monotonic: Callable[[], float] = time.monotonic,
@@ -43,41 +48,90 @@ class Pace:
         self.limit = max(1, int(rate * window))
         self.reserve = min(reserve, self.limit - 1)
         self.bulk_limit = self.limit - self.reserve
+        self.channel_window = window
         self.window = window * (1 + margin)
         self.interval = self.window / self.bulk_limit
         self.catch_up = catch_up  # seconds of sends that may go at once after a stall
         self.priority_wait = priority_wait
         self.monotonic = monotonic
         self.sleep = sleep
-        self._sent: deque[float] = deque()
+        self._expiries: list[float] = []  # heap: when each answered send stops counting
+        self._in_flight = 0  # sends without an answer yet: they count until then
         self._next = 0.0
         self._paused_until = 0.0
+        # the shortest round trip in this second and the last one (the part of a trip every request makes)
+        self._rtt_second = 0
+        self._rtt_min = [float("inf"), float("inf")]
         self._waiting = 0  # priority sends waiting for a free slot: bulk yields to them
         self.bulk_sent = 0
         self.priority_sent = 0
 
-    def spend(self) -> None:
-        """A priority send happened now: it counts against the window; bulk waits for it."""
-        self._sent.append(self.monotonic())
-        self.priority_sent += 1
+    # --- counting ------------------------------------------------------------------------------------------
 
-    async def priority(self) -> None:
-        """Before a priority send: at once if the window has room, else the next free slot (before any bulk
-        send), at most ``priority_wait`` seconds; then it is counted."""
+    def _count(self, now: float) -> int:
+        expiries = self._expiries
+        while expiries and expiries[0] <= now:
+            heapq.heappop(expiries)
+        return len(expiries) + self._in_flight
+
+    def _free_at(self, now: float, limit: int) -> float:
+        """When the count drops below ``limit`` at the earliest (a millisecond from now while it depends on
+        sends still in flight)."""
+        over = self._count(now) - limit  # how many must stop counting first
+        if over < 0:
+            return now
+        if over == 0 and self._expiries:
+            return self._expiries[0]
+        if over < len(self._expiries):
+            return heapq.nsmallest(over + 1, self._expiries)[-1]
+        return now + 0.001
+
+    def _start(self) -> float:
+        self._in_flight += 1
+        return self.monotonic()
+
+    def done(self, started: float) -> None:
+        """A send got its answer (or failed): it counts for a window from its start, and until a second after
+        its answer less the usual round trip (longer when it was held up on the way)."""
+        self._in_flight -= 1
         now = self.monotonic()
-        self._trim(now)
-        if len(self._sent) >= self.limit:
+        rtt = now - started
+        second = int(now)
+        if second != self._rtt_second:
+            self._rtt_min = [self._rtt_min[1] if second == self._rtt_second + 1 else float("inf"), float("inf")]
+            self._rtt_second = second
+        self._rtt_min[1] = min(self._rtt_min[1], rtt)
+        usual = min(min(self._rtt_min), rtt)
+        heapq.heappush(self._expiries, max(started + self.window, now + self.channel_window - usual))
+
+    # --- priority --------------------------------------------------------------------------------------------
+
+    async def priority(self) -> float:
+        """Before a priority send: at once if the window has room, else the next free slot (before any bulk
+        send), at most ``priority_wait`` seconds. Returns the start, for ``done()``."""
+        now = self.monotonic()
+        if self._count(now) >= self.limit:
             deadline = now + self.priority_wait
             self._waiting += 1
             try:
-                while len(self._sent) >= self.limit and now < deadline:
-                    free = self._sent[len(self._sent) - self.limit] + self.window
-                    await self.sleep(max(0.0, min(free, deadline) - now))
+                while self._count(now) >= self.limit and now < deadline:
+                    await self.sleep(max(0.0, min(self._free_at(now, self.limit), deadline) - now))
                     now = self.monotonic()
-                    self._trim(now)
             finally:
                 self._waiting -= 1
-        self.spend()
+        self.priority_sent += 1
+        return self._start()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """A priority send: ``async with pace.slot(): await send()``."""
+        started = await self.priority()
+        try:
+            yield
+        finally:
+            self.done(started)
+
+    # --- bulk ------------------------------------------------------------------------------------------------
 
     def pause(self, seconds: float) -> None:
         """The channel asked to wait: no bulk send before then."""
@@ -87,30 +141,22 @@ class Pace:
     def paused_for(self) -> float:
         return max(0.0, self._paused_until - self.monotonic())
 
-    def _trim(self, now: float) -> None:
-        horizon = now - self.window
-        while self._sent and self._sent[0] <= horizon:
-            self._sent.popleft()
-
     def delay(self) -> float:
         """Seconds until a bulk send may go (0: now)."""
         now = self.monotonic()
         if now < self._paused_until:
             return self._paused_until - now
-        self._trim(now)
-        waits = [self._next - now, 0.001 if self._waiting else 0.0]
-        if len(self._sent) >= self.bulk_limit:
-            waits.append(self._sent[len(self._sent) - self.bulk_limit] + self.window - now)
+        waits = [self._next - now, 0.001 if self._waiting else 0.0, self._free_at(now, self.bulk_limit) - now]
         return max(0.0, *waits)
 
-    async def acquire(self) -> None:
-        """Waits until a bulk send may go, and counts it."""
+    async def acquire(self) -> float:
+        """Waits until a bulk send may go; returns its start, for ``done()`` when its answer comes."""
         while True:
             wait = self.delay()
             if wait <= 0:
                 break
             await self.sleep(wait)
         now = self.monotonic()
-        self._sent.append(now)
         self._next = max(self._next, now - self.catch_up) + self.interval
         self.bulk_sent += 1
+        return self._start()

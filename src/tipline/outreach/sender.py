@@ -234,8 +234,12 @@ class CampaignSender:
                         continue
                     claimed += 1
                     await queue.put(recipients)
-            finally:
-                await queue.put(None)
+            except asyncio.CancelledError:
+                raise  # the sending below has stopped: nobody waits for the end mark
+            except BaseException:
+                await queue.put(None)  # the sending below finishes what it holds, then stops
+                raise
+            await queue.put(None)
 
         async def write_often() -> None:
             while not finished.is_set():
@@ -320,9 +324,10 @@ class CampaignSender:
             # One message per chat per second: rare (two campaigns at once), so this send just waits its turn.
             await asyncio.sleep(last + self.policy.per_chat_seconds - self.monotonic())
         await self.slots.acquire()
-        await self.pace.acquire()
+        started = await self.pace.acquire()
         self._last_sent[key] = self.monotonic()
         task = asyncio.create_task(self._send_one(state, recipient, channel, to, image))
+        task.add_done_callback(lambda _task: self.pace.done(started))
         self._tasks.add(task)
         task.add_done_callback(self._done)
         if wait:
