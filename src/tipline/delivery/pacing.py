@@ -59,9 +59,10 @@ class Pace:
         self._in_flight = 0  # sends without an answer yet: they count until then
         self._next = 0.0
         self._paused_until = 0.0
-        # the shortest round trip in this second and the last one (the part of a trip every request makes)
-        self._rtt_second = 0
-        self._rtt_min = [float("inf"), float("inf")]
+        # the shortest round trip in the last second and this one (the part of a trip every request makes);
+        # zero until a whole second was measured: the first sends, which also open connections, count longest
+        self._rtt_second = -1
+        self._rtt_min = [0.0, float("inf")]
         self._waiting = 0  # priority sends waiting for a free slot: bulk yields to them
         self.bulk_sent = 0
         self.priority_sent = 0
@@ -98,7 +99,8 @@ class Pace:
         rtt = now - started
         second = int(now)
         if second != self._rtt_second:
-            self._rtt_min = [self._rtt_min[1] if second == self._rtt_second + 1 else float("inf"), float("inf")]
+            last = self._rtt_min[1] if second == self._rtt_second + 1 else 0.0  # after a silence: measure afresh
+            self._rtt_min = [last, float("inf")]
             self._rtt_second = second
         self._rtt_min[1] = min(self._rtt_min[1], rtt)
         usual = min(min(self._rtt_min), rtt)

@@ -72,7 +72,7 @@ log = logging.getLogger(__name__)
 
 NETWORK_TRIES = 5  # a recipient whose requests never leave is tried this often, then failed
 PROGRESS_EVERY = 5.0  # seconds between edits of the author's progress message
-FLUSH_EVERY = 0.1  # seconds between writes of what became of the recipients sent
+FLUSH_EVERY = 0.05  # seconds between writes of what became of the recipients sent
 IDLE_POLL = 2.0  # seconds between looks for due campaigns when nothing is being sent
 REPORT_TOP = 15  # provinces listed in the report's text
 
@@ -212,7 +212,7 @@ class CampaignSender:
             await self._progress(state, translator(STAFF_LANGUAGE).gettext("quiet hours until {time}").format(time=until))
             return False
         # Three tasks, so that the database never stalls the sending: one claims the next batch while the
-        # previous one goes out, one sends (paced), one writes outcomes and progress every tenth of a second.
+        # previous one goes out, one sends (paced), one writes outcomes and progress every twentieth of a second.
         queue: asyncio.Queue[list[Recipient] | None] = asyncio.Queue(maxsize=1)
         claimed = 0
         finished = asyncio.Event()
