@@ -400,3 +400,13 @@ async def test_english_falls_back_to_vietnamese_when_the_campaign_has_no_english
     [received] = campaign_messages(person)
     assert received["text"].startswith("Chỉ có tiếng Việt.") and "Send “dừng”" in received["text"]
     assert texts([received])
+
+
+async def test_a_subscriber_on_a_channel_without_a_campaign_sender_fails_instead_of_waiting(world: World) -> None:
+    [person] = await world.people(1, Preferences(CAN_THO, None, "general", "vi"))
+    await world.core.citizens.outreach.subscribe("zalo", "a1b2c3d4e5", Preferences(CAN_THO, None, "general", "vi"))
+    campaign_id = await world.campaign()
+    await world.deliver()
+    assert world.states(campaign_id) == {"sent": 1, "failed": 1}
+    assert len(campaign_messages(person)) == 1
+    assert (await world.core.campaigns.get(campaign_id)).status == CampaignStatus.DONE

@@ -305,16 +305,15 @@ class CampaignSender:
     async def _start_send(self, state: _Run, recipient: Recipient, wait: bool = False) -> None:
         """Prepares one send, waits for a connection and for the pace, and starts it. The pace comes last, just
         before the request is written, so that the channel counts the send when the pace did."""
-        now = self.clock()
         try:
             channel_name, chat = self.keyring.unseal(recipient.sealed_ref)
         except (InvalidTag, ValueError, KeyError):
             self._outcomes.append(Outcome(recipient.id, recipient.subscriber_id, RecipientState.FAILED))
             return
         channel = self.channels.get(channel_name)
-        if channel is None:
-            self._outcomes.append(Outcome(recipient.id, recipient.subscriber_id, RecipientState.PENDING,
-                                          retry_at=now + timedelta(minutes=1), count_attempt=False))
+        if channel is None:  # a subscriber on a channel this process cannot send campaigns on
+            log.warning("campaigns: no bulk channel %s registered; a recipient failed", channel_name)
+            self._outcomes.append(Outcome(recipient.id, recipient.subscriber_id, RecipientState.FAILED))
             return
         to = Address(channel_name, str(chat))
         image = await self._file(state, channel_name) if state.campaign.has_image or state.campaign.image_ref else None
