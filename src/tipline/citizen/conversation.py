@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tipline.citizen import intake
+from tipline.citizen import intake, prevention, subscribe
 from tipline.citizen.choices import (
     choice_key,
     menu_choices,
@@ -24,7 +24,7 @@ from tipline.citizen.choices import (
 )
 from tipline.citizen.effects import AddFollowup, AnswerTip, CheckReceipt, Context, Forget, Result, Subscribe
 from tipline.citizen.receipts import normalize_code
-from tipline.citizen.session import Screen, Session
+from tipline.citizen.session import FREE_TEXT_SCREENS, Screen, Session
 from tipline.events import Command, Inbound, Location, Media, Pick, Text, Unsupported
 from tipline.facts import (
     AMBULANCE_NUMBER,
@@ -151,6 +151,8 @@ def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
     question = session.private.question
     if question is not None and question.until <= ctx.now:
         session.private.question = question = None
+    if isinstance(event, Text) and session.screen not in FREE_TEXT_SCREENS and subscribe.is_stop_word(event.text):
+        return subscribe.stop_by_word(session)
     if isinstance(event, Text) and question is not None and event.reply_to == question.message:
         # A reply to the very message that carried the team's question (kept sealed by the service).
         text = event.text.strip()
@@ -203,6 +205,8 @@ def _command(session: Session, event: Command, ctx: Context) -> Result:
         return Result(session, [help_reply(session)])
     if name in ("privacy", "rieng_tu"):
         return Result(session, [privacy_reply(session)])
+    if name in subscribe.COMMANDS:
+        return subscribe.command(session, name, ctx)
     if name == "cancel":
         had_draft = session.draft is not None
         session.draft = None
@@ -231,7 +235,11 @@ def _global_action(session: Session, action: str, ctx: Context) -> Result:
     if action == "menu:followup":
         return _start_lookup(session, "followup", "")
     if action == "menu:info":
-        return Result(session, info_replies(session))
+        return prevention.open_library(session)
+    if prevention.owns(action):
+        return prevention.global_action(session, action, ctx)
+    if subscribe.owns(action):
+        return subscribe.global_action(session, action, ctx)
     if action == "menu:language":
         session.screen = Screen.LANGUAGE
         new_prompt(session)
@@ -259,6 +267,10 @@ def reprompt(session: Session, ctx: Context) -> Result:
         return Result(session, [optin_prompt(session)])
     if screen == Screen.LANGUAGE:
         return _global_action(session, "menu:language", ctx)
+    if screen == Screen.LIBRARY:
+        return prevention.reprompt(session, ctx)
+    if screen in subscribe.SCREENS:
+        return subscribe.prompt(session, ctx)
     session.screen = Screen.MENU
     return Result(session, [menu_reply(session)])
 
@@ -307,6 +319,12 @@ def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) 
             )
             return Result(session, [menu_reply(session, text)])
         return with_notice(Reply(_("Please choose one of the options below.")), reprompt(session, ctx))
+    if screen == Screen.LIBRARY:
+        return prevention.step(session, event, ctx, action)
+    if screen in subscribe.SCREENS:
+        return subscribe.step(session, event, ctx, action)
+    if screen == Screen.MENU and isinstance(event, Text) and prevention.is_question(event.text):
+        return prevention.answer(session, event.text, ctx)
     if isinstance(event, Text | Media | Location):
         if screen == Screen.MENU:
             return Result(session, [menu_reply(session, _("Please choose one of the options below, or send /help."))])

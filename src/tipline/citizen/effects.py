@@ -8,6 +8,7 @@ from datetime import datetime
 from tipline.citizen.session import Session
 from tipline.delivery.port import ChannelTraits
 from tipline.events import Media
+from tipline.outreach.model import Preferences
 from tipline.replies import Reply
 
 # --- effects: what the service must do before the conversation can answer --------------------------
@@ -48,7 +49,21 @@ class Forget:
     pass
 
 
-Effect = SubmitTip | CheckReceipt | AddFollowup | AnswerTip | Subscribe | Forget
+@dataclass(frozen=True)
+class JoinOutreach:
+    """Subscribe this chat to prevention messages (or change what it receives)."""
+
+    prefs: Preferences
+
+
+@dataclass(frozen=True)
+class LeaveOutreach:
+    """Stop this chat's prevention messages; ``how``: unsubscribe, word or button."""
+
+    how: str
+
+
+Effect = SubmitTip | CheckReceipt | AddFollowup | AnswerTip | Subscribe | Forget | JoinOutreach | LeaveOutreach
 
 
 @dataclass

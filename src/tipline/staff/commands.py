@@ -16,7 +16,7 @@ QUEUE_PAGE = 10
 STAFF_COMMANDS = frozenset(
     {
         "queue", "tip", "find", "stats", "addmod", "removemod", "addbroadcaster", "removebroadcaster", "invite",
-        "relink", "staffhelp",
+        "relink", "staffhelp", "report",
     }
 )
 STAFF_HELP = N_(
