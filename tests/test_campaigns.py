@@ -4,13 +4,21 @@ the command line, and the guided flow in a private chat with the bot."""
 from __future__ import annotations
 
 import io
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import (
+    BACKEND,
+    INTEGRITY_ERRORS,
+    database_url_for,
+    ensure_database,
+    open_test_storage,
+    raw_connection,
+    use_database,
+)
 from botapi import FakeBotApi
 from harness import SECRET, Citizen, FakeClock, RunningBot, texts
 from PIL import Image
@@ -22,6 +30,7 @@ from tipline.outreach.files import CampaignFileError, parse
 from tipline.outreach.model import (
     AudienceFilter,
     ButtonKind,
+    Campaign,
     CampaignButton,
     CampaignKind,
     CampaignStatus,
@@ -36,7 +45,7 @@ from tipline.records.audit import AuditLog
 from tipline.replies import MenuEntry, PollVote
 from tipline.staff.actors import Refusal
 from tipline.staff.model import StaffRole
-from tipline.storage.sqlite.store import SqliteStorage
+from tipline.storage.ports import Storage
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # 10:00 in Vietnam
 MODERATORS = -1001000000001
@@ -184,8 +193,8 @@ kind = "weekly"
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "c.sqlite3")
+async def store(tmp_path: Path) -> AsyncIterator[Storage]:
+    storage = await open_test_storage(tmp_path / "c.sqlite3")
     yield storage
     await storage.close()
 
@@ -195,7 +204,7 @@ OTHER = Broadcaster("telegram", str(OTHER_ID), "Người duyệt", 2)
 ADMIN = Broadcaster("telegram", str(ADMIN_ID), "Admin", 3, admin=True)
 
 
-async def test_two_people_approve_and_every_step_is_audited(store: SqliteStorage) -> None:
+async def test_two_people_approve_and_every_step_is_audited(store: Storage) -> None:
     clock = FakeClock(NOW)
     audit = AuditLog(SECRET.encode())
     campaigns = Campaigns(store, audit, clock)
@@ -232,32 +241,52 @@ async def test_the_audit_log_keeps_its_chain_through_the_outreach_migration(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tipline.records.audit import AuditEntry
-    from tipline.storage.sqlite import store as store_module
 
     path = tmp_path / "old.sqlite3"
+    if BACKEND == "sqlite":
+        from tipline.storage.sqlite import store as store_module
+
+        outreach = 8  # SQLite copies the audit log into a table with the new CHECK
+    else:
+        from tipline.storage.postgres import store as store_module  # type: ignore[no-redef]
+
+        outreach = 2  # PostgreSQL changes the CHECK in place
+        await ensure_database(database_url_for(path), empty=True)
     every = store_module.migrations()
-    monkeypatch.setattr(store_module, "migrations", lambda: [m for m in every if m[0] < 7])
+    assert [number for number, script in every if "'broadcaster'" in script and "audit_log" in script] == [outreach]
+    monkeypatch.setattr(store_module, "migrations", lambda: [m for m in every if m[0] < outreach])
     audit = AuditLog(SECRET.encode())
-    old = await SqliteStorage.open(path)
+    old = await open_test_storage(path)
+    assert await old.schema_version() == outreach - 1
     for n in range(3):
         await audit.record(old, AuditEntry(actor_role="moderator", actor_id=1, action="claim", tip_code=f"TL-{n}"))
+    with pytest.raises(INTEGRITY_ERRORS):  # not a role yet
+        await audit.record(old, AuditEntry(actor_role="broadcaster", actor_id=1, action="campaign_created"))
     await old.close()
-    with sqlite3.connect(path) as conn:  # a cut-off tail must stay detectable: the id counter is kept
-        conn.execute("UPDATE sqlite_sequence SET seq = 9 WHERE name = 'audit_log'")
+    async with raw_connection(path) as conn:  # a cut-off tail must stay detectable: the id counter is kept
+        await conn.set_audit_counter(9)
     monkeypatch.setattr(store_module, "migrations", lambda: every)
-    new = await SqliteStorage.open(path)
+    new = await open_test_storage(path)
     try:
+        assert await new.schema_version() == len(every)
         result = await audit.verify(new)
         assert not result.ok and "missing" in result.reason  # entries 4 to 9 "were cut off"
         async with new.read() as uow:
             assert await uow.audit.highest_id() == 9 and len(await uow.audit.all()) == 3
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            await new.conn.execute("DELETE FROM audit_log")
+        await audit.record(new, AuditEntry(actor_role="broadcaster", actor_id=1, action="campaign_created"))
+        async with new.read() as uow:
+            entries = await uow.audit.all()
+        assert [(e.id, e.actor_role) for e in entries][-1] == (10, "broadcaster")
     finally:
         await new.close()
+    async with raw_connection(path) as conn:  # the append-only guards are still there
+        with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
+            await conn.execute("DELETE FROM audit_log")
+        with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
+            await conn.execute("UPDATE audit_log SET detail = 'x'")
 
 
-async def test_cancel_skips_recipients_not_reached(store: SqliteStorage) -> None:
+async def test_cancel_skips_recipients_not_reached(store: Storage) -> None:
     campaigns = Campaigns(store, AuditLog(), FakeClock(NOW))
     async with store.uow() as uow:
         for n in range(3):
@@ -277,8 +306,11 @@ async def test_cancel_skips_recipients_not_reached(store: SqliteStorage) -> None
 
 
 def test_tipline_campaign_create_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    import asyncio
+
     db = tmp_path / "cli.sqlite3"
-    monkeypatch.setenv("TIPLINE_DB", str(db))
+    asyncio.run(ensure_database(database_url_for(db)))
+    use_database(monkeypatch, db)
     monkeypatch.setenv("TIPLINE_SECRET_KEY", SECRET)
     monkeypatch.setenv("TIPLINE_ADMIN_IDS", str(ADMIN_ID))
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
@@ -290,14 +322,30 @@ def test_tipline_campaign_create_from_a_file(tmp_path: Path, monkeypatch: pytest
     out = capsys.readouterr().out
     assert "--- Telegram (vi) ---" in out and "[📝 Báo tin]" in out and "1) Có" in out and "campaign #1 submitted" in out
     assert cli(["campaign", "approve", "1", "--by", str(ADMIN_ID)]) == 1  # the author cannot approve
-    with sqlite3.connect(db) as conn:
-        conn.execute("INSERT INTO staff (channel, user_ref, name, role, added_at) VALUES "
-                     "('telegram', '777', 'Lan', 'broadcaster', '2026-11-26')")
+
+    async def add_broadcaster() -> None:
+        storage = await open_test_storage(db)
+        try:
+            async with storage.uow() as uow:
+                await uow.staff.add("telegram", "777", "Lan", StaffRole.BROADCASTER, NOW)
+        finally:
+            await storage.close()
+
+    asyncio.run(add_broadcaster())
     assert cli(["campaign", "approve", "1", "--by", "777"]) == 0
     assert "approved" in capsys.readouterr().out
-    with sqlite3.connect(db) as conn:
-        status, image = conn.execute("SELECT status, image FROM outreach_campaigns").fetchone()
-    assert status == "approved" and image.startswith(b"\x89PNG")
+
+    async def stored() -> tuple[Campaign | None, bytes | None]:
+        storage = await open_test_storage(db)
+        try:
+            async with storage.read() as uow:
+                return await uow.campaigns.get(1), await uow.campaigns.image(1)
+        finally:
+            await storage.close()
+
+    campaign, image = asyncio.run(stored())
+    assert campaign is not None and campaign.status == CampaignStatus.APPROVED and campaign.approver_ref == "777"
+    assert campaign.has_image and image is not None and image.startswith(b"\x89PNG")
     bad = tmp_path / "bad.toml"
     bad.write_text('kind = "poll"\n[text]\nvi = "?"\n', encoding="utf-8")
     assert cli(["campaign", "create", str(bad), "--author", str(ADMIN_ID)]) == 1
@@ -373,13 +421,14 @@ async def test_a_broadcaster_writes_a_campaign_and_another_person_approves_it(ap
     await bot.settle()
     told = await world["author"].wait_for(1)
     assert "được phê duyệt" in told[0]["text"]
-    with bot.db() as db:
-        row = db.execute("SELECT status, kind, content, audience, draft_step, approver_ref FROM outreach_campaigns").fetchone()
-        actions = [r[0] for r in db.execute("SELECT action FROM audit_log ORDER BY id")]
+    async with bot.read() as uow:
+        [campaign] = await uow.campaigns.with_status(tuple(CampaignStatus))
+        actions = [entry.action for entry in await uow.audit.all()]
     # approved, and (to be sent 'now') taken up by the sender at once: no subscriber matches, so it is soon done
-    assert row[0] in ("approved", "running", "done") and row[5] == str(ADMIN_ID)
-    assert row[1] == "poll" and row[4] is None
-    assert "disguised-happy-water" in row[2] and '"audiences": ["pupil"]' in row[3]
+    assert campaign.status in ("approved", "running", "done") and campaign.approver_ref == str(ADMIN_ID)
+    assert campaign.kind == CampaignKind.POLL and campaign.draft_step is None
+    assert CampaignButton(ButtonKind.READ_MORE, "disguised-happy-water") in campaign.content.buttons
+    assert campaign.audience.audiences == ("pupil",)
     assert actions[:4] == ["campaign_created", "campaign_submitted", "campaign_refused", "campaign_approved"]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import table_columns
 from botapi import FakeBotApi, SimUser
 from harness import FakeClock, RunningBot, texts
 
@@ -28,6 +29,7 @@ from tipline.outreach.model import (
     NewCampaign,
     Preferences,
     Schedule,
+    Subscriber,
 )
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # 10:00 in Vietnam
@@ -74,12 +76,22 @@ class World:
         await self.core.sender.step(max_batches)
         await self.bot.settle()
 
-    def states(self, campaign_id: int) -> dict[str, int]:
-        with self.bot.db() as db:
-            rows = db.execute(
-                "SELECT state, COUNT(*) FROM outreach_recipients WHERE campaign_id = ? GROUP BY state", (campaign_id,)
-            )
-            return {state: count for state, count in rows}
+    async def states(self, campaign_id: int) -> dict[str, int]:
+        """How many of the campaign's recipients (of all its deliveries) are in each state."""
+        found: dict[str, int] = {}
+        async with self.bot.read() as uow:
+            campaign = await uow.campaigns.get(campaign_id)
+            assert campaign is not None
+            for run in range(1, campaign.runs + 1):
+                for state, count in (await uow.campaigns.counts(campaign_id, run)).by_state.items():
+                    found[state] = found.get(state, 0) + count
+        return found
+
+    async def subscriber(self, user: SimUser) -> Subscriber:
+        async with self.bot.read() as uow:
+            found = await uow.subscribers.by_key(self.core.keyring.outreach_key("telegram", user.id))
+        assert found is not None
+        return found
 
 
 def campaign_messages(user: SimUser) -> list[dict[str, Any]]:
@@ -120,7 +132,7 @@ async def test_a_campaign_reaches_its_audience_once_in_their_language(world: Wor
     assert english["text"].startswith("Beware of 'happy water'")
     for user in parents + hanoi:
         assert campaign_messages(user) == []
-    assert world.states(campaign_id) == {"sent": 4}
+    assert await world.states(campaign_id) == {"sent": 4}
     assert (await world.core.campaigns.get(campaign_id)).status == CampaignStatus.DONE
 
     # the author: one progress message, edited, then the report and its chart
@@ -135,8 +147,8 @@ async def test_a_campaign_reaches_its_audience_once_in_their_language(world: Wor
     reader = pupils_vi[0]
     await reader.press(campaign_messages(reader)[0], "2m|lib:e:disguised-happy-water")
     await world.bot.settle()
-    [entry] = await reader.wait_for(1)
-    assert "Nguồn:" in entry["text"]
+    entry, source = await reader.wait_for(2)
+    assert entry["text"].startswith("“Nước vui” là gì?") and source["text"].startswith("Nguồn:")
 
 
 async def test_a_chat_that_blocked_the_bot_is_stopped_on_the_first_refusal(world: World) -> None:
@@ -144,15 +156,16 @@ async def test_a_chat_that_blocked_the_bot_is_stopped_on_the_first_refusal(world
     people[1].record.blocked = True  # blocked without the bot hearing of it (no my_chat_member update)
     campaign_id = await world.campaign()
     await world.deliver()
-    assert world.states(campaign_id) == {"sent": 2, "blocked": 1}
-    with world.bot.db() as db:
-        rows = db.execute("SELECT active, sealed_ref FROM outreach_subscribers ORDER BY id").fetchall()
-        events = [r[0] for r in db.execute("SELECT event FROM outreach_subscriber_events ORDER BY id")]
-    assert [tuple(r) for r in rows][1] == (0, None) and events.count("blocked") == 1
+    assert await world.states(campaign_id) == {"sent": 2, "blocked": 1}
+    subscribers = [await world.subscriber(user) for user in people]
+    assert [(s.active, s.sealed_ref is None) for s in subscribers] == [(True, False), (False, True), (True, False)]
+    async with world.bot.read() as uow:
+        events = [e.event for s in subscribers for e in await uow.subscribers.events(s.id)]
+    assert events.count("blocked") == 1
     # the next campaign does not even try
     again = await world.campaign()
     await world.deliver()
-    assert world.states(again) == {"sent": 2}
+    assert await world.states(again) == {"sent": 2}
     # The one 403 was the point of this test (Telegram's answer to a blocked bot), not a wrong request.
     [forbidden] = [r for r in world.api.requests if r.status == 403]
     world.api.requests.remove(forbidden)
@@ -163,7 +176,7 @@ async def test_429_pauses_all_sending_and_nobody_gets_a_message_twice(world: Wor
     world.api.fail_next("sendMessage", count=2, status=429, retry_after=1)
     campaign_id = await world.campaign()
     await world.deliver()
-    assert world.states(campaign_id) == {"sent": 6}
+    assert await world.states(campaign_id) == {"sent": 6}
     assert all(len(campaign_messages(user)) == 1 for user in people)
     refused = [r for r in world.api.requests if r.status == 429]
     assert len(refused) == 2
@@ -174,20 +187,20 @@ async def test_pause_resume_and_cancel_mid_delivery(world: World) -> None:
     people = await world.people(8, Preferences(CAN_THO, None, "general", "vi"))
     campaign_id = await world.campaign()
     await world.deliver(max_batches=1)
-    assert world.states(campaign_id) == {"sent": 2, "pending": 6}
+    assert await world.states(campaign_id) == {"sent": 2, "pending": 6}
     await world.core.campaigns.pause(APPROVER, campaign_id)
     await world.deliver()
-    assert world.states(campaign_id) == {"sent": 2, "pending": 6}
+    assert await world.states(campaign_id) == {"sent": 2, "pending": 6}
     await world.core.campaigns.resume(AUTHOR, campaign_id)
     await world.deliver(max_batches=1)
-    assert world.states(campaign_id) == {"sent": 4, "pending": 4}
+    assert await world.states(campaign_id) == {"sent": 4, "pending": 4}
     await world.core.campaigns.cancel(APPROVER, campaign_id)
     await world.deliver()
-    assert world.states(campaign_id) == {"sent": 4, "skipped": 4}
+    assert await world.states(campaign_id) == {"sent": 4, "skipped": 4}
     assert sum(len(campaign_messages(user)) for user in people) == 4
     assert any("đợt gửi 1 đã xong" in (m.get("text") or "") for m in world.author.inbox)
-    with world.bot.db() as db:
-        actions = [r[0] for r in db.execute("SELECT action FROM audit_log ORDER BY id")]
+    async with world.bot.read() as uow:
+        actions = [entry.action for entry in await uow.audit.all()]
     assert actions[-4:] == ["campaign_paused", "campaign_resumed", "campaign_cancelled", "campaign_delivered"]
 
 
@@ -196,11 +209,11 @@ async def test_quiet_hours_hold_a_delivery_until_morning(world: World) -> None:
     world.bot.clock.now = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)  # 22:00 in Vietnam
     campaign_id = await world.campaign()
     await world.deliver()
-    assert world.states(campaign_id) == {"pending": 2}
+    assert await world.states(campaign_id) == {"pending": 2}
     assert "giờ nghỉ, gửi tiếp lúc 07:00" in world.author.inbox[0]["text"]
     world.bot.clock.now = datetime(2026, 11, 27, 0, 1, tzinfo=UTC)  # 07:01
     await world.deliver()
-    assert world.states(campaign_id) == {"sent": 2}
+    assert await world.states(campaign_id) == {"sent": 2}
     assert all(len(campaign_messages(user)) == 1 for user in people)
 
 
@@ -210,19 +223,19 @@ async def test_the_weekly_cap_skips_a_fourth_campaign_message(world: World) -> N
         world.bot.clock.now = NOW + timedelta(days=day)
         campaign_id = await world.campaign()
         await world.deliver()
-    assert world.states(campaign_id) == {"skipped": 1}
+    assert await world.states(campaign_id) == {"skipped": 1}
     assert len(campaign_messages(person)) == 3
     world.bot.clock.now = NOW + timedelta(days=7, hours=1)  # the first one is more than 7 days old
     later = await world.campaign()
     await world.deliver()
-    assert world.states(later) == {"sent": 1}
+    assert await world.states(later) == {"sent": 1}
 
 
 async def test_a_monthly_campaign_runs_every_month_on_a_controllable_clock(world: World) -> None:
     [person] = await world.people(1, Preferences(CAN_THO, None, "general", "vi"))
     campaign_id = await world.campaign(schedule=Schedule(kind="monthly", day=1, time="08:00"))
     await world.deliver()
-    assert world.states(campaign_id) == {}  # not before 1 December
+    assert await world.states(campaign_id) == {}  # not before 1 December
     world.bot.clock.now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 08:00 in Vietnam
     await world.deliver()
     campaign = await world.core.campaigns.get(campaign_id)
@@ -241,15 +254,12 @@ async def test_a_restart_resumes_where_it_stopped_and_never_sends_twice(api: Fak
     people = await world.people(10, Preferences(CAN_THO, None, "general", "vi"))
     campaign_id = await world.campaign()
     await world.deliver(max_batches=1)
-    assert world.states(campaign_id) == {"sent": 3, "pending": 7}
+    assert await world.states(campaign_id) == {"sent": 3, "pending": 7}
     # The sender dies holding the lease on the next two recipients (their requests in flight).
-    with world.bot.db() as db:
-        leased = [r[0] for r in db.execute("SELECT id FROM outreach_recipients WHERE state = 'pending' ORDER BY id LIMIT 2")]
-        db.executemany(
-            "UPDATE outreach_recipients SET state = 'sending', lease_until = ? WHERE id = ?",
-            [((NOW + timedelta(seconds=60)).isoformat(), recipient) for recipient in leased],
-        )
+    async with world.bot.storage() as storage, storage.uow() as uow:
+        leased = await uow.campaigns.claim(campaign_id, 1, NOW, NOW + timedelta(seconds=60), 2, 3, NOW - timedelta(days=7))
     in_flight = people[3:5]
+    assert sorted(recipient.subscriber_id for recipient in leased) == [(await world.subscriber(u)).id for u in in_flight]
     await world.bot.stop()
 
     restarted = RunningBot(api, world.bot.db_path, FakeClock(NOW + timedelta(seconds=10)), tipline_broadcast_rate=200)
@@ -258,10 +268,10 @@ async def test_a_restart_resumes_where_it_stopped_and_never_sends_twice(api: Fak
     restarted.app.bot_data["tasks"][0].cancel()
     world.bot = restarted
     await world.deliver()
-    assert world.states(campaign_id) == {"sent": 8, "sending": 2}  # the dead sender's leases still run
+    assert await world.states(campaign_id) == {"sent": 8, "sending": 2}  # the dead sender's leases still run
     restarted.clock.advance(seconds=60)
     await world.deliver()
-    assert world.states(campaign_id) == {"sent": 8, "unknown": 2}  # maybe delivered: never sent again
+    assert await world.states(campaign_id) == {"sent": 8, "unknown": 2}  # maybe delivered: never sent again
     for user in people:
         assert len(campaign_messages(user)) == (0 if user in in_flight else 1)
     assert (await world.core.campaigns.get(campaign_id)).status == CampaignStatus.DONE
@@ -288,13 +298,14 @@ async def test_a_poll_counts_one_answer_per_subscriber_by_place_and_never_who(wo
     await outsider.press_raw(outsider.inbox[-1]["message_id"], "2v|1|1|0")  # not a recipient
     await world.bot.settle()
     assert "chỉ câu trả lời đầu tiên" in twice.callback_answers[-1]["text"]
-    with world.bot.db() as db:
-        tallies = db.execute(
-            "SELECT option, province_code, commune_code, answers FROM outreach_poll_tallies ORDER BY option, commune_code"
-        ).fetchall()
-        columns = {r[1] for r in db.execute("PRAGMA table_info(outreach_poll_tallies)")}
-    assert [tuple(t) for t in tallies] == [(0, CAN_THO, NINH_KIEU, 3), (1, CAN_THO, NINH_KIEU, 1), (1, CAN_THO, CAI_RANG, 1)]
-    assert not {"subscriber_id", "chat_key", "sealed_ref"} & columns
+    async with world.bot.read() as uow:
+        tallies = await uow.campaigns.tallies(campaign_id)
+    assert [(t.option, t.province_code, t.commune_code, t.answers) for t in tallies] == [
+        (0, CAN_THO, NINH_KIEU, 3), (1, CAN_THO, NINH_KIEU, 1), (1, CAN_THO, CAI_RANG, 1)
+    ]
+    async with world.bot.storage() as storage:
+        columns = (await table_columns(storage))["outreach_poll_tallies"]
+    assert "answers" in columns and not {"subscriber_id", "chat_key", "sealed_ref"} & columns
     results = await _results(world, campaign_id)
     assert "1. Rồi: 3" in results and "2. Chưa: 2" in results
     assert "Ninh Kiều: 3" in results and "Cái Răng" not in results  # one answer: only in the province total
@@ -319,7 +330,7 @@ async def test_citizens_are_answered_while_campaign_sending_waits(world: World) 
     await world.bot.settle()
     [welcome] = await citizen.wait_for(1)
     assert "113" in welcome["text"]  # answered at once: replies never go through the campaigns' pace
-    assert world.core.pace.priority_sent >= 1 and world.states(campaign_id) == {}
+    assert world.core.pace.priority_sent >= 1 and await world.states(campaign_id) == {}
     assert all(campaign_messages(user) == [] for user in people)
 
 
@@ -407,6 +418,6 @@ async def test_a_subscriber_on_a_channel_without_a_campaign_sender_fails_instead
     await world.core.citizens.outreach.subscribe("zalo", "a1b2c3d4e5", Preferences(CAN_THO, None, "general", "vi"))
     campaign_id = await world.campaign()
     await world.deliver()
-    assert world.states(campaign_id) == {"sent": 1, "failed": 1}
+    assert await world.states(campaign_id) == {"sent": 1, "failed": 1}
     assert len(campaign_messages(person)) == 1
     assert (await world.core.campaigns.get(campaign_id)).status == CampaignStatus.DONE

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import open_test_storage, use_database
 from botapi import FakeBotApi
 from harness import FakeClock, RunningBot, texts
 from test_reports import CAN_THO, HCM, NINH_KIEU, add_tip
@@ -29,7 +30,7 @@ from tipline.outreach.model import (
     RecipientState,
 )
 from tipline.records import programme
-from tipline.storage.sqlite.store import SqliteStorage
+from tipline.storage.ports import Storage
 
 CAI_RANG = 31186
 NOV = date(2026, 11, 1), date(2026, 11, 30)
@@ -39,7 +40,7 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-async def known_data(db: SqliteStorage) -> None:
+async def known_data(db: Storage) -> None:
     h = timedelta(hours=1)
     a = utc(2026, 11, 2, 1)
     await add_tip(db, a, status="resolved", forwarded=a + 2 * h, acknowledged=a + 8 * h, closed=a + 32 * h, outcome="resolved")
@@ -69,16 +70,16 @@ async def known_data(db: SqliteStorage) -> None:
             leased = await uow.campaigns.claim(campaign, run, when, when + timedelta(minutes=1), 10, 3, when - timedelta(days=7))
             await uow.campaigns.finish([Outcome(r.id, r.subscriber_id, RecipientState.SENT) for r in leased], when)
             if run == 1:
-                for subscriber in (1, 2):
-                    assert await uow.campaigns.vote(campaign, run, subscriber, 0) == "counted"
+                for recipient in leased[:2]:  # the two in Ninh Kiều
+                    assert await uow.campaigns.vote(campaign, run, recipient.subscriber_id, 0) == "counted"
             await uow.campaigns.finish_run(campaign, run, when)
     async with db.uow() as uow:
         await uow.campaigns.update(campaign, utc(2026, 12, 2, 4), status=CampaignStatus.DONE, runs=2)
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SqliteStorage]:
-    storage = await SqliteStorage.open(tmp_path / "programme.sqlite3")
+async def db(tmp_path: Path) -> AsyncIterator[Storage]:
+    storage = await open_test_storage(tmp_path / "programme.sqlite3")
     await known_data(storage)
     yield storage
     await storage.close()
@@ -91,7 +92,7 @@ def figures(line: programme.PlaceLine) -> tuple[Any, ...]:
     )
 
 
-async def test_the_numbers_on_a_known_data_set(db: SqliteStorage) -> None:
+async def test_the_numbers_on_a_known_data_set(db: Storage) -> None:
     report = await programme.programme_report(db, *NOV)
     lines = {(line.province_code, line.commune_code): figures(line) for line in report.places}
     assert lines == {
@@ -108,7 +109,7 @@ async def test_the_numbers_on_a_known_data_set(db: SqliteStorage) -> None:
     assert [(line.province_code, line.received) for line in only.places] == [(HCM, 1)]
 
 
-async def test_the_csv_opens_in_excel_and_neutralises_formulas(db: SqliteStorage) -> None:
+async def test_the_csv_opens_in_excel_and_neutralises_formulas(db: Storage) -> None:
     text = programme.to_csv(await programme.programme_report(db, *NOV))
     assert text.startswith("\ufeff") and "\r\n" in text
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
@@ -123,7 +124,7 @@ async def test_the_csv_opens_in_excel_and_neutralises_formulas(db: SqliteStorage
     assert programme._cell(-3) == -3 and programme._cell("Phường Ninh Kiều") == "Phường Ninh Kiều"
 
 
-async def test_the_chart_is_a_png(db: SqliteStorage) -> None:
+async def test_the_chart_is_a_png(db: Storage) -> None:
     report = await programme.programme_report(db, *NOV)
     image = programme.chart(report, translator("vi"))
     assert image.startswith(b"\x89PNG") and len(image) > 2000
@@ -137,14 +138,14 @@ def test_tipline_report_writes_the_csv_and_the_chart(tmp_path: Path, monkeypatch
     path = tmp_path / "cli.sqlite3"
 
     async def prepare() -> None:
-        storage = await SqliteStorage.open(path)
+        storage = await open_test_storage(path)
         try:
             await known_data(storage)
         finally:
             await storage.close()
 
     asyncio.run(prepare())
-    monkeypatch.setenv("TIPLINE_DB", str(path))
+    use_database(monkeypatch, path)
     output = tmp_path / "out" / "q4.csv"
     assert main(["report", "--period", "2026-Q4", "--province", "can tho", "--output", str(output)]) == 0
     rows = list(csv.DictReader(io.StringIO(output.read_text(encoding="utf-8").lstrip("\ufeff"))))

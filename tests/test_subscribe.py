@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from backends import table_columns
 from botapi import FakeBotApi
 from harness import SECRET, Citizen, RunningBot, texts
 
@@ -16,7 +16,7 @@ from tipline.citizen.conversation import handle
 from tipline.citizen.effects import Context, JoinOutreach, LeaveOutreach, Result
 from tipline.citizen.session import Screen, Session
 from tipline.events import Command, Pick, Text
-from tipline.outreach.model import Preferences
+from tipline.outreach.model import Preferences, Subscriber, SubscriberEvent
 from tipline.privacy.keys import Keyring
 from tipline.replies import Step
 
@@ -117,42 +117,47 @@ async def subscribe(c: Citizen, place: str = "can tho", commune: str = "ninh kie
     return texts(await c.press("sub:yes"))
 
 
-def rows(db: sqlite3.Connection, sql: str, *params: object) -> list[sqlite3.Row]:
-    return list(db.execute(sql, params))
+async def subscriber(bot: RunningBot, c: Citizen) -> tuple[Subscriber, list[SubscriberEvent]]:
+    """The person's subscription as the bot finds it (by the chat's keyed index), and its dated events."""
+    async with bot.read() as uow:
+        found = await uow.subscribers.by_key(Keyring(SECRET.encode()).outreach_key("telegram", c.user.id))
+        assert found is not None
+        return found, await uow.subscribers.events(found.id)
 
 
 async def test_subscribe_unsubscribe_and_the_dated_consent(api: FakeBotApi, bot: RunningBot) -> None:
     lan = Citizen(api.user(first_name="Lan", username="lan_vn"), bot)
     await lan.say("/start")
     assert "/unsubscribe" in await subscribe(lan)
-    with bot.db() as db:
-        [row] = rows(db, "SELECT * FROM outreach_subscribers")
-        assert (row["province_code"], row["commune_code"], row["audience"], row["lang"], row["active"]) == (
-            CAN_THO, NINH_KIEU, "pupil", "vi", 1
-        )
-        assert row["consented_on"] == "2026-11-26" and row["channel"] == "telegram"
-        assert Keyring(SECRET.encode()).unseal(bytes(row["sealed_ref"])) == ("telegram", str(lan.user.id))
-        [consent] = rows(db, "SELECT on_day, event, detail FROM outreach_subscriber_events")
-        assert (consent["on_day"], consent["event"]) == ("2026-11-26", "consent")
-        assert "province=92" in consent["detail"]
-        dump = "\n".join(db.iterdump())
-    assert str(lan.user.id) not in dump and "lan_vn" not in dump
+    records = await bot.records()
+    assert len(records["outreach_subscribers"]) == 1 and len(records["outreach_subscriber_events"]) == 1
+    row, [consent] = await subscriber(bot, lan)
+    assert (row.prefs.province_code, row.prefs.commune_code, row.prefs.audience, row.prefs.lang, row.active) == (
+        CAN_THO, NINH_KIEU, "pupil", "vi", True
+    )
+    assert row.consented_on == date(2026, 11, 26) and row.channel == "telegram"
+    assert row.sealed_ref is not None
+    assert Keyring(SECRET.encode()).unseal(row.sealed_ref) == ("telegram", str(lan.user.id))
+    assert (consent.on_day, consent.event) == (date(2026, 11, 26), "consent")
+    assert "province=92" in consent.detail
+    for table, rows in records.items():
+        for stored in rows:
+            for value in stored.values():
+                blob = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                assert str(lan.user.id) not in blob and "lan_vn" not in blob, table
 
     # a change is recorded too; the same choices again change nothing
     bot.clock.advance(days=3)
     assert "cập nhật" in await subscribe(lan, audience="aud:parent")
     assert "không có gì thay đổi" in await subscribe(lan, audience="aud:parent")
-    with bot.db() as db:
-        events = [(r["on_day"], r["event"]) for r in rows(db, "SELECT * FROM outreach_subscriber_events ORDER BY id")]
-    assert events == [("2026-11-26", "consent"), ("2026-11-29", "change")]
+    _row, events = await subscriber(bot, lan)
+    assert [(e.on_day, e.event) for e in events] == [(date(2026, 11, 26), "consent"), (date(2026, 11, 29), "change")]
 
     stopped = await lan.say("/unsubscribe")
     assert "/subscribe" in texts(stopped)
-    with bot.db() as db:
-        [row] = rows(db, "SELECT active, sealed_ref FROM outreach_subscribers")
-        assert row["active"] == 0 and row["sealed_ref"] is None
-        last = rows(db, "SELECT event, detail FROM outreach_subscriber_events ORDER BY id DESC LIMIT 1")[0]
-        assert (last["event"], last["detail"]) == ("stop", "unsubscribe")
+    row, events = await subscriber(bot, lan)
+    assert not row.active and row.sealed_ref is None
+    assert (events[-1].event, events[-1].detail) == ("stop", "unsubscribe")
     again = await lan.say("dừng")
     assert "nothing to stop" in texts(again) or "không có gì để dừng" in texts(again)
 
@@ -162,8 +167,8 @@ async def test_the_word_dung_stops_and_says_so(api: FakeBotApi, bot: RunningBot)
     await subscribe(an)
     answer = await an.say("Dừng")
     assert "không nhận thêm tin" in texts(answer)
-    with bot.db() as db:
-        assert rows(db, "SELECT active FROM outreach_subscribers")[0]["active"] == 0
+    row, _events = await subscriber(bot, an)
+    assert not row.active
 
 
 async def test_a_chat_that_blocks_the_bot_is_stopped(api: FakeBotApi, bot: RunningBot) -> None:
@@ -171,10 +176,9 @@ async def test_a_chat_that_blocks_the_bot_is_stopped(api: FakeBotApi, bot: Runni
     await subscribe(binh)
     api.block(binh.user)
     await bot.settle()
-    with bot.db() as db:
-        [row] = rows(db, "SELECT active, sealed_ref FROM outreach_subscribers")
-        assert row["active"] == 0 and row["sealed_ref"] is None
-        assert rows(db, "SELECT event FROM outreach_subscriber_events ORDER BY id DESC")[0]["event"] == "blocked"
+    row, events = await subscriber(bot, binh)
+    assert not row.active and row.sealed_ref is None
+    assert events[-1].event == "blocked"
 
 
 async def test_nothing_joins_a_subscriber_to_a_tip(api: FakeBotApi, bot: RunningBot) -> None:
@@ -184,13 +188,27 @@ async def test_nothing_joins_a_subscriber_to_a_tip(api: FakeBotApi, bot: Running
     await submit(chi)
     await chi.press("optin:yes")
     await subscribe(chi)
-    with bot.db() as db:
-        tip_keys = {r[0] for r in db.execute("SELECT chat_key FROM subscriptions")}
-        outreach_keys = {r[0] for r in db.execute("SELECT chat_key FROM outreach_subscribers")}
-        assert tip_keys and outreach_keys and not tip_keys & outreach_keys
-        columns = {r[1] for r in db.execute("PRAGMA table_info(outreach_subscribers)")}
-        assert not {"tip_id", "tip_code", "code"} & columns
+    keyring = Keyring(SECRET.encode())
+    outreach_key = keyring.outreach_key("telegram", chi.user.id)
+    async with bot.read() as uow:
+        links = await uow.subscriptions.all()
+    assert links and keyring.unseal(links[0].sealed_ref) == ("telegram", str(chi.user.id))  # the tip's opt-in
+    row, _events = await subscriber(bot, chi)
+    assert row.active and row.sealed_ref is not None
+    # The subscription's index is keyed apart from the chat's pseudonym (what the tip side knows the chat by),
+    # and nothing outside the outreach tables holds it, nor the sealed chat stored with it.
+    assert outreach_key != keyring.pseudonym("telegram", chi.user.id)
+    records = await bot.records()
+    for table, rows in records.items():
+        if table.startswith("outreach_"):
+            continue
+        for stored in rows:
+            for value in stored.values():
+                assert value != row.sealed_ref and (not isinstance(value, str) or outreach_key not in value), table
+    async with bot.storage() as storage:
+        columns = (await table_columns(storage))["outreach_subscribers"]
+    assert "chat_key" in columns and not {"tip_id", "tip_code", "code"} & columns
     # /forget drops the prevention subscription as well
     await chi.say("/forget")
-    with bot.db() as db:
-        assert rows(db, "SELECT active, sealed_ref FROM outreach_subscribers")[0]["active"] == 0
+    row, events = await subscriber(bot, chi)
+    assert not row.active and row.sealed_ref is None and (events[-1].event, events[-1].detail) == ("stop", "forget")

@@ -23,8 +23,19 @@ from pathlib import Path
 import pytest
 from backends import open_test_storage
 
-from tipline.citizen import conversation
-from tipline.citizen.effects import AddFollowup, AnswerTip, CheckReceipt, Context, Forget, Result, SubmitTip, Subscribe
+from tipline.citizen import conversation, subscribe
+from tipline.citizen.effects import (
+    AddFollowup,
+    AnswerTip,
+    CheckReceipt,
+    Context,
+    Forget,
+    JoinOutreach,
+    LeaveOutreach,
+    Result,
+    SubmitTip,
+    Subscribe,
+)
 from tipline.citizen.receipts import ALPHABET
 from tipline.citizen.service import CitizenService
 from tipline.citizen.session import OpenQuestion, Screen, Session
@@ -188,6 +199,10 @@ def _performed(result: Result) -> list[Result]:
         return [conversation.after_answer(copy(deep=True), CTX, effect.code)]
     if isinstance(effect, Subscribe):
         return [conversation.after_subscribe(copy(deep=True))]
+    if isinstance(effect, JoinOutreach):
+        return [subscribe.after_join(copy(deep=True), event) for event in ("consent", "change", "same")]
+    if isinstance(effect, LeaveOutreach):
+        return [subscribe.after_leave(copy(deep=True), stopped) for stopped in (True, False)]
     assert isinstance(effect, Forget)
     return [conversation.after_forget(copy(deep=True), n) for n in (0, 1, 2)]
 

@@ -119,7 +119,7 @@ def handle(session: Session, event: Inbound, ctx: Context, *, owned: bool = Fals
 
 
 # Commands typed as plain words on channels without buttons (Zalo, the console), where people seldom type a
-# slash. Only a message that is exactly the word counts (folded: with or without diacritics, any case, "huỷ"
+# slash, and at the menu on every channel (nothing there could take the word as an answer). Only a message that is exactly the word counts (folded: with or without diacritics, any case, "huỷ"
 # or "hủy"), so a sentence that merely contains it stays text. Keys are folded as ``choice_key`` folds.
 WORD_COMMANDS = {
     "tra cuu": "status",
@@ -138,7 +138,7 @@ def word_command(text: str) -> str | None:
 
 
 def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
-    if isinstance(event, Text) and not ctx.traits.buttons:
+    if isinstance(event, Text) and (not ctx.traits.buttons or session.screen == Screen.MENU):
         word = word_command(event.text)
         if word is not None:
             event = Command(word)
@@ -323,6 +323,8 @@ def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) 
         return prevention.step(session, event, ctx, action)
     if screen in subscribe.SCREENS:
         return subscribe.step(session, event, ctx, action)
+    if screen == Screen.MENU and isinstance(event, Text) and prevention.is_greeting(event.text):
+        return Result(session, [menu_reply(session)])
     if screen == Screen.MENU and isinstance(event, Text) and prevention.is_question(event.text):
         return prevention.answer(session, event.text, ctx)
     if isinstance(event, Text | Media | Location):

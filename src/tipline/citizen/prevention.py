@@ -83,9 +83,11 @@ def _topic(session: Session, topic_id: str) -> Result:
     return Result(session, [Reply(text, (*entries, *_nav(session)))])
 
 
-def entry_text(session: Session, entry: Entry) -> str:
+def entry_replies(session: Session, entry: Entry, choices: tuple[tuple[Choice, ...], ...]) -> list[Reply]:
+    """An entry as two screenfuls: what it says, then where its facts come from with what to read next."""
     _ = texts(session).gettext
-    return f"{entry.title}\n\n{entry.body}\n\n" + _("Source: {source}").format(source=entry.source)
+    source = _("Source: {source}").format(source=entry.source)
+    return [Reply(f"{entry.title}\n\n{entry.body}"), Reply(source, choices)]
 
 
 def _entry(session: Session, entry_id: str, related: list[Entry] | None = None) -> Result:
@@ -99,7 +101,7 @@ def _entry(session: Session, entry_id: str, related: list[Entry] | None = None) 
     extra = [global_option(_("🔎 Also: {title}").format(title=other.title), f"lib:e:{other.id}") for other in related or []]
     if topic is not None:
         extra.append(global_option(_("⬅️ More on: {topic}").format(topic=topic.title), f"lib:t:{topic.id}"))
-    return Result(session, [Reply(entry_text(session, entry), _nav(session, *extra))])
+    return Result(session, entry_replies(session, entry, _nav(session, *extra)))
 
 
 def global_action(session: Session, action: str, ctx: Context) -> Result:
@@ -123,6 +125,17 @@ def global_action(session: Session, action: str, ctx: Context) -> Result:
 def is_question(text: str) -> bool:
     """Typed words, not a bare number or punctuation (those are answered as a choice that was not there)."""
     return any(ch.isalpha() for ch in fold(text))
+
+
+# Hellos people open a chat with: answered with the menu, not searched as a question.
+_GREETINGS = frozenset(
+    {"xin chao", "chao", "chao ban", "chao anh", "chao chi", "chao em", "alo", "a lo", "hello", "hi", "hey", "helo"}
+)
+
+
+def is_greeting(text: str) -> bool:
+    words = "".join(ch if ch.isalnum() else " " for ch in fold(text)).split()
+    return " ".join(words) in _GREETINGS or " ".join(words[:-1]) in _GREETINGS - {""} and len(words) <= 3
 
 
 def answer(session: Session, text: str, ctx: Context) -> Result:
