@@ -57,7 +57,11 @@ async def known_data(db: Storage) -> None:
     await add_tip(db, f, province=HCM, commune=None, status="forwarded", forwarded=f + 3 * h)
     await add_tip(db, utc(2026, 12, 1, 1))  # December: out
 
-    # outreach: two subscribers in Ninh Kiều, one for the whole province
+    await known_outreach(db)
+
+
+async def known_outreach(db: Storage) -> None:
+    """Two subscribers in Ninh Kiều, one for the whole province; a poll delivered twice, answered in Ninh Kiều."""
     async with db.uow() as uow:
         for n, commune in enumerate((NINH_KIEU, NINH_KIEU, None)):
             await uow.subscribers.subscribe(f"k{n}", "telegram", b"x", Preferences(CAN_THO, commune, "general", "vi"),

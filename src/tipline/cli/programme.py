@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tipline.bootstrap import open_database
 from tipline.cli import run_async
 from tipline.config import load_settings
 from tipline.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
 from tipline.records import programme, reports
-from tipline.storage.sqlite.store import SqliteStorage
 
 
 async def _report(args: argparse.Namespace) -> int:
@@ -29,7 +29,7 @@ async def _report(args: argparse.Namespace) -> int:
         print(f"tipline report: {exc}", file=sys.stderr)
         return 2
     output: Path = args.output or Path(f"report-{args.period.strip().upper()}.csv")
-    db = await SqliteStorage.open(load_settings().tipline_db)
+    db = await open_database(load_settings())  # SQLite or PostgreSQL, as the bot is; counts need no secret
     try:
         report = await programme.programme_report(db, start, end, province)
     finally:
