@@ -195,6 +195,10 @@ class SubscriberRepository(Protocol):
     async def events(self, subscriber_id: int) -> list[SubscriberEvent]: ...
     async def count(self, audience: AudienceFilter) -> int:
         """Active subscribers an audience filter reaches."""
+    async def all(self) -> list[Subscriber]:
+        """Every subscriber, stopped ones too, by id (for moving to a new server secret)."""
+    async def rekey(self, subscriber_id: int, chat_key: str, sealed_ref: bytes | None) -> None:
+        """Replaces how a subscriber is found and reached (``tipline secret rotate``)."""
 
 
 class CampaignRepository(Protocol):

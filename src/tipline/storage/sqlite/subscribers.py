@@ -107,6 +107,14 @@ class SqliteSubscribers(Repository):
         row = await self._one(f"SELECT COUNT(*) FROM outreach_subscribers s WHERE {condition}", params)
         return int(row[0]) if row else 0
 
+    async def all(self) -> list[Subscriber]:
+        return [_subscriber(row) for row in await self._all(f"SELECT {_COLUMNS} FROM outreach_subscribers ORDER BY id", ())]
+
+    async def rekey(self, subscriber_id: int, chat_key: str, sealed_ref: bytes | None) -> None:
+        await self._run(
+            "UPDATE outreach_subscribers SET chat_key = ?, sealed_ref = ? WHERE id = ?", (chat_key, sealed_ref, subscriber_id)
+        )
+
     async def _event(self, subscriber_id: int, day: str, event: str, detail: str) -> None:
         await self._run(
             "INSERT INTO outreach_subscriber_events (subscriber_id, on_day, event, detail) VALUES (?, ?, ?, ?)",
