@@ -24,7 +24,7 @@ from tipline.tips import Category, NewTip, Urgency
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 ZALO = ChannelTraits(buttons=False, max_text=2000, reply_to=False, edits=False)
-TELEGRAM = ChannelTraits(buttons=True, max_text=4096, reply_to=True, edits=True)
+TELEGRAM = ChannelTraits(buttons=True, max_text=4096, reply_to=True, edits=True, campaigns=True)
 TEXT = Context(now=NOW, traits=ZALO)
 BUTTONS = Context(now=NOW, traits=TELEGRAM)
 

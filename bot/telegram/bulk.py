@@ -34,7 +34,7 @@ from .callbacks import pack
 from .render import MAX_TEXT, chunks
 
 NAME = "telegram"
-TRAITS = ChannelTraits(buttons=True, max_text=MAX_TEXT, reply_to=False, edits=False)
+TRAITS = ChannelTraits(buttons=True, max_text=MAX_TEXT, reply_to=False, edits=False, campaigns=True)
 _UNREACHABLE = ("chat not found", "bot was blocked", "user is deactivated", "bot was kicked", "not a member")
 
 

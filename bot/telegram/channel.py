@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 NAME = "telegram"
-TRAITS = ChannelTraits(buttons=True, max_text=MAX_TEXT, reply_to=True, edits=True, topics=True)
+TRAITS = ChannelTraits(buttons=True, max_text=MAX_TEXT, reply_to=True, edits=True, topics=True, campaigns=True)
 SEND_ATTEMPTS = 6
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # sendPhoto's limit for an upload
 RETRY_BASE_DELAY = 0.5  # seconds; doubles per attempt, capped at 10

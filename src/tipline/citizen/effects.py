@@ -74,7 +74,7 @@ class Result:
 
 
 # What a channel with buttons can do; the default for a step run without a channel (tests, benchmarks).
-BUTTONS = ChannelTraits(buttons=True, max_text=4096, reply_to=True, edits=True)
+BUTTONS = ChannelTraits(buttons=True, max_text=4096, reply_to=True, edits=True, campaigns=True)
 
 
 @dataclass(frozen=True)

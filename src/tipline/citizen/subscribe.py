@@ -60,6 +60,17 @@ def global_action(session: Session, action: str, ctx: Context) -> Result:
 
 
 def begin(session: Session, ctx: Context) -> Result:
+    if not ctx.traits.campaigns:
+        # Subscribing where nothing would ever arrive would be a promise broken: say where they are sent.
+        _ = texts(session).gettext
+        session.outreach = None
+        session.screen = Screen.MENU
+        text = _(
+            "Prevention messages are sent on Telegram only: here the bot may write to you only after you "
+            "wrote to it. To receive them, open our Telegram bot and send /subscribe there. Here you can read "
+            "about drugs and getting help at any time."
+        )
+        return Result(session, [menu_reply(session, text)])
     session.outreach = OutreachDraft(lang=session.lang)
     session.screen = Screen.SUB_PLACE
     return prompt(session, ctx)

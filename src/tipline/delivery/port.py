@@ -22,6 +22,9 @@ class ChannelTraits:
     reply_to: bool  # a person can answer one particular message
     edits: bool  # a sent message can be changed in place
     topics: bool = False  # group chats can have a topic per thread (Telegram forum groups)
+    # The bot may write first, any time, to whoever subscribed (campaign messages). Zalo lets a bot write
+    # only to people who wrote to it recently; Telegram is the campaign channel.
+    campaigns: bool = False
 
 
 @dataclass(frozen=True)
