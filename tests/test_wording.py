@@ -330,7 +330,7 @@ def test_every_citizen_message_fits_a_phone_screen(citizen_messages: dict[str, l
 
 
 def test_the_anonymity_statements_say_the_same_thing() -> None:
-    """The welcome, /info and the README say exactly what holds, in the same words."""
+    """The welcome, /privacy and the README say exactly what holds, in the same words."""
     for lang, holds in {
         "vi": (
             "Tên, số điện thoại hay tài khoản của bạn không đi kèm tin báo",
@@ -345,7 +345,7 @@ def test_the_anonymity_statements_say_the_same_thing() -> None:
     }.items():
         session = Session(lang=lang)
         welcome = conversation.welcome(session).text
-        info = "\n".join(reply.text for reply in conversation.info_replies(session))
+        info = conversation.privacy_reply(session).text
         for words in holds:
             assert words.lower() in welcome.lower() and words.lower() in info.lower(), (lang, words)
         # The old, false, promise: staff read the description and see the photos.

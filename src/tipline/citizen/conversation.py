@@ -27,9 +27,6 @@ from tipline.citizen.receipts import normalize_code
 from tipline.citizen.session import FREE_TEXT_SCREENS, Screen, Session
 from tipline.events import Command, Inbound, Location, Media, Pick, Text, Unsupported
 from tipline.facts import (
-    AMBULANCE_NUMBER,
-    C04_HOTLINE,
-    CHILD_PROTECTION_NUMBER,
     EMERGENCY_NUMBER,
     FOLLOWUP_MAX_CHARS,
 )
@@ -65,43 +62,6 @@ def help_reply(session: Session) -> Reply:
         "In an emergency call {emergency}."
     ).format(emergency=EMERGENCY_NUMBER)
     return Reply(text, menu_choices(session))
-
-
-def info_replies(session: Session) -> list[Reply]:
-    """/info, one topic a message so that each fits a phone screen: numbers, treatment, disguised drugs,
-    and what anonymity means here."""
-    _ = texts(session).gettext
-    numbers = _(
-        "Where to get help\n"
-        "• Police emergency: {emergency}\n"
-        "• Ambulance (poisoning, seizures, unconsciousness): {ambulance}\n"
-        "• Hotline of the Drug Crime Investigation Police Department (C04), Ministry of Public Security: {c04}. "
-        "It takes tips on drug crime and drug abuse by call, SMS or Zalo, 24/7.\n"
-        "• Child protection: {child} (free, 24/7)"
-    ).format(emergency=EMERGENCY_NUMBER, ambulance=AMBULANCE_NUMBER, c04=C04_HOTLINE, child=CHILD_PROTECTION_NUMBER)
-    treatment = _(
-        "Treatment and rehabilitation\n"
-        "Methadone treatment is offered in every province, and rehabilitation can be voluntary: at home, in "
-        "the community or in a centre. To start, ask at the health station or the commune or ward police where "
-        "you live: they explain how to register and which option suits you. Asking for help takes courage, and "
-        "family can come with you."
-    )
-    disguised = _(
-        "Drugs disguised as ordinary products\n"
-        "Watch out for e-cigarettes laced with synthetic cannabinoids, 'happy water' mixed into drinks, "
-        "cannabis sweets, and paper stamps with cartoon prints. Laughing gas (N2O balloons) is not on the drug "
-        "lists but is harmful and addictive; e-cigarettes are banned products. If someone is poisoned, has a "
-        "seizure or passes out, call {ambulance} at once."
-    ).format(ambulance=AMBULANCE_NUMBER)
-    anonymity = _(
-        "How anonymous is a report here?\n"
-        "No name, phone number or account travels with your tip. Staff and police read what you send, not who "
-        "you are. The messaging app itself knows which account wrote to us, so leave out details that would "
-        "give you away.\n"
-        "Formal protection for people who report crimes, and rewards, need your identity: if you want them, "
-        "please go to the police in person."
-    )
-    return [Reply(numbers), Reply(treatment), Reply(disguised), Reply(anonymity, menu_choices(session))]
 
 
 # --- the dispatcher ---------------------------------------------------------------------------------
@@ -672,7 +632,8 @@ def privacy_reply(session: Session) -> Reply:
     _ = texts(session).gettext
     text = _(
         "What stays private\n"
-        "• No name, phone or account travels with your tip: staff and police read what you send, not who you are.\n"
+        "• No name, phone number or account travels with your tip: staff and police read what you send, not who "
+        "you are.\n"
         "• The messaging app itself knows which account wrote to us.\n"
         "• Files lose hidden details (place, device); a location or voice note is kept only if you agree.\n"
         "• A link for updates is locked and goes when the tip closes or with /forget.\n"
