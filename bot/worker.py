@@ -1,8 +1,10 @@
-"""``tipline-worker``: the background loops alone (the outbox, deadlines, purges, audit anchors), with the
-channels it needs to send on, for deployments whose web workers run with TIPLINE_BACKGROUND=0.
+"""``tipline-worker``: the background loops alone (the outbox, campaign delivery, deadlines, purges, audit
+anchors), with the channels it needs to send on, for deployments whose web workers run with
+TIPLINE_BACKGROUND=0.
 
-Several of these may run at once: outbox items are leased (FOR UPDATE SKIP LOCKED on PostgreSQL), so no
-item is sent twice; a worker that dies leaves its leases to expire and another takes the items over.
+Several of these may run at once: outbox items and campaign recipients are leased (FOR UPDATE SKIP LOCKED on
+PostgreSQL), so none is sent twice; a worker that dies leaves its leases to expire, and another takes the
+outbox items over (a campaign recipient whose send was in flight is counted unknown, never sent again).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tipline.bootstrap import bootstrap, open_storage
 from tipline.config import ConfigError, Settings, load_settings
 
 from . import logs
+from .telegram.bulk import BulkTelegramChannel
 from .telegram.channel import TelegramChannel
 from .zalo.channel import ZaloChannel
 from .zalo.client import ZaloBotClient
@@ -29,14 +32,19 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     core = await bootstrap(settings)
     bot: Bot | None = None
     client: ZaloBotClient | None = None
+    bulk: BulkTelegramChannel | None = None
     try:
         if settings.telegram_bot_token:
             bot = Bot(settings.telegram_bot_token, base_url=settings.telegram_api_base_url,
                       base_file_url=settings.file_base_url)
             await bot.initialize()
-            channel = TelegramChannel(bot)
+            channel = TelegramChannel(bot, budget=core.pace.slot)  # ahead of campaign messages in the budget
             core.channels.register(channel)
             core.authorizer.membership = channel
+            # Campaigns go out on a client of their own, as in the bot's process (bot/telegram/app.py).
+            bulk = BulkTelegramChannel(settings.telegram_api_base_url, settings.telegram_bot_token, core.sender.in_flight + 2)
+            await bulk.start()
+            core.bulk_channels.register(bulk)
         if settings.zalo_bot_token:
             client = ZaloBotClient(settings.zalo_bot_token, settings.zalo_api_base_url)
             core.channels.register(ZaloChannel(client))
@@ -46,6 +54,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         loops.cancel()
         await asyncio.gather(loops, return_exceptions=True)
     finally:
+        if bulk is not None:
+            await bulk.close()
         if bot is not None:
             await bot.shutdown()
         if client is not None:

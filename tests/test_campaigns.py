@@ -298,6 +298,8 @@ async def test_cancel_skips_recipients_not_reached(store: Storage) -> None:
     async with store.uow() as uow:
         assert await uow.campaigns.start_run(campaign_id, 1, AudienceFilter(), NOW) == 3
         await uow.campaigns.update(campaign_id, NOW, status=CampaignStatus.RUNNING, runs=1)
+    async with store.uow() as uow:  # a second worker that found it due too starts nothing
+        assert await uow.campaigns.start_run(campaign_id, 1, AudienceFilter(), NOW) is None
     await campaigns.cancel(OTHER, campaign_id)
     async with store.read() as uow:
         counts = await uow.campaigns.counts(campaign_id, 1)

@@ -178,6 +178,8 @@ class CampaignSender:
             following = next_run(campaign.schedule, now, after=scheduled)
             async with self.storage.uow() as uow:
                 count = await uow.campaigns.start_run(campaign.id, run, campaign.audience, now)
+                if count is None:  # another worker started this delivery a moment ago
+                    continue
                 await uow.campaigns.update(
                     campaign.id, now, status=CampaignStatus.RUNNING, runs=run, next_run_at=following,
                     progress_chat=None, progress_message=None,

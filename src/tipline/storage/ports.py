@@ -219,8 +219,9 @@ class CampaignRepository(Protocol):
         """(channel, user) of every author in the middle of the guided flow."""
     async def due(self, now: datetime) -> list[Campaign]:
         """Approved campaigns whose next delivery should start."""
-    async def start_run(self, campaign_id: int, run: int, audience: AudienceFilter, now: datetime) -> int:
-        """Writes the recipients of one delivery; returns how many."""
+    async def start_run(self, campaign_id: int, run: int, audience: AudienceFilter, now: datetime) -> int | None:
+        """Writes the recipients of one delivery; returns how many, or None when that delivery was started
+        already (by another worker: only one starts it)."""
     async def claim(
         self, campaign_id: int, run: int, now: datetime, lease_until: datetime, limit: int, cap: int, since: datetime
     ) -> list[Recipient]:

@@ -150,8 +150,17 @@ class PgCampaigns(Repository):
 
     # --- deliveries ------------------------------------------------------------------------------------
 
-    async def start_run(self, campaign_id: int, run: int, audience: AudienceFilter, now: datetime) -> int:
-        """Writes the recipients of a delivery (the active subscribers the filter reaches); returns how many."""
+    async def start_run(self, campaign_id: int, run: int, audience: AudienceFilter, now: datetime) -> int | None:
+        """Writes the recipients of a delivery (the active subscribers the filter reaches); returns how many, or
+        None when another worker started it (the run's row is the claim: a second insert waits for the first
+        transaction, then finds it)."""
+        started = await self.conn.fetchval(
+            "INSERT INTO outreach_runs (campaign_id, run, started_at, recipients) VALUES ($1, $2, $3, 0) "
+            "ON CONFLICT (campaign_id, run) DO NOTHING RETURNING run",
+            campaign_id, run, now,
+        )
+        if started is None:
+            return None
         condition, params = filter_sql(audience, 3)
         count = await self._run(
             "INSERT INTO outreach_recipients (campaign_id, run, subscriber_id, province_code, commune_code) "
@@ -160,8 +169,7 @@ class PgCampaigns(Repository):
             (campaign_id, run, *params),
         )
         await self._run(
-            "INSERT INTO outreach_runs (campaign_id, run, started_at, recipients) VALUES ($1, $2, $3, $4)",
-            (campaign_id, run, now, count),
+            "UPDATE outreach_runs SET recipients = $3 WHERE campaign_id = $1 AND run = $2", (campaign_id, run, count)
         )
         return count
 

@@ -147,8 +147,15 @@ class SqliteCampaigns(Repository):
 
     # --- deliveries ------------------------------------------------------------------------------------
 
-    async def start_run(self, campaign_id: int, run: int, audience: AudienceFilter, now: datetime) -> int:
-        """Writes the recipients of a delivery (the active subscribers the filter reaches); returns how many."""
+    async def start_run(self, campaign_id: int, run: int, audience: AudienceFilter, now: datetime) -> int | None:
+        """Writes the recipients of a delivery (the active subscribers the filter reaches); returns how many, or
+        None when it was started already."""
+        started = await self.conn.execute(
+            "INSERT OR IGNORE INTO outreach_runs (campaign_id, run, started_at, recipients) VALUES (?, ?, ?, 0)",
+            (campaign_id, run, ts(now)),
+        )
+        if started.rowcount != 1:
+            return None
         condition, params = filter_sql(audience)
         cursor = await self.conn.execute(
             "INSERT OR IGNORE INTO outreach_recipients (campaign_id, run, subscriber_id, province_code, commune_code) "
@@ -157,10 +164,7 @@ class SqliteCampaigns(Repository):
             (campaign_id, run, *params),
         )
         count = cursor.rowcount
-        await self._run(
-            "INSERT INTO outreach_runs (campaign_id, run, started_at, recipients) VALUES (?, ?, ?, ?)",
-            (campaign_id, run, ts(now), count),
-        )
+        await self._run("UPDATE outreach_runs SET recipients = ? WHERE campaign_id = ? AND run = ?", (count, campaign_id, run))
         return count
 
     async def claim(
