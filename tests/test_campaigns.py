@@ -448,3 +448,16 @@ async def test_citizens_cannot_use_campaign_commands_or_buttons(api: FakeBotApi,
 
 def test_sending_schedule_is_stored_in_utc() -> None:
     assert Schedule.from_json(Schedule(kind="at", at=NOW + timedelta(days=1)).to_json()).at == NOW + timedelta(days=1)
+
+
+async def test_senders_in_several_processes_count_themselves_to_split_the_rate(store: Storage) -> None:
+    lapse = timedelta(seconds=5)
+    async with store.uow() as uow:
+        assert await uow.send_shares.beat("host:1:a", "campaigns", NOW, NOW - lapse) == 1
+        assert await uow.send_shares.beat("host:2:b", "campaigns", NOW, NOW - lapse) == 2
+        assert await uow.send_shares.beat("host:1:a", "campaigns", NOW + timedelta(seconds=1), NOW - lapse) == 2
+    later = NOW + timedelta(seconds=7)  # the second process died: it is not heard from, its part comes back
+    async with store.uow() as uow:
+        assert await uow.send_shares.beat("host:1:a", "campaigns", later, later - lapse) == 1
+        await uow.send_shares.leave("host:1:a")
+        assert await uow.send_shares.beat("host:3:c", "campaigns", later, later - lapse) == 1

@@ -421,3 +421,17 @@ async def test_a_subscriber_on_a_channel_without_a_campaign_sender_fails_instead
     assert await world.states(campaign_id) == {"sent": 1, "failed": 1}
     assert len(campaign_messages(person)) == 1
     assert (await world.core.campaigns.get(campaign_id)).status == CampaignStatus.DONE
+
+
+async def test_processes_that_share_the_budget_each_send_their_part() -> None:
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    pace = Pace(10, margin=0.0, monotonic=lambda: now[0], sleep=sleep)
+    assert pace.share(2) == 5  # two senders on one database: half of the one budget each
+    for _ in range(10):
+        pace.done(await pace.acquire())
+    assert now[0] == pytest.approx(1.8)  # 10 sends at 5 a second: the other process sends the other 5
+    assert pace.share(1) == 10 and pace.interval == pytest.approx(0.1)  # alone again: the whole budget

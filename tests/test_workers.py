@@ -253,13 +253,8 @@ async def test_20000_outbox_items_over_four_workers_one_killed_mid_way(
 
 
 
-async def test_a_campaign_to_20000_subscribers_over_three_workers_one_killed_mid_way(
-    api: FakeBotApi, database: Any, tmp_path: Path
-) -> None:
-    """Campaign delivery claims recipients with SKIP LOCKED: three tipline-workers share one campaign; one is
-    SIGKILLed mid-way; the others finish it. Nobody gets it twice, and whoever did not get it is a send the
-    killed worker had in flight (counted unknown once its lease ran out, never sent again)."""
-    n, lease = 20_000, 10  # the shortest lease the settings allow
+async def approved_campaign(api: FakeBotApi, database: Any, n: int) -> tuple[list[SimUser], int]:
+    """N subscribers (people who started the bot, sealed as the bot seals them) and one approved campaign."""
     people = [api.user(started=True) for _ in range(n)]
     author, approver = api.user(first_name="Tác giả", started=True), api.user(first_name="Người duyệt", started=True)
     keyring = Keyring(scale.SECRET.encode())
@@ -268,7 +263,7 @@ async def test_a_campaign_to_20000_subscribers_over_three_workers_one_killed_mid
         today = date.today()
         for start in range(0, n, 2000):
             async with storage.uow() as uow:
-                for index in range(start, start + 2000):
+                for index in range(start, min(n, start + 2000)):
                     person = people[index]
                     prefs = Preferences((92, 1, 79)[index % 3], None, "general", "vi" if index % 10 else "en")
                     key = keyring.outreach_key("telegram", person.id)
@@ -284,21 +279,34 @@ async def test_a_campaign_to_20000_subscribers_over_three_workers_one_killed_mid
         await campaigns.approve(Broadcaster("telegram", str(approver.id), "Người duyệt", approver_id), campaign_id)
     finally:
         await storage.close()
+    return people, campaign_id
+
+
+async def campaign_done(database: Any, campaign_id: int) -> bool:
+    storage = await open_test_storage(database.path)
+    try:
+        async with storage.read() as uow:
+            campaign = await uow.campaigns.get(campaign_id)
+        return campaign is not None and campaign.status == CampaignStatus.DONE
+    finally:
+        await storage.close()
+
+
+async def test_a_campaign_to_20000_subscribers_over_three_workers_one_killed_mid_way(
+    api: FakeBotApi, database: Any, tmp_path: Path
+) -> None:
+    """Campaign delivery claims recipients with SKIP LOCKED: three tipline-workers share one campaign; one is
+    SIGKILLed mid-way; the others finish it. Nobody gets it twice, and whoever did not get it is a send the
+    killed worker had in flight (counted unknown once its lease ran out, never sent again)."""
+    n, lease = 20_000, 10  # the shortest lease the settings allow
+    people, campaign_id = await approved_campaign(api, database, n)
+    keyring = Keyring(scale.SECRET.encode())
 
     subscribers = {str(p.id) for p in people}
 
     def delivered() -> collections.Counter[str]:
         sent = (str(chat) for _t, method, chat in api.send_log if method == "sendMessage")
         return collections.Counter(chat for chat in sent if chat in subscribers)
-
-    async def finished() -> bool:
-        storage = await open_test_storage(database.path)
-        try:
-            async with storage.read() as uow:
-                campaign = await uow.campaigns.get(campaign_id)
-            return campaign is not None and campaign.status == CampaignStatus.DONE
-        finally:
-            await storage.close()
 
     cluster = scale.WebCluster(
         api, database, 0, tmp_path, TIPLINE_BROADCAST_RATE="1000", TIPLINE_QUIET_HOURS="00:00-00:00",
@@ -310,7 +318,7 @@ async def test_a_campaign_to_20000_subscribers_over_three_workers_one_killed_mid
         victim = workers[0]
         victim.process.send_signal(signal.SIGKILL)
         await victim.process.wait()
-        await until(finished, 300, "the other workers finish the campaign")
+        await until(lambda: campaign_done(database, campaign_id), 300, "the other workers finish the campaign")
     finally:
         problems = await cluster.stop()
     assert problems == []
@@ -331,3 +339,29 @@ async def test_a_campaign_to_20000_subscribers_over_three_workers_one_killed_mid
     # at most what one worker had leased: its sends in flight and the batches claimed behind them
     assert len(missing) <= unknown <= 300, (len(missing), unknown)
     api.assert_no_refusals()
+
+
+
+async def test_workers_delivering_one_campaign_keep_together_to_the_one_global_rate(database: Any, tmp_path: Path) -> None:
+    """Two workers share one budget kept in the database: together they send at the channel's limit, not at
+    twice it (which would draw 429s from Telegram and slow every reply)."""
+    n, rate = 1_500, 50
+    async with FakeBotApi(global_limit=rate) as api:
+        people, campaign_id = await approved_campaign(api, database, n)
+        subscribers = {str(p.id) for p in people}
+        cluster = scale.WebCluster(
+            api, database, 0, tmp_path, TIPLINE_BROADCAST_RATE=str(rate), TIPLINE_QUIET_HOURS="00:00-00:00",
+        )
+        try:
+            for _ in range(2):
+                await cluster.start_background()
+            await until(lambda: campaign_done(database, campaign_id), 120, "the campaign is delivered")
+        finally:
+            problems = await cluster.stop()
+        assert problems == []
+        times = [t for t, method, chat in api.send_log if method == "sendMessage" and str(chat) in subscribers]
+        assert len(times) == n == len(set(str(chat) for _t, _m, chat in api.send_log if str(chat) in subscribers))
+        refused = [r for r in api.requests if r.status == 429 and str(r.arg("chat_id")) in subscribers]
+        assert refused == [], f"{len(refused)} campaign messages over the limit"
+        achieved = (len(times) - 1) / (times[-1] - times[0])
+        assert 0.8 * rate <= achieved <= rate * 1.01, achieved  # together at the limit: not half, not twice

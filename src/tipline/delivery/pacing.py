@@ -16,6 +16,8 @@ the channel's own backlog) reaches the channel's count later than the others, wh
 second over the limit. So a send counts until one second after its answer, less the shortest round trip seen
 lately (the part of the trip every request makes); while it has no answer, it counts. Each send must be
 closed with ``done()`` (``slot()`` does it).
+``share(n)``: when ``n`` processes send campaigns on one channel (several workers on one database), each takes
+an ``n``-th of the bulk budget, so that together they keep to the channel's one limit.
 ``pause(seconds)`` stops bulk sending for as long as the channel asked (a 429's retry_after): one answer from
 the channel holds back every bulk sender at once.
 """
@@ -48,6 +50,7 @@ class Pace:
         self.limit = max(1, int(rate * window))
         self.reserve = min(reserve, self.limit - 1)
         self.bulk_limit = self.limit - self.reserve
+        self.shared_by = 1
         self.channel_window = window
         self.window = window * (1 + margin)
         self.interval = self.window / self.bulk_limit
@@ -134,6 +137,13 @@ class Pace:
             self.done(started)
 
     # --- bulk ------------------------------------------------------------------------------------------------
+
+    def share(self, senders: int) -> int:
+        """This process's part of the bulk budget while ``senders`` processes send at once; returns it."""
+        self.shared_by = max(1, senders)
+        self.bulk_limit = max(1, (self.limit - self.reserve) // self.shared_by)
+        self.interval = self.window / self.bulk_limit
+        return self.bulk_limit
 
     def pause(self, seconds: float) -> None:
         """The channel asked to wait: no bulk send before then."""

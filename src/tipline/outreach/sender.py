@@ -26,6 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,6 +78,13 @@ NETWORK_TRIES = 5  # a recipient whose requests never leave is tried this often,
 PROGRESS_EVERY = 5.0  # seconds between edits of the author's progress message
 FLUSH_EVERY = 0.05  # seconds between writes of what became of the recipients sent
 IDLE_POLL = 2.0  # seconds between looks for due campaigns when nothing is being sent
+SHARE_EVERY = 0.5  # seconds between renewals of this sender's share of the global rate
+SHARE_LAPSE = 5.0  # a sender not heard from for this long (its process died) no longer takes a share
+# A larger share is taken only once this many seconds passed since fewer senders were seen (what those who left
+# sent in their last second still counts at the channel); a sender that joins others waits as long before its
+# first send, so that they have seen it and are down to their smaller shares.
+SHARE_SETTLE = 1.0 + SHARE_EVERY + 0.2
+SHARE_POOL = "campaigns"
 REPORT_TOP = 15  # provinces listed in the report's text
 
 
@@ -124,6 +134,9 @@ class CampaignSender:
         self._last_sent: dict[str, float] = {}  # chat → when, for the one-message-per-second-per-chat rule
         self._outcomes: list[Outcome] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        # Who this sender is among those sharing the database's one budget (no person in it).
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._fewer_since: float | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -182,7 +195,7 @@ class CampaignSender:
                     continue
                 await uow.campaigns.update(
                     campaign.id, now, status=CampaignStatus.RUNNING, runs=run, next_run_at=following,
-                    progress_chat=None, progress_message=None,
+                    progress_chat=None, progress_message=None, progress_text=None,
                 )
                 await self.audit.append(
                     uow, AuditEntry(at=now, actor_role="system", action="campaign_started",
@@ -251,6 +264,15 @@ class CampaignSender:
                 await self._flush()
                 await self._progress(state, "")
 
+        async def keep_share() -> None:
+            while not finished.is_set():
+                await self._share()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(finished.wait(), SHARE_EVERY)
+
+        if await self._share() > 1:  # others are sending: they take a moment to make room for this one
+            await asyncio.sleep(SHARE_SETTLE)
+        sharer = asyncio.create_task(keep_share())
         claimer = asyncio.create_task(claim_batches())
         writer = asyncio.create_task(write_often())
         try:
@@ -269,6 +291,8 @@ class CampaignSender:
             with contextlib.suppress(asyncio.CancelledError):
                 await claimer
             await writer
+            await sharer
+            await self._unshare()
         sent_any = claimed > 0
         await self._drain()
         async with self.storage.read() as uow:
@@ -278,6 +302,36 @@ class CampaignSender:
             await self._finish(state, current)
             return False
         return sent_any
+
+    async def _share(self) -> int:
+        """Renews this sender's place among the senders delivering now, in every process on this database, and
+        takes its part of the channel's rate: one global budget, split evenly. When a process dies, its part
+        goes back to the others once it has not been heard from for ``SHARE_LAPSE`` seconds."""
+        now = self.clock()
+        try:
+            async with self.storage.uow() as uow:
+                senders = await uow.send_shares.beat(self.owner, SHARE_POOL, now, now - timedelta(seconds=SHARE_LAPSE))
+        except Exception:  # keep the last share: sending on with it is safe, and the next renewal may work
+            log.exception("campaigns: could not renew this sender's share of the rate")
+            return self.pace.shared_by
+        if senders < self.pace.shared_by:  # a larger share, once those who left no longer count at the channel
+            if self._fewer_since is None:
+                self._fewer_since = self.monotonic()
+            if self.monotonic() - self._fewer_since < SHARE_SETTLE:
+                return senders
+        self._fewer_since = None
+        if senders != self.pace.shared_by:
+            log.info("campaigns: %d senders share the rate; this one sends up to %d a second", senders,
+                     self.pace.share(senders))
+        return senders
+
+    async def _unshare(self) -> None:
+        try:
+            async with self.storage.uow() as uow:
+                await uow.send_shares.leave(self.owner)
+        except Exception:
+            log.exception("campaigns: could not give back this sender's share of the rate")
+        self.pace.share(1)
 
     async def _claim(self, campaign_id: int, run: int) -> list[Recipient]:
         now = self.clock()
@@ -470,6 +524,16 @@ class CampaignSender:
         channel = self.staff_channels.get(campaign.author_channel)
         if channel is None:
             return
+        if state.progress is None:  # another worker may have sent it meanwhile
+            async with self.storage.read() as uow:
+                current = await uow.campaigns.get(campaign.id)
+            if current is not None and current.progress_chat and current.progress_message:
+                where, _sep, chat = current.progress_chat.partition(":")
+                state.progress = Sent(Address(where, chat), current.progress_message)
+        # Workers delivering one campaign take turns: each change is claimed in the database first.
+        async with self.storage.uow() as uow:
+            if not await uow.campaigns.take_progress(campaign.id, text, first=state.progress is None):
+                return
         try:
             if state.progress is None:
                 state.progress = await channel.send(Address(campaign.author_channel, campaign.author_ref), Outgoing(text))
@@ -488,18 +552,23 @@ class CampaignSender:
         counts = await self._counts(campaign)
         status = CampaignStatus.APPROVED if campaign.next_run_at is not None else CampaignStatus.DONE
         async with self.storage.uow() as uow:
-            await uow.campaigns.finish_run(campaign.id, campaign.runs, now)
-            if campaign.status != CampaignStatus.CANCELLED:
-                await uow.campaigns.update(campaign.id, now, status=status)
-            await self.audit.append(
-                uow,
-                AuditEntry(
-                    at=now, actor_role="system", action="campaign_delivered",
-                    detail=f"campaign {campaign.id} run {campaign.runs} " + " ".join(
-                        f"{state_}={count}" for state_, count in sorted(counts.by_state.items())
+            # One transaction: the delivery is marked finished, the campaign's status and the audit go with it.
+            finished_here = await uow.campaigns.finish_run(campaign.id, campaign.runs, now)
+            if finished_here:
+                if campaign.status != CampaignStatus.CANCELLED:
+                    await uow.campaigns.update(campaign.id, now, status=status)
+                await self.audit.append(
+                    uow,
+                    AuditEntry(
+                        at=now, actor_role="system", action="campaign_delivered",
+                        detail=f"campaign {campaign.id} run {campaign.runs} " + " ".join(
+                            f"{state_}={count}" for state_, count in sorted(counts.by_state.items())
+                        ),
                     ),
-                ),
-            )
+                )
+        if not finished_here:  # another worker finished it a moment ago: it tells the author
+            self._runs.pop(campaign.id, None)
+            return
         self._runs.pop(campaign.id, None)
         log.info("campaign %d: delivery %d finished (%s)", campaign.id, campaign.runs, counts.by_state)
         _ = translator(STAFF_LANGUAGE).gettext

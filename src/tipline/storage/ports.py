@@ -232,7 +232,11 @@ class CampaignRepository(Protocol):
     async def skip_pending(self, campaign_id: int, now: datetime) -> int: ...
     async def counts(self, campaign_id: int, run: int) -> RunCounts: ...
     async def pending(self, campaign_id: int, run: int) -> int: ...
-    async def finish_run(self, campaign_id: int, run: int, now: datetime) -> None: ...
+    async def finish_run(self, campaign_id: int, run: int, now: datetime) -> bool:
+        """Marks a delivery finished; False when it was already (another worker finished it)."""
+    async def take_progress(self, campaign_id: int, text: str, first: bool) -> bool:
+        """Claims the next change of the author's progress message: sending it (``first``: only while nobody
+        sent one) or editing it to ``text`` (only when it shows, or is being changed to, another text)."""
     async def run_started(self, campaign_id: int, run: int) -> datetime | None: ...
     async def vote(self, campaign_id: int, run: int, subscriber_id: int, option: int) -> str:
         """'counted', 'already' (one answer per recipient) or 'not_recipient'."""
@@ -326,6 +330,16 @@ class PromptRepository(Protocol):
     async def purge(self, now: datetime) -> int: ...
 
 
+class SendShareRepository(Protocol):
+    """The campaign senders delivering now, in every process on this database: they split the global rate."""
+
+    async def beat(self, owner: str, channel: str, now: datetime, since: datetime) -> int:
+        """Marks ``owner`` as delivering on ``channel`` now, forgets senders not seen since ``since``, and returns
+        how many deliver on that channel (this one included)."""
+    async def leave(self, owner: str) -> None:
+        """This sender stopped delivering."""
+
+
 class WebhookUpdateRepository(Protocol):
     """Keys of updates a webhook already took in (a hash of channel and update id, never a chat id)."""
 
@@ -383,6 +397,9 @@ class UnitOfWork(Protocol):
 
     @property
     def webhook_updates(self) -> WebhookUpdateRepository: ...
+
+    @property
+    def send_shares(self) -> SendShareRepository: ...
 
     @property
     def subscribers(self) -> SubscriberRepository: ...

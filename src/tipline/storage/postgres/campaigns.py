@@ -38,7 +38,7 @@ _COLUMNS = (
 _JSON_FIELDS = {"content", "audience", "schedule"}
 _FIELDS = {
     "kind", "status", "title", "content", "image", "image_ref", "audience", "schedule", "next_run_at", "runs",
-    "approver_ref", "draft_step", "progress_chat", "progress_message",
+    "approver_ref", "draft_step", "progress_chat", "progress_message", "progress_text",
 }  # fmt: skip
 # States that count towards the weekly cap: delivered, or maybe delivered.
 _COUNTED = ["sent", "unknown", "sending"]
@@ -276,11 +276,19 @@ class PgCampaigns(Repository):
         )
         return int(value or 0)
 
-    async def finish_run(self, campaign_id: int, run: int, now: datetime) -> None:
-        await self._run(
+    async def finish_run(self, campaign_id: int, run: int, now: datetime) -> bool:
+        changed = await self._run(
             "UPDATE outreach_runs SET finished_at = $1 WHERE campaign_id = $2 AND run = $3 AND finished_at IS NULL",
             (now, campaign_id, run),
         )
+        return changed == 1
+
+    async def take_progress(self, campaign_id: int, text: str, first: bool) -> bool:
+        condition = "progress_text IS NULL AND progress_message IS NULL" if first else "progress_text IS DISTINCT FROM $2"
+        changed = await self._run(
+            f"UPDATE outreach_campaigns SET progress_text = $2 WHERE id = $1 AND {condition}", (campaign_id, text)
+        )
+        return changed == 1
 
     async def run_started(self, campaign_id: int, run: int) -> datetime | None:
         value: datetime | None = await self.conn.fetchval(

@@ -305,3 +305,18 @@ class PgWebhookUpdates(Repository):
 
     async def count(self) -> int:
         return int(await self.conn.fetchval("SELECT COUNT(*) FROM webhook_updates") or 0)
+
+
+class PgSendShares(Repository):
+    async def beat(self, owner: str, channel: str, now: datetime, since: datetime) -> int:
+        await self._run(
+            "INSERT INTO send_shares (owner, channel, seen_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (owner) DO UPDATE SET channel = excluded.channel, seen_at = excluded.seen_at",
+            (owner, channel, now),
+        )
+        await self._run("DELETE FROM send_shares WHERE seen_at < $1", (since,))
+        count = await self.conn.fetchval("SELECT COUNT(*) FROM send_shares WHERE channel = $1", channel)
+        return max(1, int(count or 1))
+
+    async def leave(self, owner: str) -> None:
+        await self._run("DELETE FROM send_shares WHERE owner = $1", (owner,))

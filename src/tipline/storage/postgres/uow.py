@@ -12,6 +12,7 @@ from tipline.storage.postgres.small import (
     PgDeadlines,
     PgMeta,
     PgPrompts,
+    PgSendShares,
     PgSessions,
     PgStaff,
     PgSubscriptions,
@@ -42,5 +43,6 @@ class PgUnitOfWork:
         self.throttles = PgThrottles(conn)
         self.meta = PgMeta(conn)
         self.webhook_updates = PgWebhookUpdates(conn)
+        self.send_shares = PgSendShares(conn)
         self.subscribers = PgSubscribers(conn, writing)
         self.campaigns = PgCampaigns(conn, writing)

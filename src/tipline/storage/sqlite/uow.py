@@ -13,6 +13,7 @@ from tipline.storage.sqlite.messages import SqliteTipMessages
 from tipline.storage.sqlite.meta import SqliteMeta
 from tipline.storage.sqlite.outbox import SqliteOutbox
 from tipline.storage.sqlite.prompts import SqlitePrompts
+from tipline.storage.sqlite.send_shares import SqliteSendShares
 from tipline.storage.sqlite.sessions import SqliteSessions, SqliteSessionStore
 from tipline.storage.sqlite.staff import SqliteStaff
 from tipline.storage.sqlite.subscribers import SqliteSubscribers
@@ -42,6 +43,7 @@ class SqliteUnitOfWork:
         self.throttles = SqliteThrottles(conn)
         self.meta = SqliteMeta(conn)
         self.webhook_updates = SqliteWebhookUpdates(conn)
+        self.send_shares = SqliteSendShares(conn)
         self.subscribers = SqliteSubscribers(conn)
         self.campaigns = SqliteCampaigns(conn)
         if read_only:
