@@ -10,6 +10,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import math
 import os
 import re
 import secrets
@@ -111,16 +112,21 @@ class Hasher:
     tips cannot starve the event loop (scrypt releases the GIL).
 
     It also keeps a few new passphrases hashed ahead of time (``stock``), made in quiet moments: when many
-    people confirm at once, the first ``stock`` of them get their receipt without waiting for a hash. The
-    stock is only in memory, tied to nobody until handed out, and each passphrase is handed out once.
+    people confirm at once, the first ``stock`` of them get their receipt without waiting for a hash, and
+    without the hashing competing with the burst for the machine's cores. The stock is topped up only once
+    no citizen has done anything for ``quiet`` seconds (``busy()`` says someone did), one passphrase at a
+    time; when it runs out in a long burst, each new one is made on demand. The stock is only in memory,
+    tied to nobody until handed out, and each passphrase is handed out once.
     """
 
-    def __init__(self, workers: int | None = None, stock: int = 128) -> None:
+    def __init__(self, workers: int | None = None, stock: int = 128, quiet: float = 1.0) -> None:
         workers = workers or max(1, (os.cpu_count() or 2) // 2)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tipline-scrypt")
         self.stock = stock
+        self.quiet = quiet
         self._ready: list[tuple[str, str]] = []
         self._filling: asyncio.Task[None] | None = None
+        self._busy_at = -math.inf  # when a citizen last did something (the event loop's clock)
 
     async def hash(self, passphrase: str) -> str:
         return await asyncio.get_running_loop().run_in_executor(self._pool, hash_passphrase, passphrase)
@@ -130,20 +136,35 @@ class Hasher:
 
     async def fresh(self) -> tuple[str, str]:
         """A new passphrase and its hash: one made ahead of time if there is one, else made now."""
+        self.busy()
         pair = self._ready.pop() if self._ready else None
         if pair is None:
             pair = await asyncio.get_running_loop().run_in_executor(self._pool, _fresh_pair)
         self.top_up()
         return pair
 
+    @property
+    def stocked(self) -> int:
+        """How many passphrases are hashed ahead and waiting."""
+        return len(self._ready)
+
+    def busy(self) -> None:
+        """A citizen did something: the stock waits for the next quiet moment (call from the loop)."""
+        self._busy_at = asyncio.get_running_loop().time()
+
     def top_up(self) -> None:
-        """Makes passphrases ahead of time in the background until the stock is full (call from the loop)."""
+        """Makes passphrases ahead of time in the background, in quiet moments, until the stock is full
+        (call from the loop)."""
         if len(self._ready) < self.stock and (self._filling is None or self._filling.done()):
             self._filling = asyncio.get_running_loop().create_task(self._fill())
 
     async def _fill(self) -> None:
         loop = asyncio.get_running_loop()
         while len(self._ready) < self.stock:
+            wait = self._busy_at + self.quiet - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
             self._ready.append(await loop.run_in_executor(self._pool, _fresh_pair))
 
     async def close(self) -> None:

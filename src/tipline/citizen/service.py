@@ -123,7 +123,7 @@ class CitizenService:
         receipt, and the tipster need not wait for the assessment.
         """
         pseudonym = self.keyring.pseudonym(channel, chat_id)
-        self.hasher.top_up()  # passphrases for receipts are made in quiet moments, ahead of the confirmations
+        self.hasher.busy()  # passphrases for receipts are made in quiet moments, ahead of the confirmations
         arrived: list[Tip] = []
         async with self.storage.chat_lock(pseudonym):
             replies, receipt_pending = await self._handle(channel, str(chat_id), pseudonym, event, traits, arrived)
