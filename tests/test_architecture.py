@@ -17,7 +17,7 @@ FORBIDDEN_IN_CORE = {"telegram", "bot", "httpx", "aiohttp"}
 DRIVERS = {"aiosqlite", "sqlite3", "asyncpg"}
 # What storage may import from the core: plain values and rules, never a service.
 STORAGE_MAY_IMPORT = re.compile(
-    r"^tipline\.(storage(\..+)?|tips|places(\..+)?|delivery\.model|staff\.model|records\.model)$"
+    r"^tipline\.(storage(\..+)?|tips|places(\..+)?|delivery\.model|staff\.model|records\.model|outreach\.model)$"
 )
 SQL = re.compile(r"""["'](SELECT|INSERT|UPDATE|DELETE|CREATE|PRAGMA)\s""")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -729,3 +730,21 @@ async def test_other_implemented_methods_work_with_ptb(bot, api):
     await user.edit(edited, "fixed")
     updates = await bot.get_updates()
     assert updates[-1].edited_message.text == "fixed"
+
+
+async def test_global_limit_answers_429_with_retry_after_above_it() -> None:
+    from telegram import Bot
+    from telegram.error import RetryAfter
+
+    async with FakeBotApi(global_limit=3, limit_retry_after=2) as server:
+        alice = server.user(first_name="Alice", started=True)
+        async with Bot(server.token, base_url=server.base_url) as bot:
+            for n in range(3):
+                await bot.send_message(alice.id, f"m{n}")
+            with pytest.raises(RetryAfter) as refused:
+                await bot.send_message(alice.id, "over")
+            assert refused.value.retry_after in (2, timedelta(seconds=2))
+            await bot.get_me()  # not a message: not limited
+        assert server.limited == 1 and [m[1] for m in server.send_log] == ["sendMessage"] * 3
+        assert [m["text"] for m in alice.inbox] == ["m0", "m1", "m2"]
+        assert server.refusals == []  # the limit is the test's setting, not a request Telegram would refuse

@@ -5,7 +5,7 @@ carries on there (the pending item goes out). Runs with TIPLINE_TEST_POSTGRES on
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,11 @@ from backends import database_url_for, ensure_database, postgres_only, use_datab
 from botapi import FakeBotApi
 from harness import SECRET, RunningBot
 from security_world import MODERATORS, staff_world, submit
+from test_programme import known_outreach
 
 from tipline.cli import main as cli_main
 from tipline.delivery.model import Audience, Kind, NewItem
+from tipline.outreach.model import AudienceFilter, Preferences, RecipientState
 from tipline.records.audit import AuditLog
 from tipline.storage.ports import Storage
 from tipline.storage.postgres.store import PgStorage
@@ -44,6 +46,12 @@ async def everything(storage: Storage, codes: list[str]) -> dict[str, Any]:
             "staff": await uow.staff.roles("telegram", "5550002"),
             "webhook_keys": await uow.webhook_updates.count(),
             "fingerprint": await uow.meta.get("secret_fingerprint"),
+            "subscribers": [await uow.subscribers.by_key(f"k{n}") for n in range(3)],
+            "subscriber_events": await uow.subscribers.events(1),
+            "audience": await uow.subscribers.count(AudienceFilter()),
+            "campaign": await uow.campaigns.get(1),
+            "deliveries": [await uow.campaigns.counts(1, run) for run in (1, 2)],
+            "tallies": await uow.campaigns.tallies(1),
         }
 
 
@@ -79,10 +87,12 @@ async def test_a_sqlite_deployment_moves_to_postgresql_whole(
     try:
         async with sqlite.uow() as uow:
             await uow.outbox.add(NewItem(Kind.STAFF_TEXT, Audience.MODERATORS, payload={"text": PENDING}), world.clock())
+        await known_outreach(sqlite)  # subscribers, a poll delivered twice and its tallies
         before = await everything(sqlite, [first, second])
     finally:
         await sqlite.close()
     assert before["outbox"].waiting == 1 and before["subscriptions"] and len(before["audit"]) >= 4
+    assert all(before["subscribers"]) and before["tallies"] and before["deliveries"][1].count(RecipientState.SENT) == 3
 
     target = tmp_path / "copy.sqlite3"  # names the PostgreSQL database of the copy
     url = database_url_for(target)
@@ -119,6 +129,10 @@ async def test_a_sqlite_deployment_moves_to_postgresql_whole(
             assert (await uow.outbox.tally()).waiting == 0
             tip = await uow.tips.by_code(first)
             assert tip is not None and tip.claimed_by is not None
+        async with moved.storage() as storage, storage.uow() as uow:  # a new subscriber: the next id
+            await uow.subscribers.subscribe("k-new", "telegram", b"x", Preferences(92, None, "general", "vi"), date(2026, 12, 2))
+            new = await uow.subscribers.by_key("k-new")
+        assert new is not None and new.id == 4
     finally:
         await moved.stop()
     assert moved.errors == []

@@ -251,3 +251,20 @@ async def assert_no_zalo_identity(bot: RunningBot, caplog: pytest.LogCaptureFixt
     assert logged  # the bot did log (tip codes)
     for needle in needles:
         assert needle not in logged, "a Zalo identity was found in the log"
+
+
+async def test_zalo_citizens_read_prevention_content_but_are_told_campaigns_come_on_telegram(
+    zapi: FakeZaloApi, world: dict[str, Any]
+) -> None:
+    """Zalo lets a bot write only to people who wrote recently: subscribing there would promise messages that
+    could never come. The library works; /subscribe says where campaigns are sent, and stores nothing."""
+    lan = person(zapi, world)
+    menu = await lan.say("Xin chào")
+    topics = await lan.say(number_of(menu, "Về ma túy"))
+    assert "1) " in topics[-1]  # the library's topics, numbered
+    entry = await lan.say("bong cuoi co phai ma tuy khong")  # a question typed without diacritics
+    assert entry and "bóng cười" in "\n".join(entry).lower()
+    told = await lan.say("/subscribe")
+    assert "Telegram" in told[0] and "1) " in told[-1]  # where campaigns come, then the menu
+    records = await world["bot"].records()
+    assert all(not rows for table, rows in records.items() if table.startswith("outreach_")), "nothing stored"

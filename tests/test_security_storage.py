@@ -24,7 +24,7 @@ import os
 import stat
 import sys
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from security_world import World, fill_report, staff_world, submit
 
 from tipline.cli import main as cli_main
 from tipline.config import ConfigError, load_settings
+from tipline.outreach.model import Preferences
 from tipline.privacy.keys import Keyring
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -360,6 +361,15 @@ async def test_secret_rotation_reseals_every_link_and_the_audit_log_stays_verifi
         entries_before = len(await uow.audit.all())
     assert len(links_before) == 2 and entries_before > 0
     chats = sorted(str(Keyring(SECRET.encode()).unseal(ref)[1]) for _, ref in links_before)
+    old_keys = Keyring(SECRET.encode())
+    async with world.bot.storage() as storage, storage.uow() as uow:  # outreach: one reading, one who stopped
+        for chat in (7001, 7002):
+            await uow.subscribers.subscribe(
+                old_keys.outreach_key("telegram", chat), "telegram", old_keys.seal("telegram", chat),
+                Preferences(92, None, "general", "vi"), date(2026, 11, 1),
+            )
+        stopped = await uow.subscribers.by_key(old_keys.outreach_key("telegram", 7002))
+        assert stopped is not None and await uow.subscribers.stop(stopped.id, date(2026, 11, 2), "stop", "")
 
     use_database(monkeypatch, db)
     monkeypatch.setenv("TIPLINE_SECRET_KEY", NEW_SECRET)
@@ -376,6 +386,16 @@ async def test_secret_rotation_reseals_every_link_and_the_audit_log_stays_verifi
     for _, ref in links:
         with pytest.raises(InvalidTag):
             Keyring(SECRET.encode()).unseal(ref)
+    new_keys = Keyring(NEW_SECRET.encode())
+    async with world.read() as uow:
+        reading = await uow.subscribers.by_key(new_keys.outreach_key("telegram", 7001))
+        assert reading is not None and reading.active and reading.sealed_ref is not None
+        assert new_keys.unseal(reading.sealed_ref) == ("telegram", 7001)
+        assert await uow.subscribers.by_key(old_keys.outreach_key("telegram", 7001)) is None
+        # the one who stopped is found under neither secret: nothing keyed by the retired one is left
+        for keys in (old_keys, new_keys):
+            assert await uow.subscribers.by_key(keys.outreach_key("telegram", 7002)) is None
+        assert [s.active for s in await uow.subscribers.all()] == [True, False]
 
     # The log spans the rotation: whole under the new secret, and with the old one its earlier MACs are checked.
     monkeypatch.delenv("TIPLINE_OLD_SECRET_KEY")

@@ -24,7 +24,7 @@ from tipline.tips import Category, NewTip, Urgency
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 ZALO = ChannelTraits(buttons=False, max_text=2000, reply_to=False, edits=False)
-TELEGRAM = ChannelTraits(buttons=True, max_text=4096, reply_to=True, edits=True)
+TELEGRAM = ChannelTraits(buttons=True, max_text=4096, reply_to=True, edits=True, campaigns=True)
 TEXT = Context(now=NOW, traits=ZALO)
 BUTTONS = Context(now=NOW, traits=TELEGRAM)
 
@@ -52,13 +52,23 @@ def test_only_a_message_that_is_exactly_the_word_is_a_command(typed: str, comman
     assert word_command(typed) == command
 
 
-def test_command_words_work_on_channels_without_buttons_only() -> None:
+def test_command_words_work_on_channels_without_buttons_and_at_any_menu() -> None:
     lookup = say(Session(), "/start", "tra cứu")
     assert lookup.session.screen == Screen.LOOKUP_CODE and lookup.session.lookup_purpose == "status"
     followup = say(Session(), "/start", "bo sung")
     assert followup.session.screen == Screen.LOOKUP_CODE and followup.session.lookup_purpose == "followup"
-    on_telegram = say(Session(), "/start", "tra cứu", ctx=BUTTONS)
-    assert on_telegram.session.screen == Screen.MENU  # text there, answered with the menu
+    at_telegram_menu = say(Session(), "/start", "tra cứu", ctx=BUTTONS)
+    assert at_telegram_menu.session.screen == Screen.LOOKUP_CODE  # nothing at the menu takes words as an answer
+    describing = say(Session(), "/report", "1", "1", "can tho", "ninh kieu", "hẻm 51").session
+    assert describing.screen == Screen.DESCRIPTION
+    on_telegram = say(describing, "tra cứu", ctx=BUTTONS)
+    assert on_telegram.session.draft is not None and on_telegram.session.draft.description == ["tra cứu"]  # words stay text
+
+
+def test_a_greeting_at_the_menu_gets_the_menu_not_a_search() -> None:
+    for ctx in (TEXT, BUTTONS):
+        hello = say(Session(), "/start", "Xin chào!", ctx=ctx)
+        assert hello.session.screen == Screen.MENU and hello.replies[-1].choices
 
 
 def test_cancel_by_its_word_works_where_no_option_is_called_so() -> None:

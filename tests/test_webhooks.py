@@ -343,6 +343,8 @@ async def test_200_concurrent_posts_are_each_processed_once(
     finally:
         if running.service is not None:
             await running.service.stop()
+            await running.service.core.citizens.close()  # its storage was closed above
+            await running.service.core.bulk_storage.close()
             running.service = None
     zapi.assert_no_refusals()
     api.assert_no_refusals()

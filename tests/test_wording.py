@@ -23,8 +23,19 @@ from pathlib import Path
 import pytest
 from backends import open_test_storage
 
-from tipline.citizen import conversation
-from tipline.citizen.effects import AddFollowup, AnswerTip, CheckReceipt, Context, Forget, Result, SubmitTip, Subscribe
+from tipline.citizen import conversation, subscribe
+from tipline.citizen.effects import (
+    AddFollowup,
+    AnswerTip,
+    CheckReceipt,
+    Context,
+    Forget,
+    JoinOutreach,
+    LeaveOutreach,
+    Result,
+    SubmitTip,
+    Subscribe,
+)
 from tipline.citizen.receipts import ALPHABET
 from tipline.citizen.service import CitizenService
 from tipline.citizen.session import OpenQuestion, Screen, Session
@@ -188,6 +199,10 @@ def _performed(result: Result) -> list[Result]:
         return [conversation.after_answer(copy(deep=True), CTX, effect.code)]
     if isinstance(effect, Subscribe):
         return [conversation.after_subscribe(copy(deep=True))]
+    if isinstance(effect, JoinOutreach):
+        return [subscribe.after_join(copy(deep=True), event) for event in ("consent", "change", "same")]
+    if isinstance(effect, LeaveOutreach):
+        return [subscribe.after_leave(copy(deep=True), stopped) for stopped in (True, False)]
     assert isinstance(effect, Forget)
     return [conversation.after_forget(copy(deep=True), n) for n in (0, 1, 2)]
 
@@ -315,7 +330,7 @@ def test_every_citizen_message_fits_a_phone_screen(citizen_messages: dict[str, l
 
 
 def test_the_anonymity_statements_say_the_same_thing() -> None:
-    """The welcome, /info and the README say exactly what holds, in the same words."""
+    """The welcome, /privacy and the README say exactly what holds, in the same words."""
     for lang, holds in {
         "vi": (
             "Tên, số điện thoại hay tài khoản của bạn không đi kèm tin báo",
@@ -330,7 +345,7 @@ def test_the_anonymity_statements_say_the_same_thing() -> None:
     }.items():
         session = Session(lang=lang)
         welcome = conversation.welcome(session).text
-        info = "\n".join(reply.text for reply in conversation.info_replies(session))
+        info = conversation.privacy_reply(session).text
         for words in holds:
             assert words.lower() in welcome.lower() and words.lower() in info.lower(), (lang, words)
         # The old, false, promise: staff read the description and see the photos.

@@ -16,13 +16,14 @@ from dataclasses import replace
 from typing import Any
 
 from telegram import BotCommand, Message, Update
-from telegram.constants import ChatType
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackContext,
     CallbackQueryHandler,
+    ChatMemberHandler,
     ContextTypes,
     ExtBot,
     MessageHandler,
@@ -37,10 +38,11 @@ from tipline.config import Settings
 from tipline.delivery.direct import outgoing, send_replies
 from tipline.delivery.model import Address
 from tipline.delivery.port import DeliveryError, Rejected
-from tipline.events import Inbound, Pick, Text, Unsupported
+from tipline.events import Inbound, Media, Pick, Text, Unsupported
 from tipline.i18n import translator
-from tipline.replies import MenuEntry, Reply, Step
+from tipline.replies import CampaignAction, MenuEntry, PollVote, Reply, Step
 
+from .bulk import BulkTelegramChannel
 from .callbacks import unpack
 from .channel import NAME, TelegramChannel, call, sent_of
 from .light import CitizenUpdate, Pressed, TiplineBot
@@ -51,7 +53,7 @@ from .updates import command_of, replied_to_bot, staff_user, to_event
 log = logging.getLogger(__name__)
 CLEARED_MEMORY = 10_000  # keyboards the bot remembers having removed
 # The updates the bot asks Telegram for, by long polling or webhook.
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 TRACE = "✓ "  # before a choice made, on the message that asked for it
 # Connections to the Bot API server: as many as updates handled at once (python-telegram-bot's default for
 # concurrent updates), so an answer never waits for a connection another chat holds.
@@ -146,14 +148,24 @@ async def on_private_message(update: Update, context: TiplineContext) -> None:
     if message is None or chat is None:
         return
     command = command_of(message)
-    staff = context.core.staff
+    staff, broadcasts = context.core.staff, context.core.broadcasts
+    where = sent_of(message).address
     if command is not None and user is not None:
-        if await staff.command(staff_user(user), sent_of(message).address, command.name, command.args, True):
+        if await staff.command(staff_user(user), where, command.name, command.args, True):
+            return
+        if await broadcasts.command(staff_user(user), where, command.name, command.args, True):
             return
     replied = replied_to_bot(message)
     if replied is not None and user is not None and message.text is not None and command is None:
         # A moderator answering a prompt in a private chat with the bot (the prompt row decides).
         if await staff.reply(staff_user(user), sent_of(replied), message.text):
+            return
+    if user is not None and command is None:
+        # A broadcaster writing a campaign answers its questions here (known in memory: no cost to citizens).
+        event = to_event(message)
+        if isinstance(event, Text) and await broadcasts.text(staff_user(user), where, event.text):
+            return
+        if isinstance(event, Media) and await broadcasts.media(staff_user(user), where, event):
             return
     await _citizen(context, chat.id, to_event(message))
 
@@ -167,7 +179,8 @@ async def on_group_message(update: Update, context: TiplineContext) -> None:
     where = sent_of(message).address
     command = command_of(message)
     if command is not None:
-        await staff.command(staff_user(user), where, command.name, command.args, False)
+        if not await staff.command(staff_user(user), where, command.name, command.args, False):
+            await context.core.broadcasts.command(staff_user(user), where, command.name, command.args, False)
         return
     replied = replied_to_bot(message)
     if replied is not None:
@@ -181,6 +194,15 @@ async def on_edited(update: Update, context: TiplineContext) -> None:
         await _citizen(context, update.effective_chat.id, Unsupported("edited"))
 
 
+async def on_my_chat_member(update: Update, context: TiplineContext) -> None:
+    """The bot's own membership changed: a person who blocks the bot stops their prevention messages at once."""
+    change = update.my_chat_member
+    if change is None or change.chat.type != ChatType.PRIVATE:
+        return
+    if change.new_chat_member.status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT):
+        await context.core.citizens.outreach.blocked(NAME, change.chat.id)
+
+
 async def on_button(update: Update, context: TiplineContext) -> None:
     """A button: a citizen's choice in a private chat, or a staff button anywhere else."""
     query = update.callback_query
@@ -188,6 +210,15 @@ async def on_button(update: Update, context: TiplineContext) -> None:
         return
     message = query.message
     action = unpack(query.data)
+    if isinstance(action, CampaignAction) and isinstance(message, Message):
+        answer = await context.core.broadcasts.press(staff_user(update.effective_user), sent_of(message), action)
+        await _answer(query, answer)
+        return
+    if isinstance(action, PollVote) and isinstance(message, Message) and message.chat.type == ChatType.PRIVATE:
+        # A subscriber's answer to a poll: counted by place only, once; the answer is a short notice.
+        answer = await context.core.citizens.outreach.vote(NAME, message.chat.id, action)
+        await _answer(query, answer)
+        return
     citizen = action is None or isinstance(action, Step | MenuEntry)
     if (
         citizen
@@ -211,22 +242,34 @@ async def on_citizen_update(update: CitizenUpdate, context: TiplineContext) -> N
     """A citizen's plain text or button press in a private chat, read light (bot/telegram/light.py): the same
     as ``on_private_message`` and ``on_button`` do with them; anything else is read in full for them."""
     if update.text is not None:
+        if update.sender is not None and await context.core.broadcasts.drafting(NAME, str(update.sender)):
+            await on_private_message(update.full(context.bot), context)  # a broadcaster writing a campaign
+            return
         await _citizen(context, update.chat_id, Text(update.text))
         return
     query, pressed = update.query, update.pressed
     assert query is not None and pressed is not None
     action = unpack(query.get("data"))
+    if isinstance(action, PollVote):
+        # A subscriber's answer to a poll (a campaign's burst of them): as on_button counts it.
+        answer = await context.core.citizens.outreach.vote(NAME, update.chat_id, action)
+        await _answer_json(context, query["id"], answer)
+        return
     if isinstance(action, Step | MenuEntry | None) and not await context.core.staff.is_staff_chat(pressed.sent.address):
         # Answered at once, without waiting for Telegram's reply: the press is handled meanwhile.
         _in_background(context, _answer_json(context, query["id"]))
         await _citizen(context, update.chat_id, Pick(action), pressed=pressed, label=pressed.label(query.get("data")))
         return
-    await on_button(update.full(context.bot), context)
+    await on_button(update.full(context.bot), context)  # a staff or campaign button: read in full
 
 
-async def _answer_json(context: TiplineContext, query_id: str) -> None:
+async def _answer_json(context: TiplineContext, query_id: str, text: str = "") -> None:
+    """``_answer`` for a press read light."""
+    params: dict[str, Any] = {"callback_query_id": query_id}
+    if text:
+        params.update(text=text[:200], show_alert=True)
     try:
-        await call(context.bot, "answerCallbackQuery", {"callback_query_id": query_id})
+        await call(context.bot, "answerCallbackQuery", params)
     except BadRequest:
         pass  # too old to answer; the press is still handled
 
@@ -289,6 +332,8 @@ def bot_commands(language: str) -> list[BotCommand]:
         BotCommand("status", _("Check a tip with its code")),
         BotCommand("followup", _("Add information to a tip")),
         BotCommand("info", _("About drugs and getting help")),
+        BotCommand("subscribe", _("Receive prevention messages")),
+        BotCommand("unsubscribe", _("Stop prevention messages")),
         BotCommand("language", _("Change the language")),
         BotCommand("cancel", _("Stop what you are doing")),
         BotCommand("privacy", _("What stays private when you report")),
@@ -303,11 +348,18 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
         application.bot_data["core"] = await bootstrap(application.bot_data["settings"])
         application.bot_data["owns_core"] = True
     core: Core = application.bot_data["core"]
-    channel = TelegramChannel(application.bot)
+    # Everything the bot sends here goes before any campaign message in the channel's one-second budget.
+    channel = TelegramChannel(application.bot, budget=core.pace.slot)
     application.bot_data["channel"] = channel
     application.bot_data["cleared"] = OrderedDict()
     application.bot_data["pending"] = set()
     core.channels.register(channel)
+    # Campaigns get a client of their own (aiohttp, its own connections): bulk sending never holds up a reply.
+    settings: Settings = application.bot_data["settings"]
+    bulk = BulkTelegramChannel(settings.telegram_api_base_url, application.bot.token, core.sender.in_flight + 2)
+    await bulk.start()
+    application.bot_data["bulk"] = bulk
+    core.bulk_channels.register(bulk)
     core.authorizer.membership = channel
     if core.authorizer.moderators is None:
         log.warning("TIPLINE_MODERATOR_CHAT_ID is not set: tips are kept, and their cards wait until it is")
@@ -334,6 +386,9 @@ async def _post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> 
             await core.anchor_audit()  # at shutdown too, so a cut made while the bot is down is caught
         except Exception:
             log.exception("the audit log could not be anchored at shutdown")
+    bulk = application.bot_data.pop("bulk", None)
+    if bulk is not None:
+        await bulk.close()
 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -373,6 +428,7 @@ def build_application(
     private = filters.ChatType.PRIVATE
     application.add_handler(TypeHandler(CitizenUpdate, on_citizen_update))
     application.add_handler(CallbackQueryHandler(on_button))
+    application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, on_private_message))
     application.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, on_edited))
     application.add_handler(MessageHandler(~private & filters.UpdateType.MESSAGE & filters.TEXT, on_group_message))

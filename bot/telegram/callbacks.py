@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from tipline.replies import Action, CardAction, MenuEntry, QueuePage, Step, UnitChoice
+from tipline.replies import Action, CampaignAction, CardAction, MenuEntry, PollVote, QueuePage, Step, UnitChoice
 
 VERSION = "2"
 MAX_BYTES = 64  # Telegram's limit for callback_data
@@ -108,6 +108,40 @@ class UnitPayload(Payload):
         return UnitChoice(int(data)) if data.isdigit() and len(data) < 10 else None
 
 
+class CampaignPayload(Payload):
+    """A broadcaster's button on a campaign: ``2k|<action>|<campaign id>``."""
+
+    prefix = "k"
+
+    @staticmethod
+    def pack(action: CampaignAction) -> str:
+        return f"{action.name}|{action.campaign_id}"
+
+    @staticmethod
+    def unpack(data: str) -> CampaignAction | None:
+        parts = Payload.fields(data, 2)
+        if parts is None or not _NAME.match(parts[0]) or not parts[1].isdigit() or len(parts[1]) > 9:
+            return None
+        return CampaignAction(parts[0], int(parts[1]))
+
+
+class VotePayload(Payload):
+    """An answer to a poll: ``2v|<campaign id>|<run>|<answer>``."""
+
+    prefix = "v"
+
+    @staticmethod
+    def pack(action: PollVote) -> str:
+        return f"{action.campaign_id}|{action.run}|{action.option}"
+
+    @staticmethod
+    def unpack(data: str) -> PollVote | None:
+        parts = Payload.fields(data, 3)
+        if parts is None or not all(part.isdigit() and len(part) <= 9 for part in parts):
+            return None
+        return PollVote(int(parts[0]), int(parts[1]), int(parts[2]))
+
+
 def pack(action: Action) -> str:
     """The callback data for a choice's action; raises CallbackTooLong beyond Telegram's 64 bytes."""
     if isinstance(action, Step):
@@ -118,6 +152,10 @@ def pack(action: Action) -> str:
         prefix, body = CardPayload.prefix, CardPayload.pack(action)
     elif isinstance(action, QueuePage):
         prefix, body = PagePayload.prefix, PagePayload.pack(action)
+    elif isinstance(action, CampaignAction):
+        prefix, body = CampaignPayload.prefix, CampaignPayload.pack(action)
+    elif isinstance(action, PollVote):
+        prefix, body = VotePayload.prefix, VotePayload.pack(action)
     else:
         prefix, body = UnitPayload.prefix, UnitPayload.pack(action)
     packed = f"{VERSION}{prefix}|{body}"
@@ -132,6 +170,8 @@ _UNPACK = {
     CardPayload.prefix: CardPayload.unpack,
     PagePayload.prefix: PagePayload.unpack,
     UnitPayload.prefix: UnitPayload.unpack,
+    CampaignPayload.prefix: CampaignPayload.unpack,
+    VotePayload.prefix: VotePayload.unpack,
 }
 
 

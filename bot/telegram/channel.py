@@ -1,16 +1,21 @@
 """Telegram as a channel of the core: the delivery port on top of python-telegram-bot's Bot.
 
 Flood limits (429) and network trouble are retried here for a little while; what remains comes back as
-the port's errors, so the outbox reschedules instead of losing anything.
+the port's errors, so the outbox reschedules instead of losing anything. A channel made for bulk sending
+(``attempts=1``) retries nothing itself: the campaign sender paces, pauses and retries, and it must know
+whether a failed request may still have been delivered (``RetryLater.uncertain``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
+import httpx
 from telegram import InputFile, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -30,13 +35,13 @@ from tipline.facts import EVIDENCE_MAX_BYTES
 from tipline.privacy.media import EVIDENCE, UnsafeFile, clean_image, clean_pdf, safe_file_name
 
 from ..remote_files import FetchFailed, cleaned_image
-from .render import MAX_TEXT, chunks, keyboard_json
+from .render import MAX_TEXT, chunks, keyboard, keyboard_json
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 NAME = "telegram"
-TRAITS = ChannelTraits(buttons=True, max_text=MAX_TEXT, reply_to=True, edits=True, topics=True)
+TRAITS = ChannelTraits(buttons=True, max_text=MAX_TEXT, reply_to=True, edits=True, topics=True, campaigns=True)
 SEND_ATTEMPTS = 6
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # sendPhoto's limit for an upload
 RETRY_BASE_DELAY = 0.5  # seconds; doubles per attempt, capped at 10
@@ -57,15 +62,26 @@ def sent_of(message: Message) -> Sent:
     return Sent(address_of(message), str(message.message_id))
 
 
-async def with_retry(call: Callable[[], Awaitable[T]]) -> T:
+# Failures that prove the request never reached Telegram (safe to send again).
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _maybe_sent(exc: NetworkError) -> bool:
+    """Whether a request that failed this way may still have been delivered (it was written, then the
+    connection broke or the answer did not come in time)."""
+    cause = exc.__cause__
+    return not isinstance(cause, _NOT_SENT)
+
+
+async def with_retry(call: Callable[[], Awaitable[T]], attempts: int = SEND_ATTEMPTS) -> T:
     """Retries through flood limits and network trouble; maps what remains to the port's errors."""
     delay = RETRY_BASE_DELAY
-    for attempt in range(1, SEND_ATTEMPTS + 1):
+    for attempt in range(1, attempts + 1):
         try:
             return await call()
         except RetryAfter as exc:
             wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
-            if attempt == SEND_ATTEMPTS or wait > 30:
+            if attempt == attempts or wait > 30:
                 raise RetryLater("Telegram's flood limit", after=float(wait)) from exc
             await asyncio.sleep(float(wait))
         except Forbidden as exc:
@@ -75,8 +91,8 @@ async def with_retry(call: Callable[[], Awaitable[T]]) -> T:
                 raise Unreachable(str(exc)) from exc
             raise Rejected(str(exc)) from exc
         except NetworkError as exc:
-            if attempt == SEND_ATTEMPTS:
-                raise RetryLater(f"Telegram unreachable: {exc}") from exc
+            if attempt == attempts:
+                raise RetryLater(f"Telegram unreachable: {exc}", uncertain=_maybe_sent(exc)) from exc
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
         except TelegramError as exc:
@@ -100,9 +116,20 @@ class TelegramChannel:
     name = NAME
     traits = TRAITS
 
-    def __init__(self, bot: Any) -> None:
+    def __init__(
+        self, bot: Any, attempts: int = SEND_ATTEMPTS, budget: Callable[[], AbstractAsyncContextManager[None]] | None = None
+    ) -> None:
         self.bot = bot
+        self.attempts = attempts
+        # Every message is counted in the channel's one-second budget, ahead of any campaign message.
+        self.budget = budget
         self._forums: dict[str, bool] = {}
+
+    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        if self.budget is None:
+            return await with_retry(call, self.attempts)
+        async with self.budget():
+            return await with_retry(call, self.attempts)
 
     async def send(self, to: Address, message: Outgoing) -> Sent:
         pieces = chunks(message.text)
@@ -123,7 +150,7 @@ class TelegramChannel:
             async def send(params: dict[str, Any] = params) -> Any:
                 return await call(self.bot, "sendMessage", params)
 
-            message_id = int((await with_retry(send))["message_id"])
+            message_id = int((await self._call(send))["message_id"])
         assert message_id is not None
         return Sent(to, str(message_id))
 
@@ -142,10 +169,12 @@ class TelegramChannel:
                     return None  # already as asked
                 raise
 
-        await with_retry(edit)
+        await self._call(edit)
 
-    async def send_file(self, to: Address, file: FileRef, reply_to: str | None = None) -> Sent:
-        if file.channel != NAME:
+    async def send_file(
+        self, to: Address, file: FileRef, reply_to: str | None = None, caption: Outgoing | None = None
+    ) -> Sent:
+        if file.channel != NAME and file.data is None:
             if file.kind == "photo" and file.ref.startswith(("https://", "http://")):
                 return await self._send_remote_photo(to, file, reply_to)
             raise Rejected(f"a {file.channel} {file.kind} cannot be re-sent on Telegram")
@@ -158,12 +187,24 @@ class TelegramChannel:
         if send is None:
             raise Rejected(f"no way to send a {file.kind}")
         reply = ReplyParameters(int(reply_to), allow_sending_without_reply=True) if reply_to else None
+        document: Any = InputFile(file.data, filename=file.ref or file.name) if file.data is not None else file.ref
+        extra: dict[str, Any] = {}
+        if caption is not None:
+            extra = {
+                "caption": html.escape(caption.text, quote=False)[:1024], "parse_mode": ParseMode.HTML,
+                "reply_markup": keyboard(caption.choices),
+            }
 
         async def call() -> Message:
-            result: Message = await send(int(to.chat), file.ref, reply_parameters=reply, message_thread_id=_thread(to))
+            result: Message = await send(
+                int(to.chat), document, reply_parameters=reply, message_thread_id=_thread(to), **extra
+            )
             return result
 
-        return Sent(to, str((await with_retry(call)).message_id))
+        result = await self._call(call)
+        # An uploaded file gets an id of its own: sent again by that id, it is not uploaded again.
+        stored = result.photo[-1].file_id if result.photo else getattr(result.effective_attachment, "file_id", None)
+        return Sent(to, str(result.message_id), stored if file.data is not None else None)
 
     async def _send_remote_photo(self, to: Address, file: FileRef, reply_to: str | None) -> Sent:
         """Another channel's photo by URL (a Zalo photo): downloaded, stripped of its metadata, uploaded under a
@@ -187,12 +228,12 @@ class TelegramChannel:
 
     async def has_topics(self, chat: Address) -> bool:
         if chat.chat not in self._forums:
-            found = await with_retry(lambda: self.bot.get_chat(int(chat.chat)))
+            found = await with_retry(lambda: self.bot.get_chat(int(chat.chat)), self.attempts)
             self._forums[chat.chat] = bool(getattr(found, "is_forum", False))
         return self._forums[chat.chat]
 
     async def open_topic(self, chat: Address, name: str) -> Address:
-        topic = await with_retry(lambda: self.bot.create_forum_topic(int(chat.chat), name))
+        topic = await with_retry(lambda: self.bot.create_forum_topic(int(chat.chat), name), self.attempts)
         return chat.in_thread(str(topic.message_thread_id))
 
     async def set_topic_closed(self, topic: Address, closed: bool) -> None:
@@ -200,7 +241,7 @@ class TelegramChannel:
         assert topic.thread is not None
         method = self.bot.close_forum_topic if closed else self.bot.reopen_forum_topic
         try:
-            await with_retry(lambda: method(int(topic.chat), int(topic.thread or 0)))
+            await with_retry(lambda: method(int(topic.chat), int(topic.thread or 0)), self.attempts)
         except Rejected as exc:
             log.warning("a forum topic could not be %s (%s)", "closed" if closed else "reopened", exc)
 

@@ -6,11 +6,12 @@ carries the whole pressed message, its keyboard button by button. Measured under
 that reading cost more of the bot's CPU than the core's step. Those two kinds of updates reach the
 Application as a ``CitizenUpdate`` holding the update's JSON, for one ``TypeHandler`` (bot/telegram/app.py);
 everything else (commands, replies, media, locations, edits, groups, forum topics) is read in full, as
-before, and goes to the usual handlers. A handler that finds it needs more (a staff member's button in a
-private chat) reads the same JSON in full with ``full()``.
+before, and goes to the usual handlers. A handler that finds it needs more (a staff member's or a
+campaign's button in a private chat, a text from a broadcaster writing a campaign) reads the same JSON in
+full with ``full()``.
 
 What is read from the JSON is what the full path would take from the objects: the chat's id and type, the
-text, the callback's id and data, and the pressed message's id, text and buttons.
+sender's id, the text, the callback's id and data, and the pressed message's id, text and buttons.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class CitizenUpdate(Update):
     """An update from a private chat kept as JSON: a plain text (``text``) or a button press (``query``,
     on ``pressed``). python-telegram-bot's own handlers see an update without a message or a query."""
 
-    __slots__ = ("chat_id", "data", "pressed", "query", "text")
+    __slots__ = ("chat_id", "data", "pressed", "query", "sender", "text")
 
     def __init__(self, data: JSONDict, chat_id: int, text: str | None, query: JSONDict | None,
                  pressed: Pressed | None) -> None:  # fmt: skip
@@ -46,6 +47,9 @@ class CitizenUpdate(Update):
             self.text = text
             self.query = query
             self.pressed = pressed
+            sender = (query if query is not None else data["message"]).get("from")
+            # The person's id, for the one check a text needs (are they writing a campaign?); None without one.
+            self.sender: int | None = int(sender["id"]) if isinstance(sender, dict) else None
 
     def full(self, bot: Any) -> Update:
         """The same update read by python-telegram-bot, for the usual handlers."""

@@ -160,15 +160,21 @@ class ZaloChannel:
     async def edit(self, sent: Sent, message: Outgoing) -> None:
         raise Rejected("Zalo messages cannot be edited")
 
-    async def send_file(self, to: Address, file: FileRef, reply_to: str | None = None) -> Sent:
-        """A photo by its URL (Zalo fetches it); other kinds, and other channels' file ids, are refused."""
+    async def send_file(
+        self, to: Address, file: FileRef, reply_to: str | None = None, caption: Outgoing | None = None
+    ) -> Sent:
+        """A photo by its URL (Zalo fetches it); other kinds, and other channels' file ids, are refused. A
+        caption follows as its own message (Zalo captions are short plain text, without numbered choices)."""
         if file.kind != "photo" or not file.ref.startswith(("https://", "http://")):
             raise Rejected(f"Zalo can only send photos by URL, not a {file.channel} {file.kind}")
 
         async def call() -> str:
             return (await self.client.send_photo(to.chat, file.ref)).message_id
 
-        return Sent(to, await with_retry(call))
+        sent = Sent(to, await with_retry(call))
+        if caption is not None:
+            return await self.send(to, caption)
+        return sent
 
     async def has_topics(self, chat: Address) -> bool:
         return False

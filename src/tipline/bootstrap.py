@@ -18,8 +18,13 @@ from tipline.clock import Clock, utcnow
 from tipline.config import ConfigError, Settings
 from tipline.delivery.model import Address, Audience, Kind, NewItem
 from tipline.delivery.outbox import OutboxWorker
-from tipline.delivery.port import Channels, DeliveryError, Outgoing
+from tipline.delivery.pacing import Pace
+from tipline.delivery.port import Channels, DeliveryError, Outgoing, Senders
 from tipline.i18n import set_locales_dir, translator
+from tipline.outreach.campaigns import Campaigns
+from tipline.outreach.desk import BroadcastDesk
+from tipline.outreach.policy import Policy, local_time
+from tipline.outreach.sender import CampaignSender
 from tipline.places.communes import directory
 from tipline.privacy.keys import Keyring
 from tipline.records.audit import Anchor, AuditLog, append_anchor
@@ -59,6 +64,14 @@ class Core:
     units: UnitDirectory
     staff: StaffDesk
     outbox: OutboxWorker
+    campaigns: Campaigns
+    broadcasts: BroadcastDesk
+    # Campaigns go out through channels of their own (their own HTTP connections), from their own database
+    # connection, paced by ``pace``, which every other message the bot sends is counted against first.
+    bulk_storage: Storage
+    bulk_channels: Senders
+    pace: Pace
+    sender: CampaignSender
 
     async def check_deadlines(self) -> int:
         acted = await check_deadlines(self.storage, self.audit, self.clock, self.moderation.deadlines)
@@ -108,10 +121,12 @@ class Core:
             _every(DEADLINES_EVERY_SECONDS, self.check_deadlines, "deadline check"),
             _every(PURGE_EVERY_SECONDS, self.purge, "purge"),
             _every(ANCHOR_EVERY_SECONDS, self.anchor_audit, "audit anchor", first_after=ANCHOR_EVERY_SECONDS),
+            self.sender.run(),
         )
 
     async def close(self) -> None:
         await self.citizens.close()
+        await self.bulk_storage.close()
         await self.storage.close()
 
 
@@ -210,6 +225,22 @@ async def bootstrap(settings: Settings, clock: Clock = utcnow) -> Core:
 
     citizens.on_tip = assess
     citizens.on_followup = followup
+    campaigns = Campaigns(storage, audit, clock)
+    pace = Pace(settings.tipline_broadcast_rate)
+    quiet_start, _sep, quiet_end = settings.tipline_quiet_hours.partition("-")
+    policy = Policy(
+        rate=settings.tipline_broadcast_rate, quiet_start=local_time(quiet_start), quiet_end=local_time(quiet_end),
+        weekly_cap=settings.tipline_weekly_cap, lease=timedelta(seconds=settings.tipline_broadcast_lease),
+    )
+    try:
+        bulk_storage = await open_database(settings)
+    except BaseException:
+        await storage.close()
+        raise
+    bulk_channels = Senders()
+    sender = CampaignSender(bulk_storage, keyring, clock, bulk_channels, channels, pace, audit, policy)
+    broadcasts = BroadcastDesk(storage, channels, authorizer, campaigns, clock, moderators, wake=sender.wake)
     return Core(
-        settings, storage, keyring, clock, channels, audit, citizens, moderation, authorizer, units, staff, outbox
+        settings, storage, keyring, clock, channels, audit, citizens, moderation, authorizer, units, staff, outbox,
+        campaigns, broadcasts, bulk_storage, bulk_channels, pace, sender,
     )

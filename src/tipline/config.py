@@ -66,6 +66,28 @@ class Settings(BaseSettings):
     zalo_bot_token: str | None = Field(default=None)
     zalo_api_base_url: str = Field(default=DEFAULT_ZALO_API_BASE_URL)
     zalo_webhook_secret: str | None = Field(default=None)
+    # Prevention campaigns: messages per second for all chats together (Telegram allows about 30 a second,
+    # up to 1,000 with paid broadcasts), quiet hours in Vietnam time, campaign messages per subscriber a week,
+    # and how long a send may stay unanswered before a restart counts it as unknown.
+    tipline_broadcast_rate: float = Field(default=30.0, gt=0, le=1000)
+    tipline_quiet_hours: str = Field(default="21:00-07:00")
+    tipline_weekly_cap: int = Field(default=3, ge=0)
+    tipline_broadcast_lease: float = Field(default=60.0, ge=10)
+
+    @field_validator("tipline_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        start, sep, end = value.strip().partition("-")
+        try:
+            if not sep:
+                raise ValueError
+            for part in (start, end):
+                hours, _colon, minutes = part.strip().partition(":")
+                if not (0 <= int(hours) < 24 and 0 <= int(minutes or 0) < 60):
+                    raise ValueError
+        except ValueError:
+            raise ValueError("must look like 21:00-07:00 (local time; equal times: no quiet hours)") from None
+        return value.strip()
 
     @field_validator("tipline_admin_ids")
     @classmethod

@@ -8,6 +8,7 @@ AMBULANCE_NUMBER = "115"
 # Drug-crime tip line of the Ministry of Public Security's drug police (C04): calls, SMS, Zalo, 24/7.
 C04_HOTLINE = "0769.04.04.04"
 CHILD_PROTECTION_NUMBER = "111"
+AMBULANCE_NUMBER = "115"  # poisoning, seizures, unconsciousness
 
 # Limits stated to citizens.
 DESCRIPTION_MAX_CHARS = 3000

@@ -49,7 +49,25 @@ class UnitChoice:
     unit_id: int
 
 
-Action = Step | MenuEntry | CardAction | QueuePage | UnitChoice
+@dataclass(frozen=True)
+class CampaignAction:
+    """A broadcaster's button on a campaign (approve, pause, a step of the guided flow ...). Who may press it
+    is decided on the server, from the campaign's record."""
+
+    name: str
+    campaign_id: int
+
+
+@dataclass(frozen=True)
+class PollVote:
+    """A subscriber's answer to a poll: one delivery (``run``) of a campaign, and the answer's index."""
+
+    campaign_id: int
+    run: int
+    option: int
+
+
+Action = Step | MenuEntry | CardAction | QueuePage | UnitChoice | CampaignAction | PollVote
 
 
 @dataclass(frozen=True)

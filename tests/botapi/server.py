@@ -22,6 +22,7 @@ mode. People are simulated with :meth:`FakeBotApi.user` / :meth:`FakeBotApi.grou
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -48,6 +49,11 @@ TOKEN = "7000000001:AAHfakeTiplineTestTokenXyz0123456789"
 _TOKEN_SHAPE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{30,60}$")
 _CONFLICT_OTHER_POLL = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 _MAX_UPLOAD = 50 * 1024 * 1024
+#: methods that send a message (counted by ``global_limit`` and logged in ``send_log``)
+SEND_METHODS = frozenset({
+    "sendMessage", "sendPhoto", "sendVideo", "sendDocument", "sendVoice", "sendAudio", "sendAnimation",
+    "sendVideoNote", "sendSticker", "sendLocation", "sendContact", "sendMediaGroup", "copyMessage", "forwardMessage",
+})
 
 
 class InjectedFault(ApiError):
@@ -107,6 +113,9 @@ class FakeBotApi(MethodsMixin):
         privacy_mode: like a real bot's default, in groups where the bot is not an administrator
             it only receives commands, replies to its messages and mentions.
         max_long_poll: upper bound for ``getUpdates(timeout=...)``.
+        global_limit: like Telegram's broadcast limit, at most this many messages sent per second across all
+            chats (sliding one-second window); a send above it gets 429 "Too Many Requests" with
+            ``retry_after`` (``limit_retry_after`` seconds) and is not delivered. None: no limit.
     """
 
     def __init__(
@@ -119,6 +128,8 @@ class FakeBotApi(MethodsMixin):
         strict_html: bool = True,
         privacy_mode: bool = True,
         max_long_poll: float = 50.0,
+        global_limit: int | None = None,
+        limit_retry_after: int = 1,
     ) -> None:
         self.token = token
         self.spec = Spec.load()
@@ -129,6 +140,13 @@ class FakeBotApi(MethodsMixin):
         self.strict_html = strict_html
         self.privacy_mode = privacy_mode
         self.max_long_poll = max_long_poll
+        self.global_limit = global_limit
+        self.limit_retry_after = limit_retry_after
+        #: every message-sending request accepted: (loop time, method, chat_id), for rates and duplicates
+        self.send_log: list[tuple[float, str, Any]] = []
+        #: sends refused by ``global_limit``
+        self.limited = 0
+        self._window: collections.deque[float] = collections.deque()
 
         self.bot = UserRecord(id=int(token.split(":", 1)[0]), first_name=bot_name, username=bot_username, is_bot=True)
         self.users: dict[int, UserRecord] = {self.bot.id: self.bot}
@@ -472,12 +490,17 @@ class FakeBotApi(MethodsMixin):
                 fault = self._take_fault(method)
                 if fault is not None:
                     raise fault
+                sending = method in SEND_METHODS
+                if sending:
+                    self._check_global_limit()
                 call = self.spec.check_call(method, params, files)
                 record.ignored_params = call.ignored
                 handler = HANDLERS.get(method)
                 if handler is None:
                     raise ApiError(501, f"Not Implemented: {method} is valid Bot API but the fake server (tests/botapi) does not implement it")
                 result = await handler(self, call)
+                if sending:
+                    self.send_log.append((asyncio.get_running_loop().time(), method, params.get("chat_id")))
             except ApiError as err:
                 record.status, record.description, record.injected = err.code, err.description, isinstance(err, InjectedFault)
                 if err.code == 409 and (request.transport is None or request.transport.is_closing()):
@@ -494,6 +517,21 @@ class FakeBotApi(MethodsMixin):
         record.status, record.ok, record.result = 200, True, result
         self.requests.append(record)
         return web.json_response({"ok": True, "result": result}, dumps=_dumps)
+
+    def _check_global_limit(self) -> None:
+        """Telegram's broadcast limit: at most ``global_limit`` sends in any second, 429 above it."""
+        if self.global_limit is None:
+            return
+        now = asyncio.get_running_loop().time()
+        window = self._window
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) >= self.global_limit:
+            self.limited += 1
+            wait = self.limit_retry_after
+            # Not a refusal of a wrong request (``refusals``): the limit the test configured, like a fault.
+            raise InjectedFault(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
+        window.append(now)
 
     def _check_token(self, token: str) -> None:
         if not _TOKEN_SHAPE.match(token):

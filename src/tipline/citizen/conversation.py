@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tipline.citizen import intake
+from tipline.citizen import intake, prevention, subscribe
 from tipline.citizen.choices import (
     choice_key,
     menu_choices,
@@ -24,12 +24,9 @@ from tipline.citizen.choices import (
 )
 from tipline.citizen.effects import AddFollowup, AnswerTip, CheckReceipt, Context, Forget, Result, Subscribe
 from tipline.citizen.receipts import normalize_code
-from tipline.citizen.session import Screen, Session
+from tipline.citizen.session import FREE_TEXT_SCREENS, Screen, Session
 from tipline.events import Command, Inbound, Location, Media, Pick, Text, Unsupported
 from tipline.facts import (
-    AMBULANCE_NUMBER,
-    C04_HOTLINE,
-    CHILD_PROTECTION_NUMBER,
     EMERGENCY_NUMBER,
     FOLLOWUP_MAX_CHARS,
 )
@@ -67,43 +64,6 @@ def help_reply(session: Session) -> Reply:
     return Reply(text, menu_choices(session))
 
 
-def info_replies(session: Session) -> list[Reply]:
-    """/info, one topic a message so that each fits a phone screen: numbers, treatment, disguised drugs,
-    and what anonymity means here."""
-    _ = texts(session).gettext
-    numbers = _(
-        "Where to get help\n"
-        "• Police emergency: {emergency}\n"
-        "• Ambulance (poisoning, seizures, unconsciousness): {ambulance}\n"
-        "• Hotline of the Drug Crime Investigation Police Department (C04), Ministry of Public Security: {c04}. "
-        "It takes tips on drug crime and drug abuse by call, SMS or Zalo, 24/7.\n"
-        "• Child protection: {child} (free, 24/7)"
-    ).format(emergency=EMERGENCY_NUMBER, ambulance=AMBULANCE_NUMBER, c04=C04_HOTLINE, child=CHILD_PROTECTION_NUMBER)
-    treatment = _(
-        "Treatment and rehabilitation\n"
-        "Methadone treatment is offered in every province, and rehabilitation can be voluntary: at home, in "
-        "the community or in a centre. To start, ask at the health station or the commune or ward police where "
-        "you live: they explain how to register and which option suits you. Asking for help takes courage, and "
-        "family can come with you."
-    )
-    disguised = _(
-        "Drugs disguised as ordinary products\n"
-        "Watch out for e-cigarettes laced with synthetic cannabinoids, 'happy water' mixed into drinks, "
-        "cannabis sweets, and paper stamps with cartoon prints. Laughing gas (N2O balloons) is not on the drug "
-        "lists but is harmful and addictive; e-cigarettes are banned products. If someone is poisoned, has a "
-        "seizure or passes out, call {ambulance} at once."
-    ).format(ambulance=AMBULANCE_NUMBER)
-    anonymity = _(
-        "How anonymous is a report here?\n"
-        "No name, phone number or account travels with your tip. Staff and police read what you send, not who "
-        "you are. The messaging app itself knows which account wrote to us, so leave out details that would "
-        "give you away.\n"
-        "Formal protection for people who report crimes, and rewards, need your identity: if you want them, "
-        "please go to the police in person."
-    )
-    return [Reply(numbers), Reply(treatment), Reply(disguised), Reply(anonymity, menu_choices(session))]
-
-
 # --- the dispatcher ---------------------------------------------------------------------------------
 
 
@@ -119,7 +79,7 @@ def handle(session: Session, event: Inbound, ctx: Context, *, owned: bool = Fals
 
 
 # Commands typed as plain words on channels without buttons (Zalo, the console), where people seldom type a
-# slash. Only a message that is exactly the word counts (folded: with or without diacritics, any case, "huỷ"
+# slash, and at the menu on every channel (nothing there could take the word as an answer). Only a message that is exactly the word counts (folded: with or without diacritics, any case, "huỷ"
 # or "hủy"), so a sentence that merely contains it stays text. Keys are folded as ``choice_key`` folds.
 WORD_COMMANDS = {
     "tra cuu": "status",
@@ -138,7 +98,7 @@ def word_command(text: str) -> str | None:
 
 
 def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
-    if isinstance(event, Text) and not ctx.traits.buttons:
+    if isinstance(event, Text) and (not ctx.traits.buttons or session.screen == Screen.MENU):
         word = word_command(event.text)
         if word is not None:
             event = Command(word)
@@ -151,6 +111,8 @@ def _dispatch(session: Session, event: Inbound, ctx: Context) -> Result:
     question = session.private.question
     if question is not None and question.until <= ctx.now:
         session.private.question = question = None
+    if isinstance(event, Text) and session.screen not in FREE_TEXT_SCREENS and subscribe.is_stop_word(event.text):
+        return subscribe.stop_by_word(session)
     if isinstance(event, Text) and question is not None and event.reply_to == question.message:
         # A reply to the very message that carried the team's question (kept sealed by the service).
         text = event.text.strip()
@@ -203,6 +165,8 @@ def _command(session: Session, event: Command, ctx: Context) -> Result:
         return Result(session, [help_reply(session)])
     if name in ("privacy", "rieng_tu"):
         return Result(session, [privacy_reply(session)])
+    if name in subscribe.COMMANDS:
+        return subscribe.command(session, name, ctx)
     if name == "cancel":
         had_draft = session.draft is not None
         session.draft = None
@@ -231,7 +195,11 @@ def _global_action(session: Session, action: str, ctx: Context) -> Result:
     if action == "menu:followup":
         return _start_lookup(session, "followup", "")
     if action == "menu:info":
-        return Result(session, info_replies(session))
+        return prevention.open_library(session)
+    if prevention.owns(action):
+        return prevention.global_action(session, action, ctx)
+    if subscribe.owns(action):
+        return subscribe.global_action(session, action, ctx)
     if action == "menu:language":
         session.screen = Screen.LANGUAGE
         new_prompt(session)
@@ -259,6 +227,10 @@ def reprompt(session: Session, ctx: Context) -> Result:
         return Result(session, [optin_prompt(session)])
     if screen == Screen.LANGUAGE:
         return _global_action(session, "menu:language", ctx)
+    if screen == Screen.LIBRARY:
+        return prevention.reprompt(session, ctx)
+    if screen in subscribe.SCREENS:
+        return subscribe.prompt(session, ctx)
     session.screen = Screen.MENU
     return Result(session, [menu_reply(session)])
 
@@ -307,6 +279,14 @@ def _screen(session: Session, event: Inbound, ctx: Context, action: str | None) 
             )
             return Result(session, [menu_reply(session, text)])
         return with_notice(Reply(_("Please choose one of the options below.")), reprompt(session, ctx))
+    if screen == Screen.LIBRARY:
+        return prevention.step(session, event, ctx, action)
+    if screen in subscribe.SCREENS:
+        return subscribe.step(session, event, ctx, action)
+    if screen == Screen.MENU and isinstance(event, Text) and prevention.is_greeting(event.text):
+        return Result(session, [menu_reply(session)])
+    if screen == Screen.MENU and isinstance(event, Text) and prevention.is_question(event.text):
+        return prevention.answer(session, event.text, ctx)
     if isinstance(event, Text | Media | Location):
         if screen == Screen.MENU:
             return Result(session, [menu_reply(session, _("Please choose one of the options below, or send /help."))])
@@ -652,7 +632,8 @@ def privacy_reply(session: Session) -> Reply:
     _ = texts(session).gettext
     text = _(
         "What stays private\n"
-        "• No name, phone or account travels with your tip: staff and police read what you send, not who you are.\n"
+        "• No name, phone number or account travels with your tip: staff and police read what you send, not who "
+        "you are.\n"
         "• The messaging app itself knows which account wrote to us.\n"
         "• Files lose hidden details (place, device); a location or voice note is kept only if you agree.\n"
         "• A link for updates is locked and goes when the tip closes or with /forget.\n"

@@ -8,6 +8,7 @@ from datetime import datetime
 from tipline.citizen.session import Session
 from tipline.delivery.port import ChannelTraits
 from tipline.events import Media
+from tipline.outreach.model import Preferences
 from tipline.replies import Reply
 
 # --- effects: what the service must do before the conversation can answer --------------------------
@@ -48,7 +49,21 @@ class Forget:
     pass
 
 
-Effect = SubmitTip | CheckReceipt | AddFollowup | AnswerTip | Subscribe | Forget
+@dataclass(frozen=True)
+class JoinOutreach:
+    """Subscribe this chat to prevention messages (or change what it receives)."""
+
+    prefs: Preferences
+
+
+@dataclass(frozen=True)
+class LeaveOutreach:
+    """Stop this chat's prevention messages; ``how``: unsubscribe, word or button."""
+
+    how: str
+
+
+Effect = SubmitTip | CheckReceipt | AddFollowup | AnswerTip | Subscribe | Forget | JoinOutreach | LeaveOutreach
 
 
 @dataclass
@@ -59,7 +74,7 @@ class Result:
 
 
 # What a channel with buttons can do; the default for a step run without a channel (tests, benchmarks).
-BUTTONS = ChannelTraits(buttons=True, max_text=4096, reply_to=True, edits=True)
+BUTTONS = ChannelTraits(buttons=True, max_text=4096, reply_to=True, edits=True, campaigns=True)
 
 
 @dataclass(frozen=True)

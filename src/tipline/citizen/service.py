@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from cryptography.exceptions import InvalidTag
 from pydantic import ValidationError
 
-from tipline.citizen import conversation, intake
+from tipline.citizen import conversation, intake, subscribe
 from tipline.citizen.choices import remember_offer, texts, with_notice
 from tipline.citizen.effects import (
     BUTTONS,
@@ -25,6 +25,8 @@ from tipline.citizen.effects import (
     Context,
     Effect,
     Forget,
+    JoinOutreach,
+    LeaveOutreach,
     Result,
     SubmitTip,
     Subscribe,
@@ -37,6 +39,7 @@ from tipline.delivery.model import Address, Audience, Kind, NewItem, Sent
 from tipline.delivery.port import Channels, ChannelTraits
 from tipline.events import Inbound, Media, Pick, Unsupported
 from tipline.facts import DRAFT_IDLE_HOURS
+from tipline.outreach.subscriptions import Subscriptions
 from tipline.places.communes import directory
 from tipline.privacy.keys import Keyring
 from tipline.replies import Reply, Step
@@ -98,6 +101,8 @@ class CitizenService:
         self.tips_today = SlidingWindow(self.limits.tips_per_chat_per_day, timedelta(days=1))
         self.slowdown = Slowdown()
         self.hasher = Hasher()
+        # Prevention messages: a subscription apart from tips (nothing joins the two).
+        self.outreach = Subscriptions(storage, keyring, clock)
         # Called after a tip is confirmed and after a tipster adds to one (the moderator queue listens).
         self.on_tip: TipHook | None = None
         self.on_followup: FollowupHook | None = None
@@ -316,7 +321,12 @@ class CitizenService:
             if tip is not None:
                 log.info("tip %s: tipster opted in to updates", tip.code)
             return conversation.after_subscribe(session)
+        if isinstance(effect, JoinOutreach):
+            return subscribe.after_join(session, await self.outreach.subscribe(channel, chat, effect.prefs))
+        if isinstance(effect, LeaveOutreach):
+            return subscribe.after_leave(session, await self.outreach.stop(channel, chat, effect.how))
         if isinstance(effect, Forget):
+            await self.outreach.stop(channel, chat, "forget")
             async with self.storage.uow() as uow:
                 # Nothing stored beside a link says which chat it is: each is unsealed to find this chat's.
                 removed = await uow.subscriptions.remove(self._links_of(await uow.subscriptions.all(), channel, chat))

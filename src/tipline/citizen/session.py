@@ -32,6 +32,14 @@ class Screen(StrEnum):
     LOOKUP_PASSPHRASE = "lookup_passphrase"
     FOLLOWUP = "followup"
     LANGUAGE = "language"
+    # Prevention content (citizen/prevention.py): topics, a topic's entries, an entry, search answers.
+    LIBRARY = "library"
+    # Prevention messages (citizen/subscribe.py): place, commune, audience, language, confirmation.
+    SUB_PLACE = "sub_place"
+    SUB_COMMUNE = "sub_commune"
+    SUB_AUDIENCE = "sub_audience"
+    SUB_LANGUAGE = "sub_language"
+    SUB_CONFIRM = "sub_confirm"
 
 
 # Questions that also take typed words (a place name, a description, a code): on a channel without buttons,
@@ -46,6 +54,8 @@ FREE_TEXT_SCREENS = frozenset(
         Screen.LOOKUP_CODE,
         Screen.LOOKUP_PASSPHRASE,
         Screen.FOLLOWUP,
+        Screen.SUB_PLACE,
+        Screen.SUB_COMMUNE,
     }
 )
 
@@ -81,6 +91,16 @@ class Draft(BaseModel):
     @property
     def description_text(self) -> str:
         return "\n".join(self.description)
+
+
+class OutreachDraft(BaseModel):
+    """The choices of a subscription to prevention messages, while they are being made."""
+
+    province_code: int | None = None
+    commune_code: int | None = None
+    audience: str | None = None
+    lang: str | None = None
+    candidates: list[int] = Field(default_factory=list)
 
 
 class Offered(BaseModel):
@@ -125,6 +145,7 @@ class Session(BaseModel):
     offered: list[Offered] = Field(default_factory=list)
     offered_free_text: bool = False
     draft: Draft | None = None
+    outreach: OutreachDraft | None = None
     lookup_purpose: Literal["status", "followup"] | None = None
     # Never dumped in clear: the service seals it into ``sealed`` (see the module's docstring).
     private: Private = Field(default_factory=Private, exclude=True)

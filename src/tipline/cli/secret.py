@@ -1,8 +1,10 @@
 """``tipline secret rotate``: moves a database to a new server secret.
 
 The old secret is given once (TIPLINE_OLD_SECRET_KEY, or typed at the prompt); the new one is
-TIPLINE_SECRET_KEY, as the bot will read it. In one transaction: every sealed chat reference is unsealed with
-the old key and sealed with the new one; what is keyed by the old secret and cannot be re-keyed without
+TIPLINE_SECRET_KEY, as the bot will read it. In one transaction: every sealed chat reference (tip updates and
+outreach subscribers) is unsealed with the old key and sealed with the new one, and each subscriber's lookup
+key is computed anew; a stopped subscriber's old lookup key is replaced by a random one (under the retired
+secret it would still name the chat); what is keyed by the old secret and cannot be re-keyed without
 knowing the chats (conversation state, counters, slowdowns, pending unit invites) is dropped; the audit log
 records the rotation (its entry is the last one MAC'd under the old secret, so `audit verify` spans it); and
 the database's secret fingerprint becomes the new one's.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +24,7 @@ from cryptography.exceptions import InvalidTag
 from tipline.bootstrap import SECRET_FINGERPRINT, open_database
 from tipline.cli import run_async
 from tipline.config import ConfigError, load_settings
+from tipline.i18n import TIMEZONE
 from tipline.privacy.keys import Keyring
 from tipline.records.audit import ROTATED, AuditEntry, AuditLog
 
@@ -51,6 +55,20 @@ async def _rotate(args: argparse.Namespace) -> int:
                 await uow.subscriptions.add(link.tip_id, new.seal(channel, chat), now.replace(minute=0, second=0, microsecond=0))
                 resealed += 1
             await uow.subscriptions.remove([link.id for link in links])
+            subscribers = 0
+            for subscriber in await uow.subscribers.all():
+                reached = None
+                if subscriber.sealed_ref is not None:
+                    try:
+                        reached = old.unseal(subscriber.sealed_ref)
+                    except InvalidTag:
+                        await uow.subscribers.stop(subscriber.id, now.astimezone(TIMEZONE).date(), "stop", "secret rotated: chat unreadable")
+                if reached is None:
+                    await uow.subscribers.rekey(subscriber.id, "retired:" + secrets.token_hex(16), None)
+                    continue
+                channel, chat = reached
+                await uow.subscribers.rekey(subscriber.id, new.outreach_key(channel, chat), new.seal(channel, chat))
+                subscribers += 1
             dropped = await uow.sessions.purge(datetime.max.replace(tzinfo=UTC))
             await uow.counters.purge(datetime.max.replace(tzinfo=UTC))
             await uow.throttles.purge(datetime.max.replace(tzinfo=UTC))
@@ -65,7 +83,7 @@ async def _rotate(args: argparse.Namespace) -> int:
     finally:
         await storage.close()
     print(
-        f"secret rotated: {resealed} chat links re-sealed; {dropped} conversations (drafts and settings) and "
+        f"secret rotated: {resealed} chat links and {subscribers} outreach subscribers re-sealed; {dropped} conversations (drafts and settings) and "
         f"{invites} pending unit invites dropped; audit log records the rotation"
     )
     return 0

@@ -23,10 +23,12 @@ class Address:
 
 @dataclass(frozen=True)
 class Sent:
-    """A message the channel accepted: where it is, and its id there."""
+    """A message the channel accepted: where it is, and its id there (and, for an uploaded file, the
+    channel's id for the file, to send it again without uploading it)."""
 
     address: Address
     message: str
+    file_ref: str | None = None
 
 
 class Kind(StrEnum):

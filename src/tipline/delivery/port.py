@@ -22,6 +22,9 @@ class ChannelTraits:
     reply_to: bool  # a person can answer one particular message
     edits: bool  # a sent message can be changed in place
     topics: bool = False  # group chats can have a topic per thread (Telegram forum groups)
+    # The bot may write first, any time, to whoever subscribed (campaign messages). Zalo lets a bot write
+    # only to people who wrote to it recently; Telegram is the campaign channel.
+    campaigns: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,13 +41,15 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class FileRef:
-    """Evidence as the channel it came from knows it (a Telegram file id, a Zalo photo URL)."""
+    """A file as the channel it came from knows it (a Telegram file id, a Zalo photo URL), or, with ``data``,
+    bytes to upload (a campaign's image, a report's chart); ``ref`` is then a file name."""
 
     kind: str
     ref: str
     channel: str
     mime: str | None = None
     name: str | None = None
+    data: bytes | None = None
 
 
 class DeliveryError(Exception):
@@ -60,14 +65,21 @@ class Rejected(DeliveryError):
 
 
 class RetryLater(DeliveryError):
-    """Flood limits or an outage: try again later, after ``after`` seconds when the channel said so."""
+    """Flood limits or an outage: try again later, after ``after`` seconds when the channel said so.
 
-    def __init__(self, message: str, after: float | None = None) -> None:
+    ``uncertain``: the request may have reached the channel (the connection broke after it was sent), so it
+    may have been delivered; a sender that must never send twice counts it as unknown instead of retrying.
+    """
+
+    def __init__(self, message: str, after: float | None = None, uncertain: bool = False) -> None:
         super().__init__(message)
         self.after = after
+        self.uncertain = uncertain
 
 
-class Channel(Protocol):
+class Sender(Protocol):
+    """What sending alone needs: campaigns go out through senders of their own (their own connections)."""
+
     name: str
     traits: ChannelTraits
 
@@ -77,7 +89,15 @@ class Channel(Protocol):
     async def edit(self, sent: Sent, message: Outgoing) -> None:
         """Changes a message in place; an edit that changes nothing is not an error."""
 
-    async def send_file(self, to: Address, file: FileRef, reply_to: str | None = None) -> Sent: ...
+    async def send_file(
+        self, to: Address, file: FileRef, reply_to: str | None = None, caption: Outgoing | None = None
+    ) -> Sent:
+        """Sends a file (by the channel's reference, or uploads ``file.data``), with an optional caption and
+        its choices."""
+
+
+class Channel(Sender, Protocol):
+    """A channel the core works through: sending, and what the staff side and evidence need besides."""
 
     async def has_topics(self, chat: Address) -> bool:
         """Whether this group gives each thread a topic of its own."""
@@ -112,3 +132,19 @@ class Channels:
 
     def names(self) -> list[str]:
         return sorted(self._channels)
+
+
+class Senders:
+    """The senders campaigns go out through, by channel name."""
+
+    def __init__(self) -> None:
+        self._senders: dict[str, Sender] = {}
+
+    def register(self, sender: Sender) -> None:
+        self._senders[sender.name] = sender
+
+    def get(self, name: str) -> Sender | None:
+        return self._senders.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._senders)

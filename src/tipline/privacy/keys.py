@@ -24,6 +24,7 @@ class Keyring:
             raise ValueError("the server secret must be at least 32 bytes")
         self._secret = secret
         self._pseudonym_key = self._derive(secret, b"tipline/pseudonym/v1")
+        self._outreach_key = self._derive(secret, b"tipline/outreach-index/v1")
         self._aead = AESGCM(self._derive(secret, b"tipline/seal/v1"))
 
     @staticmethod
@@ -43,6 +44,12 @@ class Keyring:
     def fingerprint(self) -> str:
         """Names the secret without revealing it: stored with the database, so a changed secret is noticed."""
         return self._derive(self._secret, b"tipline/fingerprint/v1").hex()[:16]
+
+    def outreach_key(self, channel: str, chat_id: int | str) -> str:
+        """The index of a chat's outreach subscription: keyed apart from tip subscriptions, so the two
+        tables cannot be joined on it."""
+        message = f"{channel}:{chat_id}".encode()
+        return hmac.new(self._outreach_key, message, hashlib.sha256).hexdigest()[:32]
 
     def seal(self, channel: str, chat_id: int | str) -> bytes:
         nonce = os.urandom(12)

@@ -66,6 +66,7 @@ class ActorRole(StrEnum):
     ADMIN = "admin"
     MODERATOR = "moderator"
     UNIT = "unit"
+    BROADCASTER = "broadcaster"
     TIPSTER = "tipster"
     SYSTEM = "system"
 

@@ -16,12 +16,14 @@ QUEUE_PAGE = 10
 STAFF_COMMANDS = frozenset(
     {
         "queue", "tip", "find", "stats", "addmod", "removemod", "addbroadcaster", "removebroadcaster", "invite",
-        "relink", "staffhelp",
+        "relink", "staffhelp", "report",
     }
 )
 STAFF_HELP = N_(
     "Staff commands: /queue [page], /tip CODE, /find TEXT, /stats; admins: /addmod ID, /removemod ID, "
-    "/addbroadcaster ID, /removebroadcaster ID, /invite UNIT, /relink UNIT"
+    "/addbroadcaster ID, /removebroadcaster ID, /invite UNIT, /relink UNIT, /report [PERIOD]; broadcasters: "
+    "/campaign (a new one, in a private chat), /campaigns, /campaign N, /approve N, /reject N, /pause N, "
+    "/resume N, /stopcampaign N"
 )
 
 

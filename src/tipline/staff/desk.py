@@ -5,6 +5,7 @@ state the server kept (cards, prompts, roles), never against text a message carr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from tipline.citizen.receipts import normalize_code
 from tipline.clock import Clock
 from tipline.delivery.direct import outgoing
 from tipline.delivery.model import Address, Audience, Kind, NewItem, Sent
-from tipline.delivery.port import Channels, DeliveryError
-from tipline.i18n import N_, translator
+from tipline.delivery.port import Channels, DeliveryError, FileRef
+from tipline.i18n import N_, TIMEZONE, translator
 from tipline.privacy.keys import Keyring
 from tipline.records.audit import AuditEntry, AuditLog
+from tipline.records.programme import chart, programme_report, summary
+from tipline.records.reports import PeriodError, parse_period
 from tipline.replies import Action, CardAction, Choice, QueuePage, Reply, UnitChoice
 from tipline.staff import commands
 from tipline.staff.actors import Actor, Refusal, Role, StaffUser
@@ -259,6 +262,8 @@ class StaffDesk:
             return True
         if name not in commands.STAFF_COMMANDS:
             return False
+        if name == "report" and not self.authorizer.is_moderators_chat(chat):
+            return False  # /report elsewhere is a citizen's report; the programme report is asked for in the group
         staff_chat = await self.is_staff_chat(chat)
         if not staff_chat and not private:
             return False
@@ -293,8 +298,32 @@ class StaffDesk:
             await self._invite(actor, user, chat, args)
         elif name == "relink":
             await self._relink(actor, chat, args)
+        elif name == "report":
+            await self._programme_report(actor, chat, args)
         else:
             await self._say(chat, commands.STAFF_HELP)
+
+    async def _programme_report(self, actor: Actor, chat: Address, args: str) -> None:
+        """The programme report of a period (this month when none is given), as text and a chart: admins only."""
+        if actor.role != Role.ADMIN:
+            await self._say(chat, NOT_ALLOWED)
+            return
+        t = translator(STAFF_LANGUAGE)
+        try:
+            if args:
+                start, end = parse_period(args.split()[0])
+            else:
+                today = self.clock().astimezone(TIMEZONE).date()
+                start, end = today.replace(day=1), today
+        except PeriodError:
+            await self._say(chat, N_("Please give a period like /report 2026-11, 2026-Q4, 2026-H2 or 2026."))
+            return
+        report = await programme_report(self.storage, start, end)
+        await self._send(chat, Reply(summary(report, t)))
+        image = await asyncio.to_thread(chart, report, t)
+        channel = self.channels.get(chat.channel)
+        assert channel is not None
+        await channel.send_file(chat, FileRef("photo", f"report-{start}-{end}.png", "", data=image))
 
     async def _show_tip(self, actor: Actor, chat: Address, args: str) -> None:
         code = normalize_code(args)

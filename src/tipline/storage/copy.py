@@ -5,7 +5,7 @@ PostgreSQL transaction; the copy is refused when the destination already holds d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import aiosqlite
@@ -13,7 +13,8 @@ import aiosqlite
 from tipline.storage.postgres.store import PgStorage
 from tipline.storage.sqlite.store import SqliteStorage
 
-# In foreign-key order. ``times``: ISO text in SQLite, TIMESTAMPTZ in PostgreSQL; ``flags``: 0/1 → boolean.
+# In foreign-key order. ``times``: ISO text in SQLite, TIMESTAMPTZ in PostgreSQL; ``flags``: 0/1 → boolean;
+# ``DAYS``: YYYY-MM-DD text in SQLite, DATE in PostgreSQL.
 TABLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("staff", ("added_at",), ("active",)),
     ("tips", ("created_at", "updated_at", "forwarded_at", "acknowledged_at", "closed_at", "redacted_at"), ()),
@@ -35,10 +36,18 @@ TABLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("prompts", ("created_at", "expires_at", "used_at"), ()),
     ("outbox", ("created_at", "next_attempt_at", "lease_until", "delivered_at", "failed_at"), ()),
     ("webhook_updates", ("seen_at",), ()),
+    ("outreach_subscribers", (), ("active",)),
+    ("outreach_subscriber_events", (), ()),
+    ("outreach_campaigns", ("next_run_at", "created_at", "updated_at"), ()),
+    ("outreach_runs", ("started_at", "finished_at"), ()),
+    ("outreach_recipients", ("next_attempt_at", "lease_until", "finished_at"), ("answered",)),
+    ("outreach_poll_tallies", (), ()),
     ("audit_log", (), ()),  # ``at`` stays the exact text that was hashed
 )
+DAYS = frozenset({"consented_on", "changed_on", "on_day"})
 _IDENTITY = ("staff", "tips", "followups", "evidence", "tip_messages", "subscriptions", "units", "unit_invites",
-             "deadlines", "prompts", "outbox")  # fmt: skip
+             "deadlines", "prompts", "outbox", "outreach_subscribers", "outreach_subscriber_events",
+             "outreach_campaigns", "outreach_recipients")  # fmt: skip
 
 
 class DestinationNotEmpty(Exception):
@@ -55,6 +64,10 @@ def _time(value: Any) -> datetime | None:
         return None
     moment = datetime.fromisoformat(str(value))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _day(value: Any) -> date | None:
+    return None if value is None else date.fromisoformat(str(value))
 
 
 async def _rows(conn: aiosqlite.Connection, table: str) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -80,6 +93,7 @@ async def copy_database(source: SqliteStorage, destination: PgStorage) -> CopyRe
                 converted = [
                     tuple(
                         _time(value) if column in times else bool(value) if column in flags else
+                        _day(value) if column in DAYS else
                         bytes(value) if isinstance(value, memoryview | bytes) else value
                         for column, value in zip(columns, row, strict=True)
                     )

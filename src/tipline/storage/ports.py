@@ -12,10 +12,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import date, datetime
+from typing import Any, Protocol
 
 from tipline.delivery.model import Address, Kind, NewItem, OutboxItem, OutboxTally, Sent
+from tipline.outreach.model import (
+    AudienceFilter,
+    Campaign,
+    CampaignStatus,
+    NewCampaign,
+    Outcome,
+    PlaceActivity,
+    Preferences,
+    Recipient,
+    RunCounts,
+    Subscriber,
+    SubscriberEvent,
+    Tally,
+)
 from tipline.records.model import AuditRecord, ReportRow
 from tipline.staff.model import (
     CardPlacement,
@@ -169,6 +183,62 @@ class MetaRepository(Protocol):
     async def set(self, key: str, value: str) -> None: ...
 
 
+class SubscriberRepository(Protocol):
+    """Outreach subscribers (never joined to tips): a sealed chat, its choices, dated consent."""
+
+    async def by_key(self, chat_key: str) -> Subscriber | None: ...
+    async def by_id(self, subscriber_id: int) -> Subscriber | None: ...
+    async def subscribe(self, chat_key: str, channel: str, sealed_ref: bytes, prefs: Preferences, today: date) -> str:
+        """Records consent (new, or again after stopping) or a change: 'consent', 'change' or 'same'."""
+    async def stop(self, subscriber_id: int, today: date, event: str, detail: str) -> bool:
+        """Stops a subscriber and drops their sealed chat; False when already stopped."""
+    async def events(self, subscriber_id: int) -> list[SubscriberEvent]: ...
+    async def count(self, audience: AudienceFilter) -> int:
+        """Active subscribers an audience filter reaches."""
+    async def all(self) -> list[Subscriber]:
+        """Every subscriber, stopped ones too, by id (for moving to a new server secret)."""
+    async def rekey(self, subscriber_id: int, chat_key: str, sealed_ref: bytes | None) -> None:
+        """Replaces how a subscriber is found and reached (``tipline secret rotate``)."""
+
+
+class CampaignRepository(Protocol):
+    """Outreach campaigns, the durable queue of each delivery (one row per recipient), poll tallies."""
+
+    async def create(
+        self, new: NewCampaign, status: CampaignStatus, author_channel: str, author_ref: str, draft_step: str | None,
+        now: datetime,
+    ) -> int: ...
+    async def get(self, campaign_id: int) -> Campaign | None: ...
+    async def update(self, campaign_id: int, now: datetime, **changes: Any) -> None:
+        """Sets campaign fields (status, content, audience, schedule, next_run_at, runs, draft_step, ...)."""
+    async def image(self, campaign_id: int) -> bytes | None: ...
+    async def with_status(self, statuses: Sequence[CampaignStatus], limit: int = 50) -> list[Campaign]: ...
+    async def draft_of(self, author_channel: str, author_ref: str) -> Campaign | None:
+        """The author's campaign being written in the guided flow, if any."""
+    async def drafting(self) -> list[tuple[str, str]]:
+        """(channel, user) of every author in the middle of the guided flow."""
+    async def due(self, now: datetime) -> list[Campaign]:
+        """Approved campaigns whose next delivery should start."""
+    async def start_run(self, campaign_id: int, run: int, audience: AudienceFilter, now: datetime) -> int:
+        """Writes the recipients of one delivery; returns how many."""
+    async def claim(
+        self, campaign_id: int, run: int, now: datetime, lease_until: datetime, limit: int, cap: int, since: datetime
+    ) -> list[Recipient]:
+        """Leases pending recipients (oldest first); skips those stopped or over ``cap`` messages since ``since``."""
+    async def finish(self, outcomes: Sequence[Outcome], now: datetime) -> None: ...
+    async def expire_leases(self, now: datetime) -> int:
+        """Leased recipients whose lease ran out (a crash mid-send) become 'unknown': never sent again."""
+    async def skip_pending(self, campaign_id: int, now: datetime) -> int: ...
+    async def counts(self, campaign_id: int, run: int) -> RunCounts: ...
+    async def pending(self, campaign_id: int, run: int) -> int: ...
+    async def finish_run(self, campaign_id: int, run: int, now: datetime) -> None: ...
+    async def run_started(self, campaign_id: int, run: int) -> datetime | None: ...
+    async def vote(self, campaign_id: int, run: int, subscriber_id: int, option: int) -> str:
+        """'counted', 'already' (one answer per recipient) or 'not_recipient'."""
+    async def tallies(self, campaign_id: int, run: int | None = None) -> list[Tally]: ...
+    async def activity(self, begin: datetime, end: datetime, province_code: int | None) -> list[PlaceActivity]: ...
+
+
 class OutboxRepository(Protocol):
     async def add(self, item: NewItem, now: datetime) -> int: ...
     async def claim(
@@ -312,6 +382,12 @@ class UnitOfWork(Protocol):
 
     @property
     def webhook_updates(self) -> WebhookUpdateRepository: ...
+
+    @property
+    def subscribers(self) -> SubscriberRepository: ...
+
+    @property
+    def campaigns(self) -> CampaignRepository: ...
 
 
 class Storage(Protocol):

@@ -25,7 +25,10 @@ log = logging.getLogger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _MIGRATION_LOCK = 7_315_001  # pg_advisory_xact_lock key while migrating
 # Tables whose deleted rows hold what a stolen database must not show (drafts, chat links): vacuumed after purges.
-_SENSITIVE_TABLES = ("sessions", "subscriptions", "counters", "throttles", "prompts", "evidence", "followups", "tip_messages")
+_SENSITIVE_TABLES = (
+    "sessions", "subscriptions", "counters", "throttles", "prompts", "evidence", "followups", "tip_messages",
+    "outreach_subscribers",  # a stopped subscriber's sealed chat
+)
 
 
 def migrations() -> list[tuple[int, str]]:

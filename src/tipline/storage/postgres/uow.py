@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tipline.storage.postgres.audit import PgAudit
 from tipline.storage.postgres.base import Conn
+from tipline.storage.postgres.campaigns import PgCampaigns
 from tipline.storage.postgres.outbox import PgOutbox
 from tipline.storage.postgres.small import (
     PgCards,
@@ -18,6 +19,7 @@ from tipline.storage.postgres.small import (
     PgTipMessages,
     PgWebhookUpdates,
 )
+from tipline.storage.postgres.subscribers import PgSubscribers
 from tipline.storage.postgres.tips import PgTips
 from tipline.storage.postgres.units import PgUnits
 
@@ -40,3 +42,5 @@ class PgUnitOfWork:
         self.throttles = PgThrottles(conn)
         self.meta = PgMeta(conn)
         self.webhook_updates = PgWebhookUpdates(conn)
+        self.subscribers = PgSubscribers(conn, writing)
+        self.campaigns = PgCampaigns(conn, writing)

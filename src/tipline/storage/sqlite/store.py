@@ -143,8 +143,10 @@ class SqliteStorage:
     async def uow(self) -> AsyncIterator[SqliteUnitOfWork]:
         """One atomic unit of work: all of it is written, or none of it."""
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the try: a task cancelled while BEGIN runs (on aiosqlite's thread, where it still
+                # completes) must not leave the transaction, and the write lock, open behind it.
+                await self.conn.execute("BEGIN IMMEDIATE")
                 yield SqliteUnitOfWork(self.conn, self.sessions)
             except BaseException as exc:
                 await self._rollback()
@@ -205,7 +207,10 @@ class SqliteStorage:
                 self._chat_locks.pop(key, None)
 
     async def _rollback(self) -> None:
-        # SQLite rolls back by itself after some errors (a full disk among them).
-        if self.conn.in_transaction:
+        # SQLite rolls back by itself after some errors (a full disk among them), and a BEGIN cut short by a
+        # cancellation may still be queued on aiosqlite's thread: ROLLBACK goes after it, whatever happened.
+        try:
             await self.conn.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            pass  # no transaction was open
 

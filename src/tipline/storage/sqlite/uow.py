@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiosqlite
 
 from tipline.storage.sqlite.audit import SqliteAudit
+from tipline.storage.sqlite.campaigns import SqliteCampaigns
 from tipline.storage.sqlite.cards import SqliteCards
 from tipline.storage.sqlite.counters import SqliteCounters
 from tipline.storage.sqlite.deadlines import SqliteDeadlines
@@ -14,6 +15,7 @@ from tipline.storage.sqlite.outbox import SqliteOutbox
 from tipline.storage.sqlite.prompts import SqlitePrompts
 from tipline.storage.sqlite.sessions import SqliteSessions, SqliteSessionStore
 from tipline.storage.sqlite.staff import SqliteStaff
+from tipline.storage.sqlite.subscribers import SqliteSubscribers
 from tipline.storage.sqlite.subscriptions import SqliteSubscriptions
 from tipline.storage.sqlite.throttles import SqliteThrottles
 from tipline.storage.sqlite.tips import SqliteTips
@@ -40,6 +42,8 @@ class SqliteUnitOfWork:
         self.throttles = SqliteThrottles(conn)
         self.meta = SqliteMeta(conn)
         self.webhook_updates = SqliteWebhookUpdates(conn)
+        self.subscribers = SqliteSubscribers(conn)
+        self.campaigns = SqliteCampaigns(conn)
         if read_only:
             for repository in vars(self).values():
                 repository.read_only = True
