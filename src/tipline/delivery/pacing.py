@@ -23,7 +23,7 @@ the channel holds back every bulk sender at once.
 from __future__ import annotations
 
 import asyncio
-import heapq
+import bisect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -55,7 +55,9 @@ class Pace:
         self.priority_wait = priority_wait
         self.monotonic = monotonic
         self.sleep = sleep
-        self._expiries: list[float] = []  # heap: when each answered send stops counting
+        # when each answered send stops counting, in order (sends end nearly in order: an insertion is a
+        # step or two from the end; the k-th to end is read by index, not by sorting the window's sends)
+        self._expiries: list[float] = []
         self._in_flight = 0  # sends without an answer yet: they count until then
         self._next = 0.0
         self._paused_until = 0.0
@@ -71,8 +73,8 @@ class Pace:
 
     def _count(self, now: float) -> int:
         expiries = self._expiries
-        while expiries and expiries[0] <= now:
-            heapq.heappop(expiries)
+        if expiries and expiries[0] <= now:
+            del expiries[: bisect.bisect_right(expiries, now)]
         return len(expiries) + self._in_flight
 
     def _free_at(self, now: float, limit: int) -> float:
@@ -84,7 +86,7 @@ class Pace:
         if over == 0 and self._expiries:
             return self._expiries[0]
         if over < len(self._expiries):
-            return heapq.nsmallest(over + 1, self._expiries)[-1]
+            return self._expiries[over]
         return now + 0.001
 
     def _start(self) -> float:
@@ -104,7 +106,7 @@ class Pace:
             self._rtt_second = second
         self._rtt_min[1] = min(self._rtt_min[1], rtt)
         usual = min(min(self._rtt_min), rtt)
-        heapq.heappush(self._expiries, max(started + self.window, now + self.channel_window - usual))
+        bisect.insort(self._expiries, max(started + self.window, now + self.channel_window - usual))
 
     # --- priority --------------------------------------------------------------------------------------------
 
