@@ -15,7 +15,8 @@ includes everything a deployment pays for (process, HTTP stack, persistence).
   and TIPLINE_DB. When it is absent the peer is skipped with a note: the project never needs it.
 
 A round: a fresh server, a fresh bot process on a fresh database, wait until the bot has called
-getUpdates (start-up is not measured), then N citizens each file one complete report, all at once,
+getUpdates and its CPU has settled (start-up is not measured, nor what it left running in the
+background), then N citizens each file one complete report, all at once,
 each acting as soon as it is answered (no think time: a worst case for the bot). Rounds alternate
 (this, peer, this, peer, ...) so that slow drift of a shared machine hits both alike.
 
@@ -430,6 +431,19 @@ class BotProcess:
                 raise StepFailed(f"the bot did not poll within {READY_TIMEOUT:.0f}s:\n{self.log()[-2000:]}")
             await asyncio.sleep(0.01)
 
+    async def settled(self) -> None:
+        """Returns once the bot has finished what it does in the background at start-up (it used less than
+        5% of a core over a tenth of a second), so that a round measures a bot already running, as a
+        burst finds it, not the end of its start-up: this bot hashes its stock of passphrases then."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        before = cpu_seconds(self.pid)
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            after = cpu_seconds(self.pid)
+            if before is None or after is None or after - before < 0.005:
+                return
+            before = after
+
     async def stop(self) -> int:
         """SIGINT, as Ctrl-C or a platform's stop does; killed if it does not exit within 30 s."""
         if self.process.returncode is None:
@@ -490,6 +504,7 @@ async def run_round(contender: Contender, n: int, workdir: Path, on_ready: OnRea
         watching = asyncio.create_task(watcher.run())
         try:
             await bot.ready(api)
+            await bot.settled()
             if on_ready is not None:
                 await on_ready(bot.pid)
             cpu0, own0, t0 = cpu_seconds(bot.pid), time.process_time(), time.perf_counter()

@@ -173,7 +173,7 @@ class Citizen:
         await self.step("category", "press", f"cat:{p.category}", "urg:ongoing")
         await self.step("urgency", "press", f"urg:{p.urgency}", "page:1", n=2 if p.urgency == "now" else 1)
         await self.step("province", "say", p.province, "com:unknown")
-        await self.step("commune", "say", p.commune, "next")
+        await self.step("commune", "say", p.commune, "next", n=2)  # "Place noted: ..." + the next question
         await self.step("address", "say", p.address, "back")
         await self.step("description", "say", p.description, "clear")
         await self.step("done", "press", "next", "next")

@@ -398,10 +398,20 @@ async def test_a_reply_waits_at_most_for_the_next_free_slot_and_bulk_yields_to_i
     pace._waiting = 0
     slow = Pace(10, margin=0.0, priority_wait=0.05, monotonic=lambda: now[0], sleep=sleep)
     for _ in range(10):
-        slow.done(await slow.priority())  # ten replies at once: the eleventh waits no more than priority_wait
+        slow.done(await slow.priority())  # ten replies at once
     before = now[0]
     async with slow.slot():
-        assert now[0] - before == pytest.approx(0.05)
+        assert now[0] == before  # no slot frees within priority_wait: waiting would not help, it goes at once
+    now[0] += 0.96  # the first ten stop counting at before + 1.0: a slot frees within priority_wait
+    async with slow.slot():
+        assert now[0] - before == pytest.approx(1.0)  # the next free slot
+    in_flight = Pace(10, margin=0.0, priority_wait=0.05, monotonic=lambda: now[0], sleep=sleep)
+    started = [await in_flight.priority() for _ in range(10)]  # ten replies without an answer yet
+    now[0] += 0.5
+    async with in_flight.slot():
+        assert now[0] - started[0] == pytest.approx(0.5)  # none can stop counting within 0.05 s: at once
+    in_flight.done(started[0])
+    assert in_flight._count(now[0]) == 11 and len(in_flight._starts) == 9  # two answered, nine in flight
 
 
 async def test_english_falls_back_to_vietnamese_when_the_campaign_has_no_english(world: World) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
@@ -87,6 +88,26 @@ async def test_passphrases_made_ahead_are_each_handed_out_once() -> None:
         for passphrase, digest in given:
             assert re.fullmatch(r"[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4}", passphrase)
             assert await hasher.verify(passphrase, digest)
+    finally:
+        await hasher.close()
+
+
+async def test_the_stock_is_topped_up_only_in_quiet_moments() -> None:
+    hasher = Hasher(stock=2, quiet=0.3)
+    try:
+        hasher.top_up()  # at start-up nobody is busy yet: filled at once
+        for _ in range(200):
+            if hasher.stocked == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert hasher.stocked == 2
+        await hasher.fresh()
+        for _ in range(3):  # a burst: citizens keep the bot busy, the stock waits
+            await asyncio.sleep(0.1)
+            hasher.busy()
+        assert hasher.stocked == 1
+        await asyncio.sleep(0.6)  # quiet for longer than 0.3 s: one more hashed
+        assert hasher.stocked == 2
     finally:
         await hasher.close()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import replace
@@ -28,6 +27,7 @@ from telegram.ext import (
     ContextTypes,
     ExtBot,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -45,6 +45,7 @@ from tipline.replies import CampaignAction, MenuEntry, PollVote, Reply, Step
 from .bulk import BulkTelegramChannel
 from .callbacks import unpack
 from .channel import NAME, TelegramChannel, call, sent_of
+from .light import CitizenUpdate, Pressed, TiplineBot
 from .render import chunks
 from .request import AiohttpRequest
 from .updates import command_of, replied_to_bot, staff_user, to_event
@@ -82,7 +83,7 @@ class TiplineContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any
 
 
 async def _citizen(
-    context: TiplineContext, chat_id: int, event: Inbound, pressed: Message | None = None, label: str | None = None
+    context: TiplineContext, chat_id: int, event: Inbound, pressed: Pressed | None = None, label: str | None = None
 ) -> None:
     """Runs one event through the citizen service; the replies go out under the chat's lock. ``pressed`` is
     the message whose button ``label`` was chosen."""
@@ -101,7 +102,7 @@ async def _citizen(
     await context.core.citizens.handle(NAME, chat_id, event, deliver, context.channel.traits)
 
 
-async def _in_place(context: TiplineContext, pressed: Message, label: str | None, reply: Reply) -> bool:
+async def _in_place(context: TiplineContext, pressed: Pressed, label: str | None, reply: Reply) -> bool:
     """Shows the answer to a choice in place of the question it answers: "✓ <the choice>" (after the choices
     already made on this message) and the next question, with its buttons, in one edit instead of removing
     the old buttons and sending a new message. False (and nothing changed) when that cannot be done: the
@@ -116,36 +117,24 @@ async def _in_place(context: TiplineContext, pressed: Message, label: str | None
     if len(chunks(text)) > 1:
         return False
     try:
-        await context.channel.edit(sent_of(pressed), outgoing(replace(reply, text=text)))
+        await context.channel.edit(pressed.sent, outgoing(replace(reply, text=text)))
     except Rejected:
         return False
-    context.cleared.pop((pressed.chat.id, pressed.message_id), None)  # it has buttons again
+    context.cleared.pop((pressed.chat_id, pressed.message_id), None)  # it has buttons again
     return True
 
 
-def _label(message: Message, data: str | None) -> str | None:
-    """The words of the button that was pressed, without a leading emoji ("⬅️ Back" -> "Back")."""
-    markup = message.reply_markup
-    for row in markup.inline_keyboard if markup is not None else ():
-        for button in row:
-            if button.callback_data == data:
-                text = button.text.strip()
-                start = next((i for i, ch in enumerate(text) if unicodedata.category(ch)[0] in "LN"), len(text))
-                return text[start:].strip() or None
-    return None
-
-
-async def _clear_keyboard(context: TiplineContext, message: Message) -> None:
+async def _clear_keyboard(context: TiplineContext, message: Pressed) -> None:
     """Removes the buttons of a question once one was chosen, once: a double tap must not ask Telegram to
     remove them again (it refuses an edit that changes nothing). Runs under the chat's lock."""
-    key = (message.chat.id, message.message_id)
-    if message.reply_markup is None or key in context.cleared:
+    key = (message.chat_id, message.message_id)
+    if not message.buttons or key in context.cleared:
         return
     context.cleared[key] = None
     while len(context.cleared) > CLEARED_MEMORY:
         context.cleared.popitem(last=False)
     try:
-        await call(context.bot, "editMessageReplyMarkup", {"chat_id": message.chat.id, "message_id": message.message_id})
+        await call(context.bot, "editMessageReplyMarkup", {"chat_id": message.chat_id, "message_id": message.message_id})
     except TelegramError:
         pass  # already edited or deleted: harmless
 
@@ -239,13 +228,50 @@ async def on_button(update: Update, context: TiplineContext) -> None:
     ):
         # Answered at once, without waiting for Telegram's reply: the press is handled meanwhile.
         _in_background(context, _answer(query, ""))
-        await _citizen(context, message.chat.id, Pick(action), pressed=message, label=_label(message, query.data))
+        pressed = Pressed.of(message)
+        await _citizen(context, message.chat.id, Pick(action), pressed=pressed, label=pressed.label(query.data))
         return
     if not isinstance(message, Message):
         await _answer(query, "")
         return
     answer = await context.core.staff.press(staff_user(update.effective_user), sent_of(message), action)
     await _answer(query, answer)
+
+
+async def on_citizen_update(update: CitizenUpdate, context: TiplineContext) -> None:
+    """A citizen's plain text or button press in a private chat, read light (bot/telegram/light.py): the same
+    as ``on_private_message`` and ``on_button`` do with them; anything else is read in full for them."""
+    if update.text is not None:
+        if update.sender is not None and await context.core.broadcasts.drafting(NAME, str(update.sender)):
+            await on_private_message(update.full(context.bot), context)  # a broadcaster writing a campaign
+            return
+        await _citizen(context, update.chat_id, Text(update.text))
+        return
+    query, pressed = update.query, update.pressed
+    assert query is not None and pressed is not None
+    action = unpack(query.get("data"))
+    if isinstance(action, PollVote):
+        # A subscriber's answer to a poll (a campaign's burst of them): as on_button counts it.
+        answer = await context.core.citizens.outreach.vote(NAME, update.chat_id, action)
+        await _answer_json(context, query["id"], answer)
+        return
+    if isinstance(action, Step | MenuEntry | None) and not await context.core.staff.is_staff_chat(pressed.sent.address):
+        # Answered at once, without waiting for Telegram's reply: the press is handled meanwhile.
+        _in_background(context, _answer_json(context, query["id"]))
+        await _citizen(context, update.chat_id, Pick(action), pressed=pressed, label=pressed.label(query.get("data")))
+        return
+    await on_button(update.full(context.bot), context)  # a staff or campaign button: read in full
+
+
+async def _answer_json(context: TiplineContext, query_id: str, text: str = "") -> None:
+    """``_answer`` for a press read light."""
+    params: dict[str, Any] = {"callback_query_id": query_id}
+    if text:
+        params.update(text=text[:200], show_alert=True)
+    try:
+        await call(context.bot, "answerCallbackQuery", params)
+    except BadRequest:
+        pass  # too old to answer; the press is still handled
 
 
 async def _answer(query: Any, text: str) -> None:
@@ -281,8 +307,14 @@ async def on_error(update: object, context: TiplineContext) -> None:
         log.warning("Telegram could not be reached while answering an update: %s", error)
     else:
         log.error("unexpected error while handling an update", exc_info=error)
-    if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
-        to = Address(NAME, str(update.effective_chat.id))
+    if isinstance(update, CitizenUpdate):
+        chat: int | None = update.chat_id
+    elif isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
+        chat = update.effective_chat.id
+    else:
+        chat = None
+    if chat is not None:
+        to = Address(NAME, str(chat))
         try:
             await send_replies(context.channel, to, [error_reply(Session())])
         except DeliveryError:
@@ -372,15 +404,18 @@ def build_application(
     Without a core, one is bootstrapped from the settings when the application starts. ``background=False``:
     the caller runs ``core.background()`` (one process running Telegram and Zalo runs it once).
     """
+    bot = TiplineBot(
+        token or settings.telegram_bot_token or "",
+        base_url=settings.telegram_api_base_url,
+        base_file_url=settings.file_base_url,
+        request=AiohttpRequest(connections=CONNECTIONS),
+        get_updates_request=AiohttpRequest(connections=1),
+    )
     application = (
         ApplicationBuilder()
-        .token(token or settings.telegram_bot_token or "")
-        .base_url(settings.telegram_api_base_url)
-        .base_file_url(settings.file_base_url)
+        .bot(bot)
         .context_types(ContextTypes(context=TiplineContext))
         .concurrent_updates(True)
-        .request(AiohttpRequest(connections=CONNECTIONS))
-        .get_updates_request(AiohttpRequest(connections=1))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
@@ -391,6 +426,7 @@ def build_application(
     if core is not None:
         application.bot_data["core"] = core
     private = filters.ChatType.PRIVATE
+    application.add_handler(TypeHandler(CitizenUpdate, on_citizen_update))
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, on_private_message))

@@ -36,7 +36,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from telegram import Update
 from telegram.ext import Application
 
 from tipline.bootstrap import Core
@@ -44,6 +43,7 @@ from tipline.config import Settings
 
 from ..lanes import Job, Lanes
 from ..telegram.app import ALLOWED_UPDATES, build_application
+from ..telegram.light import parse_update as telegram_update
 from ..zalo.app import ZaloBot
 from ..zalo.client import ZaloBotClient
 from ..zalo.updates import SECRET_HEADER as ZALO_SECRET_HEADER
@@ -169,9 +169,10 @@ class TelegramWebhook:
         return self.intake.accept("telegram", str(data["update_id"]), lane, lambda: self._process(data))
 
     async def _process(self, data: dict[str, Any]) -> None:
-        """Read in full (python-telegram-bot's ``de_json`` takes a while) only after the acknowledgement."""
+        """Read (python-telegram-bot's ``de_json`` takes a while; a citizen's text or press is read light) only
+        after the acknowledgement."""
         try:
-            update = Update.de_json(data, self.application.bot)
+            update = telegram_update(data, self.application.bot)
         except Exception:  # whatever the shape: dropped with a line, never an error page
             log.warning("telegram webhook: an update that could not be read was dropped")
             return

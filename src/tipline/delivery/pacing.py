@@ -6,7 +6,9 @@ One limiter per channel, shared by two kinds of traffic:
   while the channel's one-second budget has room, and otherwise takes the very next free slot, before any
   campaign message (in practice one campaign interval: a thirtieth of a second at 30 a second, a millisecond
   at 1,000), never waiting more than ``priority_wait``. Without that, a reply sent into a full second would
-  draw a 429 and wait a whole second.
+  draw a 429 and wait a whole second. When no slot can free up within ``priority_wait`` (the replies alone
+  fill the second: a burst of citizens), waiting could not bring the send under the limit, only make the
+  citizen wait: it goes at once.
 - **bulk** (campaigns): ``await acquire()`` waits for room, spaced evenly (a short catch-up after a stall,
   never a burst of a whole window), and yields to any priority send that is waiting.
 
@@ -25,7 +27,7 @@ the channel holds back every bulk sender at once.
 from __future__ import annotations
 
 import asyncio
-import heapq
+import bisect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -58,8 +60,11 @@ class Pace:
         self.priority_wait = priority_wait
         self.monotonic = monotonic
         self.sleep = sleep
-        self._expiries: list[float] = []  # heap: when each answered send stops counting
+        # when each answered send stops counting, in order (sends end nearly in order: an insertion is a
+        # step or two from the end; the k-th to end is read by index, not by sorting the window's sends)
+        self._expiries: list[float] = []
         self._in_flight = 0  # sends without an answer yet: they count until then
+        self._starts: list[float] = []  # their starts, in order: none stops counting before a window after it
         self._next = 0.0
         self._paused_until = 0.0
         # the shortest round trip in the last second and this one (the part of a trip every request makes);
@@ -74,8 +79,8 @@ class Pace:
 
     def _count(self, now: float) -> int:
         expiries = self._expiries
-        while expiries and expiries[0] <= now:
-            heapq.heappop(expiries)
+        if expiries and expiries[0] <= now:
+            del expiries[: bisect.bisect_right(expiries, now)]
         return len(expiries) + self._in_flight
 
     def _free_at(self, now: float, limit: int) -> float:
@@ -87,17 +92,29 @@ class Pace:
         if over == 0 and self._expiries:
             return self._expiries[0]
         if over < len(self._expiries):
-            return heapq.nsmallest(over + 1, self._expiries)[-1]
+            return self._expiries[over]
         return now + 0.001
+
+    def _may_free_by(self, moment: float, limit: int) -> bool:
+        """Whether the count can drop below ``limit`` by ``moment``: enough answered sends stop counting by
+        then, or sends in flight that started a window before it (the earliest one of them can stop)."""
+        over = self._count(self.monotonic()) - limit
+        ending = bisect.bisect_right(self._expiries, moment) + bisect.bisect_right(self._starts, moment - self.window)
+        return ending > over
 
     def _start(self) -> float:
         self._in_flight += 1
-        return self.monotonic()
+        started = self.monotonic()
+        bisect.insort(self._starts, started)
+        return started
 
     def done(self, started: float) -> None:
         """A send got its answer (or failed): it counts for a window from its start, and until a second after
         its answer less the usual round trip (longer when it was held up on the way)."""
         self._in_flight -= 1
+        index = bisect.bisect_left(self._starts, started)
+        if index < len(self._starts) and self._starts[index] == started:
+            del self._starts[index]
         now = self.monotonic()
         rtt = now - started
         second = int(now)
@@ -107,15 +124,17 @@ class Pace:
             self._rtt_second = second
         self._rtt_min[1] = min(self._rtt_min[1], rtt)
         usual = min(min(self._rtt_min), rtt)
-        heapq.heappush(self._expiries, max(started + self.window, now + self.channel_window - usual))
+        bisect.insort(self._expiries, max(started + self.window, now + self.channel_window - usual))
 
     # --- priority --------------------------------------------------------------------------------------------
 
     async def priority(self) -> float:
         """Before a priority send: at once if the window has room, else the next free slot (before any bulk
-        send), at most ``priority_wait`` seconds. Returns the start, for ``done()``."""
+        send) when one frees up within ``priority_wait`` seconds, else at once. Returns the start, for
+        ``done()``."""
         now = self.monotonic()
-        if self._count(now) >= self.limit:
+        # (a microsecond more: a slot that frees just as the wait would end is still worth the wait)
+        if self._count(now) >= self.limit and self._may_free_by(now + self.priority_wait + 1e-6, self.limit):
             deadline = now + self.priority_wait
             self._waiting += 1
             try:
