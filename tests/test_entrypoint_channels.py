@@ -4,6 +4,7 @@ each a separate process talking to the local servers over HTTP, stopped by a sig
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from backends import database_env, database_url_for, ensure_database
 from botapi import FakeBotApi
@@ -90,9 +92,18 @@ async def test_webhook_mode_registers_answers_and_stops_on_sigterm(zapi: FakeZal
                 break
             await asyncio.sleep(0.05)
         assert zapi.webhook is not None and zapi.webhook.url == f"http://127.0.0.1:{port}/zalo"
+        async with httpx.AsyncClient() as http:  # ready, as a load balancer would ask, before Zalo posts
+            for _ in range(300):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.05)
         hoa = zapi.user(display_name="Trần Thị Hoa")
         await hoa.send("/start")
-        [welcome] = await hoa.wait_for(1, timeout=30)
+        try:
+            [welcome] = await hoa.wait_for(1, timeout=30)
+        except AssertionError as missing:
+            raise AssertionError(f"{missing}\ndeliveries: {[str(d) for d in zapi.deliveries]}") from None
         assert "113" in welcome["text"]
         assert [d.status for d in zapi.deliveries] == [200]
     finally:
