@@ -5,7 +5,7 @@ clock, resuming after a crash without sending anyone anything twice, polls, and 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class World:
     api: FakeBotApi
     bot: RunningBot
     author: SimUser
+    subscriber_ids: dict[int, int] = field(default_factory=dict)
 
     @property
     def core(self) -> Core:
@@ -63,6 +64,7 @@ class World:
             user = self.api.user(started=True)
             await self.core.citizens.outreach.subscribe("telegram", user.id, prefs)
             found.append(user)
+            await self.subscriber(user)  # its id, for reading the row after it stopped
         return found
 
     async def campaign(self, content: Content = TEXT, audience: AudienceFilter | None = None,
@@ -88,9 +90,14 @@ class World:
         return found
 
     async def subscriber(self, user: SimUser) -> Subscriber:
+        """The person's subscription: found by the chat's keyed hash while active; once stopped that hash is
+        gone (nothing left names the chat), and the row is read by the id it had."""
         async with self.bot.read() as uow:
             found = await uow.subscribers.by_key(self.core.keyring.outreach_key("telegram", user.id))
-        assert found is not None
+            if found is None:
+                found = await uow.subscribers.by_id(self.subscriber_ids[user.id])
+                assert found is not None and not found.active
+            self.subscriber_ids[user.id] = found.id
         return found
 
 

@@ -114,14 +114,24 @@ async def subscribe(c: Citizen, place: str = "can tho", commune: str = "ninh kie
     await c.say(commune)
     await c.press(audience)
     await c.press("lang:vi")
-    return texts(await c.press("sub:yes"))
+    answer = texts(await c.press("sub:yes"))
+    await subscriber(c.bot, c)  # remembers the row's id, to read it after a stop
+    return answer
+
+
+_IDS: dict[int, int] = {}  # user → subscriber id, as last found
 
 
 async def subscriber(bot: RunningBot, c: Citizen) -> tuple[Subscriber, list[SubscriberEvent]]:
-    """The person's subscription as the bot finds it (by the chat's keyed index), and its dated events."""
+    """The person's subscription as the bot finds it (by the chat's keyed index) and its dated events. Once
+    stopped, that index no longer finds the row (with the secret, a stopped row names no chat): it is read by
+    the id it had."""
     async with bot.read() as uow:
         found = await uow.subscribers.by_key(Keyring(SECRET.encode()).outreach_key("telegram", c.user.id))
-        assert found is not None
+        if found is None:
+            found = await uow.subscribers.by_id(_IDS[c.user.id])
+            assert found is not None and not found.active, "only a stopped subscriber is not found by its chat"
+        _IDS[c.user.id] = found.id
         return found, await uow.subscribers.events(found.id)
 
 
@@ -158,6 +168,12 @@ async def test_subscribe_unsubscribe_and_the_dated_consent(api: FakeBotApi, bot:
     row, events = await subscriber(bot, lan)
     assert not row.active and row.sealed_ref is None
     assert (events[-1].event, events[-1].detail) == ("stop", "unsubscribe")
+    async with bot.read() as uow:  # with the secret, the stopped row no longer leads to the chat
+        assert await uow.subscribers.by_key(Keyring(SECRET.encode()).outreach_key("telegram", lan.user.id)) is None
+    await subscribe(lan)
+    again_row, again_events = await subscriber(bot, lan)  # subscribing again: a new consent, a row of its own
+    assert again_row.active and again_row.id != row.id and [e.event for e in again_events] == ["consent"]
+    await lan.say("/unsubscribe")
     again = await lan.say("dừng")
     assert "nothing to stop" in texts(again) or "không có gì để dừng" in texts(again)
 

@@ -90,9 +90,11 @@ class PgSubscribers(Repository):
         return event
 
     async def stop(self, subscriber_id: int, today: date, event: str, detail: str) -> bool:
-        """Stops one subscriber and drops their sealed chat; False when already stopped."""
+        """Stops one subscriber and drops their sealed chat and the keyed hash that found it (a random key takes its
+        place: with the secret, a stopped row names no chat); False when already stopped."""
         changed = await self._run(
-            "UPDATE outreach_subscribers SET active = FALSE, sealed_ref = NULL, changed_on = $1 WHERE id = $2 AND active",
+            "UPDATE outreach_subscribers SET active = FALSE, sealed_ref = NULL, changed_on = $1, "
+            "chat_key = 'stopped:' || md5(random()::text || clock_timestamp()::text) WHERE id = $2 AND active",
             (today, subscriber_id),
         )
         if changed:

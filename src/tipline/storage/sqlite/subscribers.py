@@ -86,9 +86,11 @@ class SqliteSubscribers(Repository):
         return event
 
     async def stop(self, subscriber_id: int, today: date, event: str, detail: str) -> bool:
-        """Stops one subscriber and drops their sealed chat; False when already stopped."""
+        """Stops one subscriber and drops their sealed chat and the keyed hash that found it (a random key takes its
+        place: with the secret, a stopped row names no chat); False when already stopped."""
         changed = await self._run(
-            "UPDATE outreach_subscribers SET active = 0, sealed_ref = NULL, changed_on = ? WHERE id = ? AND active = 1",
+            "UPDATE outreach_subscribers SET active = 0, sealed_ref = NULL, changed_on = ?, "
+            "chat_key = 'stopped:' || lower(hex(randomblob(16))) WHERE id = ? AND active = 1",
             (today.isoformat(), subscriber_id),
         )
         if changed:
