@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from backends import open_test_storage
@@ -209,3 +212,30 @@ async def test_a_units_chat_is_a_staff_chat_once_linked(world: World) -> None:
     world.authorizer.forget_unit_chats()  # as the desk does after it linked a chat
     assert await world.authorizer.is_staff_chat(unit_chat)
     assert not await world.authorizer.is_staff_chat(citizen_chat)
+
+
+async def test_who_asks_while_the_staff_chats_are_read_goes_on_in_the_order_they_asked(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chat's messages must reach its lock in the order they came: while the staff chats are read (once a
+    minute), everyone who asks waits for that one read and goes on in turn, never overtaking another."""
+    reads = 0
+    real = world.storage.read
+
+    @contextlib.asynccontextmanager
+    async def slow_read() -> AsyncIterator[Any]:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.05 if reads == 1 else 0)  # the first read is slow; a second would be quick
+        async with real() as uow:
+            yield uow
+
+    monkeypatch.setattr(world.storage, "read", slow_read)
+    order: list[int] = []
+
+    async def ask(n: int) -> None:
+        await world.authorizer.is_staff_chat(Address("telegram", str(1000 + n)))
+        order.append(n)
+
+    await asyncio.gather(*(ask(n) for n in range(5)))
+    assert order == [0, 1, 2, 3, 4] and reads == 1
