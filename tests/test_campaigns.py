@@ -461,3 +461,21 @@ async def test_senders_in_several_processes_count_themselves_to_split_the_rate(s
         assert await uow.send_shares.beat("host:1:a", "campaigns", later, later - lapse) == 1
         await uow.send_shares.leave("host:1:a")
         assert await uow.send_shares.beat("host:3:c", "campaigns", later, later - lapse) == 1
+        assert await uow.send_shares.owners("campaigns") == ["host:3:c"]
+
+
+def test_a_sender_whose_process_is_gone_from_this_machine_is_known() -> None:
+    """A restarted bot need not wait for its killed predecessor's share to lapse: that process is gone."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tipline.outreach.sender import _gone_here
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    here = socket.gethostname()
+    assert _gone_here(f"{here}:{done.stdout.strip()}:ab12")
+    assert not _gone_here(f"{here}:{os.getpid()}:ab12")  # this process
+    assert not _gone_here(f"{here}:1:ab12")  # alive (init)
+    assert not _gone_here(f"another-host:{done.stdout.strip()}:ab12")  # not this machine's to judge

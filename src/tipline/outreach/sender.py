@@ -101,6 +101,21 @@ class _Run:
     note: str = ""
 
 
+def _gone_here(owner: str) -> bool:
+    """Whether a sender (``host:pid:random``) ran on this machine in a process that no longer exists."""
+    host, _sep, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists (another user's process): not ours to judge
+        return False
+    return False
+
+
 class CampaignSender:
     def __init__(
         self,
@@ -310,7 +325,14 @@ class CampaignSender:
         now = self.clock()
         try:
             async with self.storage.uow() as uow:
-                senders = await uow.send_shares.beat(self.owner, SHARE_POOL, now, now - timedelta(seconds=SHARE_LAPSE))
+                since = now - timedelta(seconds=SHARE_LAPSE)
+                senders = await uow.send_shares.beat(self.owner, SHARE_POOL, now, since)
+                if senders > 1:  # a sender of this machine whose process is gone (killed, restarted) counts no more
+                    gone = [owner for owner in await uow.send_shares.owners(SHARE_POOL) if _gone_here(owner)]
+                    for owner in gone:
+                        await uow.send_shares.leave(owner)
+                    if gone:
+                        senders = await uow.send_shares.beat(self.owner, SHARE_POOL, now, since)
         except Exception:  # keep the last share: sending on with it is safe, and the next renewal may work
             log.exception("campaigns: could not renew this sender's share of the rate")
             return self.pace.shared_by

@@ -337,7 +337,9 @@ class SendShareRepository(Protocol):
         """Marks ``owner`` as delivering on ``channel`` now, forgets senders not seen since ``since``, and returns
         how many deliver on that channel (this one included)."""
     async def leave(self, owner: str) -> None:
-        """This sender stopped delivering."""
+        """This sender stopped delivering (or, named by another, its process is gone)."""
+    async def owners(self, channel: str) -> list[str]:
+        """The senders counted on ``channel``."""
 
 
 class WebhookUpdateRepository(Protocol):

@@ -320,3 +320,6 @@ class PgSendShares(Repository):
 
     async def leave(self, owner: str) -> None:
         await self._run("DELETE FROM send_shares WHERE owner = $1", (owner,))
+
+    async def owners(self, channel: str) -> list[str]:
+        return [row["owner"] for row in await self._all("SELECT owner FROM send_shares WHERE channel = $1", (channel,))]

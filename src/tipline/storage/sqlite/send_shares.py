@@ -21,3 +21,6 @@ class SqliteSendShares(Repository):
 
     async def leave(self, owner: str) -> None:
         await self._run("DELETE FROM send_shares WHERE owner = ?", (owner,))
+
+    async def owners(self, channel: str) -> list[str]:
+        return [str(row[0]) for row in await self._all("SELECT owner FROM send_shares WHERE channel = ?", (channel,))]
