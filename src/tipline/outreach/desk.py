@@ -13,7 +13,6 @@ preview and buttons), ``/campaigns`` (open campaigns), ``/approve N``, ``/reject
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,6 +25,7 @@ from tipline.delivery.plain import plain_text
 from tipline.delivery.port import Channels, DeliveryError, FileRef
 from tipline.events import Media
 from tipline.i18n import N_, TIMEZONE, translator
+from tipline.once import OneAtATime
 from tipline.outreach.campaigns import (
     NOT_BROADCASTER,
     Broadcaster,
@@ -89,7 +89,7 @@ class BroadcastDesk:
         self.moderators = moderators
         self.wake = wake  # tells the campaign sender that something may be due
         self._drafting: set[tuple[str, str]] | None = None
-        self._drafting_reading: asyncio.Future[None] | None = None
+        self._read_drafting_once = OneAtATime(self._read_drafting)  # in order, as Authorizer.is_staff_chat
 
     # --- who -------------------------------------------------------------------------------------------
 
@@ -110,18 +110,12 @@ class BroadcastDesk:
         """Whether this person is writing a campaign (then their private messages are its answers). Kept in
         memory, so the citizens' messages cost nothing here."""
         if self._drafting is None:
-            # One read for all who ask meanwhile, resumed in the order they asked (see is_staff_chat).
-            if self._drafting_reading is None:
-                self._drafting_reading = asyncio.ensure_future(self._read_drafting())
-            await self._drafting_reading
+            await self._read_drafting_once()
         return self._drafting is not None and (channel, user_ref) in self._drafting
 
     async def _read_drafting(self) -> None:
-        try:
-            async with self.storage.read() as uow:
-                self._drafting = set(await uow.campaigns.drafting())
-        finally:
-            self._drafting_reading = None
+        async with self.storage.read() as uow:
+            self._drafting = set(await uow.campaigns.drafting())
 
     def _set_drafting(self, who: Broadcaster, writing: bool) -> None:
         if self._drafting is None:

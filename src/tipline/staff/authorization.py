@@ -16,6 +16,7 @@ from typing import Protocol
 
 from tipline.clock import Clock
 from tipline.delivery.model import Address
+from tipline.once import OneAtATime
 from tipline.staff.actors import Actor, Role, StaffUser
 from tipline.staff.model import StaffRole
 from tipline.storage.ports import Storage
@@ -46,7 +47,9 @@ class Authorizer:
         self._members: dict[tuple[str, str], tuple[bool, float]] = {}
         self._asking: dict[tuple[str, str], asyncio.Future[bool]] = {}
         self._unit_chats: tuple[frozenset[tuple[str, str]], float] | None = None
-        self._unit_chats_reading: asyncio.Future[None] | None = None
+        # One read for all who ask meanwhile, and they go on in the order they asked: a chat's messages are
+        # not reordered before they reach its lock.
+        self._read_unit_chats_once = OneAtATime(self._read_unit_chats)
 
     def is_moderators_chat(self, chat: Address) -> bool:
         return self.moderators is not None and (chat.channel, chat.chat) == (self.moderators.channel, self.moderators.chat)
@@ -60,21 +63,14 @@ class Authorizer:
         if self.is_moderators_chat(chat):
             return True
         if self._unit_chats is None or self._unit_chats[1] <= time.monotonic():
-            # One read for all who ask meanwhile, and they go on in the order they asked (waiters of one
-            # future resume in order): a chat's messages are not reordered before they reach its lock.
-            if self._unit_chats_reading is None:
-                self._unit_chats_reading = asyncio.ensure_future(self._read_unit_chats())
-            await self._unit_chats_reading
+            await self._read_unit_chats_once()
         assert self._unit_chats is not None
         return (chat.channel, chat.chat) in self._unit_chats[0]
 
     async def _read_unit_chats(self) -> None:
-        try:
-            async with self.storage.read() as uow:
-                chats = await uow.units.active_chats()
-            self._unit_chats = (frozenset((c.channel, c.chat) for c in chats), time.monotonic() + STAFF_CHATS_TTL)
-        finally:
-            self._unit_chats_reading = None
+        async with self.storage.read() as uow:
+            chats = await uow.units.active_chats()
+        self._unit_chats = (frozenset((c.channel, c.chat) for c in chats), time.monotonic() + STAFF_CHATS_TTL)
 
     def forget_unit_chats(self) -> None:
         """A unit's chat changed: the next ``is_staff_chat`` reads them again."""
