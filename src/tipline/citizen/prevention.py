@@ -134,8 +134,9 @@ _GREETINGS = frozenset(
 
 
 def is_greeting(text: str) -> bool:
+    """A hello, alone or with one more word ("chào bạn ạ", "hi there")."""
     words = "".join(ch if ch.isalnum() else " " for ch in fold(text)).split()
-    return " ".join(words) in _GREETINGS or " ".join(words[:-1]) in _GREETINGS - {""} and len(words) <= 3
+    return " ".join(words) in _GREETINGS or (len(words) <= 3 and " ".join(words[:-1]) in _GREETINGS)
 
 
 def answer(session: Session, text: str, ctx: Context) -> Result:
