@@ -42,9 +42,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             core.channels.register(channel)
             core.authorizer.membership = channel
             # Campaigns go out on a client of their own, as in the bot's process (bot/telegram/app.py).
-            bulk = BulkTelegramChannel(settings.telegram_api_base_url, settings.telegram_bot_token, core.sender.in_flight + 2)
-            await bulk.start()
-            core.bulk_channels.register(bulk)
+            bulk = await BulkTelegramChannel.open_for(core, settings.telegram_api_base_url, settings.telegram_bot_token)
         if settings.zalo_bot_token:
             client = ZaloBotClient(settings.zalo_bot_token, settings.zalo_api_base_url)
             core.channels.register(ZaloChannel(client))

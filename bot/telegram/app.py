@@ -356,10 +356,7 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
     core.channels.register(channel)
     # Campaigns get a client of their own (aiohttp, its own connections): bulk sending never holds up a reply.
     settings: Settings = application.bot_data["settings"]
-    bulk = BulkTelegramChannel(settings.telegram_api_base_url, application.bot.token, core.sender.in_flight + 2)
-    await bulk.start()
-    application.bot_data["bulk"] = bulk
-    core.bulk_channels.register(bulk)
+    application.bot_data["bulk"] = await BulkTelegramChannel.open_for(core, settings.telegram_api_base_url, application.bot.token)
     core.authorizer.membership = channel
     if core.authorizer.moderators is None:
         log.warning("TIPLINE_MODERATOR_CHAT_ID is not set: tips are kept, and their cards wait until it is")

@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from tipline.bootstrap import Core
 from tipline.delivery.model import Address, Sent
 from tipline.delivery.port import ChannelTraits, FileRef, Outgoing, Rejected, RetryLater, Unreachable
 from tipline.replies import Choice
@@ -62,6 +63,15 @@ class BulkTelegramChannel:
             connector=aiohttp.TCPConnector(limit=self.connections, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=5.0),
         )
+
+    @classmethod
+    async def open_for(cls, core: Core, base_url: str, token: str) -> BulkTelegramChannel:
+        """Started and registered as the core's campaign channel for Telegram (the bot's process and
+        ``tipline-worker`` alike); close it when the process stops."""
+        bulk = cls(base_url, token, core.sender.in_flight + 2)
+        await bulk.start()
+        core.bulk_channels.register(bulk)
+        return bulk
 
     async def close(self) -> None:
         if self._session is not None:
