@@ -63,6 +63,7 @@ from tipline.outreach.model import (  # noqa: E402
 from tipline.privacy.keys import Keyring  # noqa: E402
 from tipline.records.audit import AuditLog  # noqa: E402
 from tipline.staff.model import StaffRole  # noqa: E402
+from tipline.storage.ports import Storage  # noqa: E402
 from tipline.storage.sqlite.store import SqliteStorage  # noqa: E402
 
 READY_TIMEOUT = 60.0
@@ -172,31 +173,29 @@ class Bot:
                 await self.process.wait()
 
 
-async def prepare(db: Path, secret: str, people: list[SimUser], author: SimUser, approver: SimUser) -> None:
-    """N subscribers (sealed as the bot seals them) and one approved campaign, written before the bot starts."""
+async def prepare(storage: Storage, secret: str, people: list[SimUser], author: SimUser, approver: SimUser) -> int:
+    """N subscribers (sealed as the bot seals them) and one approved campaign, written before the bot starts;
+    returns the campaign's id. Also what ``tests/test_workers.py`` prepares its campaigns with."""
     keyring = Keyring(secret.encode())
-    storage = await SqliteStorage.open(db)
-    try:
-        today = date.today()
-        async with storage.uow() as uow:
-            for index, person in enumerate(people):
-                province, commune, audience = PLACES[index % len(PLACES)]
-                prefs = Preferences(province, commune, audience, "vi" if index % 10 else "en")
-                key = keyring.outreach_key("telegram", person.id)
-                await uow.subscribers.subscribe(key, "telegram", keyring.seal("telegram", person.id), prefs, today)
-            now = utcnow()
-            author_id = await uow.staff.set_role("telegram", str(author.id), StaffRole.BROADCASTER, True, now)
-            approver_id = await uow.staff.set_role("telegram", str(approver.id), StaffRole.BROADCASTER, True, now)
-        campaigns = Campaigns(storage, AuditLog(secret.encode()), utcnow)
-        content = Content(
-            text={"vi": TEXT, "en": "June is the action month against drugs. Beware of 'happy water'."},
-            buttons=(CampaignButton(ButtonKind.READ_MORE, "disguised-happy-water"), CampaignButton(ButtonKind.STOP)),
-        )
-        who = Broadcaster("telegram", str(author.id), "Tác giả", author_id)
-        campaign_id = await campaigns.create(who, NewCampaign(CampaignKind.MESSAGE, "Tháng hành động", content), submit=True)
-        await campaigns.approve(Broadcaster("telegram", str(approver.id), "Người duyệt", approver_id), campaign_id)
-    finally:
-        await storage.close()
+    today = date.today()
+    async with storage.uow() as uow:
+        for index, person in enumerate(people):
+            province, commune, audience = PLACES[index % len(PLACES)]
+            prefs = Preferences(province, commune, audience, "vi" if index % 10 else "en")
+            key = keyring.outreach_key("telegram", person.id)
+            await uow.subscribers.subscribe(key, "telegram", keyring.seal("telegram", person.id), prefs, today)
+        now = utcnow()
+        author_id = await uow.staff.set_role("telegram", str(author.id), StaffRole.BROADCASTER, True, now)
+        approver_id = await uow.staff.set_role("telegram", str(approver.id), StaffRole.BROADCASTER, True, now)
+    campaigns = Campaigns(storage, AuditLog(secret.encode()), utcnow)
+    content = Content(
+        text={"vi": TEXT, "en": "June is the action month against drugs. Beware of 'happy water'."},
+        buttons=(CampaignButton(ButtonKind.READ_MORE, "disguised-happy-water"), CampaignButton(ButtonKind.STOP)),
+    )
+    who = Broadcaster("telegram", str(author.id), "Tác giả", author_id)
+    campaign_id = await campaigns.create(who, NewCampaign(CampaignKind.MESSAGE, "Tháng hành động", content), submit=True)
+    await campaigns.approve(Broadcaster("telegram", str(approver.id), "Người duyệt", approver_id), campaign_id)
+    return campaign_id
 
 
 def db_states(db: Path) -> dict[str, int]:
@@ -255,7 +254,11 @@ async def run(limit: int, n: int, scenario: str, workdir: Path) -> Outcome:
         author = api.user(first_name="Tác giả", started=True)
         approver = api.user(first_name="Người duyệt", started=True)
         chatty = api.user(first_name="Lan")
-        await prepare(db, secret, people, author, approver)
+        storage = await SqliteStorage.open(db)
+        try:
+            await prepare(storage, secret, people, author, approver)
+        finally:
+            await storage.close()
         env = {
             **clean_env(), "TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.base_url,
             "TELEGRAM_API_FILE_URL": api.base_file_url, "TIPLINE_DB": str(db), "TIPLINE_SECRET_KEY": secret,

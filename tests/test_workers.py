@@ -22,7 +22,7 @@ import importlib.util
 import signal
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,11 +32,8 @@ from backends import database_url_for, ensure_database, open_test_storage, postg
 from botapi import FakeBotApi, SimGroup, SimUser
 
 from tipline.delivery.model import Audience, Kind, NewItem
-from tipline.outreach.campaigns import Broadcaster, Campaigns
-from tipline.outreach.model import CampaignKind, CampaignStatus, Content, NewCampaign, Preferences
+from tipline.outreach.model import CampaignStatus
 from tipline.privacy.keys import Keyring
-from tipline.records.audit import AuditLog
-from tipline.staff.model import StaffRole
 
 pytestmark = postgres_only
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +49,7 @@ def _load(name: str) -> ModuleType:
 
 
 scale = _load("scale")
+broadcast = _load("broadcast")
 compare = sys.modules["compare"]
 
 
@@ -254,32 +252,14 @@ async def test_20000_outbox_items_over_four_workers_one_killed_mid_way(
 
 
 async def approved_campaign(api: FakeBotApi, database: Any, n: int) -> tuple[list[SimUser], int]:
-    """N subscribers (people who started the bot, sealed as the bot seals them) and one approved campaign."""
+    """N subscribers and one approved campaign, as ``bench/broadcast.py`` prepares them."""
     people = [api.user(started=True) for _ in range(n)]
     author, approver = api.user(first_name="Tác giả", started=True), api.user(first_name="Người duyệt", started=True)
-    keyring = Keyring(scale.SECRET.encode())
     storage = await open_test_storage(database.path)
     try:
-        today = date.today()
-        for start in range(0, n, 2000):
-            async with storage.uow() as uow:
-                for index in range(start, min(n, start + 2000)):
-                    person = people[index]
-                    prefs = Preferences((92, 1, 79)[index % 3], None, "general", "vi" if index % 10 else "en")
-                    key = keyring.outreach_key("telegram", person.id)
-                    await uow.subscribers.subscribe(key, "telegram", keyring.seal("telegram", person.id), prefs, today)
-        async with storage.uow() as uow:
-            now = datetime.now(UTC)
-            author_id = await uow.staff.set_role("telegram", str(author.id), StaffRole.BROADCASTER, True, now)
-            approver_id = await uow.staff.set_role("telegram", str(approver.id), StaffRole.BROADCASTER, True, now)
-        campaigns = Campaigns(storage, AuditLog(scale.SECRET.encode()), lambda: datetime.now(UTC))
-        content = Content(text={"vi": "Tháng hành động phòng, chống ma túy", "en": "The action month against drugs"})
-        who = Broadcaster("telegram", str(author.id), "Tác giả", author_id)
-        campaign_id = await campaigns.create(who, NewCampaign(CampaignKind.MESSAGE, "Tháng 6", content), submit=True)
-        await campaigns.approve(Broadcaster("telegram", str(approver.id), "Người duyệt", approver_id), campaign_id)
+        return people, await broadcast.prepare(storage, scale.SECRET, people, author, approver)
     finally:
         await storage.close()
-    return people, campaign_id
 
 
 async def campaign_done(database: Any, campaign_id: int) -> bool:
