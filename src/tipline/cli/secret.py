@@ -3,8 +3,7 @@
 The old secret is given once (TIPLINE_OLD_SECRET_KEY, or typed at the prompt); the new one is
 TIPLINE_SECRET_KEY, as the bot will read it. In one transaction: every sealed chat reference (tip updates and
 outreach subscribers) is unsealed with the old key and sealed with the new one, and each subscriber's lookup
-key is computed anew; a stopped subscriber's old lookup key is replaced by a random one (under the retired
-secret it would still name the chat); what is keyed by the old secret and cannot be re-keyed without
+key is computed anew (a stopped subscriber has neither: both went when it stopped); what is keyed by the old secret and cannot be re-keyed without
 knowing the chats (conversation state, counters, slowdowns, pending unit invites) is dropped; the audit log
 records the rotation (its entry is the last one MAC'd under the old secret, so `audit verify` spans it); and
 the database's secret fingerprint becomes the new one's.
@@ -15,7 +14,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,16 +55,13 @@ async def _rotate(args: argparse.Namespace) -> int:
             await uow.subscriptions.remove([link.id for link in links])
             subscribers = 0
             for subscriber in await uow.subscribers.all():
-                reached = None
-                if subscriber.sealed_ref is not None:
-                    try:
-                        reached = old.unseal(subscriber.sealed_ref)
-                    except InvalidTag:
-                        await uow.subscribers.stop(subscriber.id, now.astimezone(TIMEZONE).date(), "stop", "secret rotated: chat unreadable")
-                if reached is None:
-                    await uow.subscribers.rekey(subscriber.id, "retired:" + secrets.token_hex(16), None)
+                if subscriber.sealed_ref is None:
+                    continue  # stopped: its seal and keyed hash went when it stopped
+                try:
+                    channel, chat = old.unseal(subscriber.sealed_ref)
+                except InvalidTag:  # stopping drops what was sealed and keyed under the old secret
+                    await uow.subscribers.stop(subscriber.id, now.astimezone(TIMEZONE).date(), "stop", "secret rotated: chat unreadable")
                     continue
-                channel, chat = reached
                 await uow.subscribers.rekey(subscriber.id, new.outreach_key(channel, chat), new.seal(channel, chat))
                 subscribers += 1
             dropped = await uow.sessions.purge(datetime.max.replace(tzinfo=UTC))

@@ -12,3 +12,7 @@ CREATE TABLE send_shares (
 -- change it in turn, each only when its text differs (compare and set), so that the message is sent once and
 -- never edited to the text it already shows (Telegram refuses that).
 ALTER TABLE outreach_campaigns ADD COLUMN progress_text TEXT;
+
+-- A stopped subscriber's row leads to no chat: its keyed hash goes when it stops (a random key takes its place),
+-- also for those who stopped before this migration.
+UPDATE outreach_subscribers SET chat_key = 'stopped:' || md5(random()::text || id::text) WHERE NOT active;
